@@ -1,0 +1,64 @@
+"""The bridge between a Dagster asset and the meter + warehouse.
+
+    @dg.asset
+    def clean_corpus(context, footprint: FootprintHomeResource, raw_corpus: ArtifactHandle):
+        with accounted(context, footprint, upstream=[raw_corpus]) as rec:
+            ...
+            return rec.handle(out_path, rows=n)
+
+Every materialization, failed ones included, leaves its facts; a successful one also gets numeric
+`footprint/*` metadata (plotted by Dagster across materializations) and a markdown summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from metering.recorder import MaterializationRecorder
+from pipelines.resources import FootprintHomeResource
+from warehouse.artifacts import ArtifactHandle
+
+
+@contextmanager
+def accounted(
+    context: dg.AssetExecutionContext,
+    footprint: FootprintHomeResource,
+    *,
+    upstream: Iterable[ArtifactHandle] = (),
+    heartbeat_s: float | None = None,
+) -> Iterator[MaterializationRecorder]:
+    rec = MaterializationRecorder(
+        footprint.home(),
+        asset_key=context.asset_key.to_user_string(),
+        run_id=context.run.run_id,
+        partition_key=context.partition_key if context.has_partition_key else None,
+        attempt=context.retry_number + 1,
+        upstream=upstream,
+        heartbeat_s=heartbeat_s or footprint.heartbeat_s,
+    )
+    with rec:
+        yield rec
+    context.add_output_metadata(footprint_metadata(rec))
+
+
+def footprint_metadata(rec: MaterializationRecorder) -> dict[str, Any]:
+    """Numeric `footprint/*` keys with unit suffixes, plus a markdown summary."""
+    from warehouse.pricing import price_materialization
+
+    priced = price_materialization(rec.home, rec.materialization_id)
+    meta: dict[str, Any] = {
+        "footprint/materialization_id": rec.materialization_id,
+        "footprint/duration_s": dg.MetadataValue.float(round(priced.duration_s, 3)),
+        "footprint/energy_kwh": dg.MetadataValue.float(priced.energy_kwh),
+        "footprint/co2e_kg": dg.MetadataValue.float(priced.co2e_kg),
+        "footprint/bytes_moved": dg.MetadataValue.int(priced.bytes_moved),
+        "footprint/human_hours": dg.MetadataValue.float(priced.human_hours),
+        "footprint/cost_usd": dg.MetadataValue.float(priced.cost_usd),
+        "footprint/energy_method": priced.energy_method,
+        "footprint/summary": dg.MetadataValue.md(priced.markdown()),
+    }
+    return meta

@@ -1,0 +1,1 @@
+"""The footprint warehouse: immutable fact batches, their loader into DuckDB, rate cards, views, CLI."""

@@ -1,0 +1,76 @@
+"""Writing fact batches: one directory per batch, written under a temporary name, fsynced, then
+atomically renamed into `pending/`. A step never opens the DuckDB file; the loader merges batches
+(see `warehouse.loader`). A reader therefore never sees half a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from warehouse.facts import FACT_SCHEMAS, FactBatch
+from warehouse.home import FootprintHome
+
+TMP_PREFIX = ".tmp-"
+MANIFEST = "MANIFEST"
+
+
+class BatchWriteError(RuntimeError):
+    """A batch could not be written; nothing of it was published."""
+
+
+def write_batch(home: FootprintHome, batch: FactBatch) -> Path | None:
+    """Publish `batch` into `home.pending_dir`. Returns its directory, or None for an empty batch."""
+    return write_tables(home, batch.batch_id, batch.to_tables())
+
+
+def write_tables(home: FootprintHome, batch_id: str, tables: dict[str, pa.Table]) -> Path | None:
+    """Publish pre-built Arrow tables (fast path for bulk writers such as benchmarks)."""
+    if not tables:
+        return None
+    for name, table in tables.items():
+        if name not in FACT_SCHEMAS:
+            raise BatchWriteError(f"unknown fact table {name!r}; expected one of {sorted(FACT_SCHEMAS)}")
+        if not table.schema.equals(FACT_SCHEMAS[name], check_metadata=False):
+            raise BatchWriteError(f"table {name!r} in batch {batch_id} does not match the fact schema")
+    pending = home.pending_dir
+    pending.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = pending / f"{TMP_PREFIX}{batch_id}"
+    final = pending / batch_id
+    try:
+        tmp.mkdir(mode=0o700)
+        for name, table in tables.items():
+            path = tmp / f"{name}.parquet"
+            pq.write_table(table, path, compression="zstd")
+            _fsync(path)
+        manifest = "".join(f"{name}\t{t.num_rows}\n" for name, t in sorted(tables.items()))
+        (tmp / MANIFEST).write_text(manifest)
+        _fsync(tmp / MANIFEST)
+        _fsync(tmp)
+        os.rename(tmp, final)
+        _fsync(pending)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BatchWriteError(f"could not write fact batch {batch_id} under {pending}: {err}") from err
+    return final
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def pending_batches(home: FootprintHome) -> list[Path]:
+    """Published batches not yet merged, oldest first (batch ids sort by creation time)."""
+    if not home.pending_dir.exists():
+        return []
+    return sorted(
+        p for p in home.pending_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX)
+    )

@@ -1,0 +1,1 @@
+"""The `footprint` command."""

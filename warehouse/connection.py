@@ -1,0 +1,68 @@
+"""Opening the warehouse file. DuckDB allows one read-write process and no writer while another
+process holds the file (even read-only), so every open here retries a lock conflict for a bounded
+time and then raises `WarehouseLockedError` naming the file."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+
+import duckdb
+
+from warehouse.home import FootprintHome
+
+
+class WarehouseError(RuntimeError):
+    """Base class of warehouse errors with a message a user can act on."""
+
+
+class WarehouseLockedError(WarehouseError):
+    pass
+
+
+class WarehouseMissingError(WarehouseError):
+    pass
+
+
+def _is_lock_error(err: Exception) -> bool:
+    text = str(err)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def connect(home: FootprintHome, *, read_only: bool, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, retrying a lock conflict for up to `wait_s` seconds."""
+    path = home.warehouse_path
+    if read_only and not path.exists():
+        raise WarehouseMissingError(
+            f"no warehouse at {path}: materialise an asset or run `footprint sync` first "
+            f"(FOOTPRINT_HOME={home.root})"
+        )
+    if not read_only:
+        home.ensure()
+    deadline = time.monotonic() + max(0.0, wait_s)
+    delay_s = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            if not read_only:
+                path.chmod(0o600)
+            return con
+        except duckdb.IOException as err:
+            if not _is_lock_error(err):
+                raise WarehouseError(f"cannot open warehouse {path}: {err}") from err
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"warehouse {path} is locked by another process (an open analyst session or a "
+                    f"running sync); facts stay pending under {home.pending_dir} and load once it is free"
+                ) from err
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 0.5)
+
+
+def sql_text(name: str) -> str:
+    return resources.files("warehouse").joinpath("sql", name).read_text()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create tables (idempotent). Views and the default rate card are added by `warehouse.views`."""
+    con.execute(sql_text("schema.sql"))

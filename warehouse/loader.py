@@ -1,0 +1,168 @@
+"""Merging pending fact batches into the warehouse, idempotently (batch id as key).
+
+Called at the end of each step (`try_sync`, short bounded wait), by `footprint sync` and by the
+Dagster sensor. A batch that cannot be read is moved to `quarantine/` with a REASON.txt and recorded
+in `quarantined_batch`; the other batches still load. A batch already loaded (crash between commit
+and move) is skipped, never loaded twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from warehouse.batches import MANIFEST, pending_batches
+from warehouse.connection import WarehouseLockedError, connect, ensure_schema
+from warehouse.facts import FACT_SCHEMAS
+from warehouse.home import FootprintHome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncResult:
+    loaded_batches: int = 0
+    loaded_facts: int = 0
+    skipped_batches: int = 0
+    quarantined: dict[str, str] = field(default_factory=dict)  # batch id -> reason
+    pending_left: int = 0
+    locked: bool = False
+
+
+class CorruptBatchError(ValueError):
+    pass
+
+
+def _check_batch(batch: Path) -> dict[str, int]:
+    """Validate a batch directory before loading: manifest, files, schemas, row counts."""
+    manifest = batch / MANIFEST
+    if not manifest.exists():
+        raise CorruptBatchError("MANIFEST missing (batch written by an incompatible version?)")
+    counts: dict[str, int] = {}
+    for line in manifest.read_text().splitlines():
+        name, _, n = line.partition("\t")
+        if name not in FACT_SCHEMAS:
+            raise CorruptBatchError(f"unknown fact table {name!r} in MANIFEST")
+        path = batch / f"{name}.parquet"
+        try:
+            meta = pq.read_metadata(path)
+            schema = pq.read_schema(path)
+        except Exception as err:  # pyarrow raises several types for truncated/garbled files
+            raise CorruptBatchError(f"{path.name} is unreadable: {err}") from err
+        if meta.num_rows != int(n):
+            raise CorruptBatchError(f"{path.name} has {meta.num_rows} rows, MANIFEST says {n}")
+        if not schema.remove_metadata().equals(FACT_SCHEMAS[name], check_metadata=False):
+            raise CorruptBatchError(f"{path.name} does not match the {name} fact schema")
+        counts[name] = int(n)
+    return counts
+
+
+def _quarantine(home: FootprintHome, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None:
+    dest = home.quarantine_dir / batch.name
+    home.quarantine_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.move(str(batch), dest)
+    (dest / "REASON.txt").write_text(reason + "\n")
+    con.execute(
+        "INSERT INTO quarantined_batch VALUES (?, ?, ?)", [batch.name, dt.datetime.now(dt.UTC), reason]
+    )
+    log.error("fact batch %s quarantined: %s (moved to %s)", batch.name, reason, dest)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, batches: list[Path], counts: dict[Path, dict[str, int]]) -> int:
+    total = 0
+    for table in FACT_SCHEMAS:
+        files = [str(b / f"{table}.parquet") for b in batches if table in counts[b]]
+        if files:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [files])
+            total += sum(counts[b][table] for b in batches if table in counts[b])
+    now = dt.datetime.now(dt.UTC)
+    con.executemany(
+        "INSERT INTO loaded_batch VALUES (?, ?, ?)",
+        [[b.name, now, sum(counts[b].values())] for b in batches],
+    )
+    return total
+
+
+def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False) -> SyncResult:
+    """Merge every pending batch. Raises WarehouseLockedError if the file stays locked for `wait_s`."""
+    result = SyncResult()
+    batches = pending_batches(home)
+    con = connect(home, read_only=False, wait_s=wait_s)
+    try:
+        ensure_schema(con)
+        from warehouse.views import ensure_views
+
+        ensure_views(con)
+        if not batches:
+            return result
+        names = [b.name for b in batches]
+        already = {r[0] for r in con.execute("SELECT batch_id FROM loaded_batch WHERE batch_id IN (SELECT unnest(?))", [names]).fetchall()}
+        fresh: list[Path] = []
+        counts: dict[Path, dict[str, int]] = {}
+        for b in batches:
+            if b.name in already:
+                result.skipped_batches += 1
+                _retire(home, b, keep_loaded)
+                continue
+            try:
+                counts[b] = _check_batch(b)
+                fresh.append(b)
+            except CorruptBatchError as err:
+                _quarantine(home, con, b, str(err))
+                result.quarantined[b.name] = str(err)
+        try:
+            con.execute("BEGIN")
+            result.loaded_facts = _insert(con, fresh, counts)
+            con.execute("COMMIT")
+            ok = fresh
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            ok = []  # one bad file spoils the bulk statement: fall back to one batch at a time
+            result.loaded_facts = 0
+            for b in fresh:
+                try:
+                    con.execute("BEGIN")
+                    result.loaded_facts += _insert(con, [b], counts)
+                    con.execute("COMMIT")
+                    ok.append(b)
+                except duckdb.Error as err:
+                    con.execute("ROLLBACK")
+                    _quarantine(home, con, b, f"load failed: {err}")
+                    result.quarantined[b.name] = f"load failed: {err}"
+        result.loaded_batches = len(ok)
+        for b in ok:
+            _retire(home, b, keep_loaded)
+    finally:
+        con.close()
+    result.pending_left = len(pending_batches(home))
+    return result
+
+
+def _retire(home: FootprintHome, batch: Path, keep: bool) -> None:
+    if keep:
+        home.loaded_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dest = home.loaded_dir / batch.name
+        if dest.exists():
+            shutil.rmtree(dest)
+        batch.rename(dest)
+    else:
+        shutil.rmtree(batch, ignore_errors=True)
+
+
+def try_sync(home: FootprintHome, *, wait_s: float = 2.0) -> SyncResult:
+    """Best effort at the end of a step: never fails the step because the file is locked."""
+    try:
+        return sync(home, wait_s=wait_s)
+    except WarehouseLockedError:
+        res = SyncResult(locked=True)
+        res.pending_left = len(pending_batches(home))
+        log.info("warehouse locked; %d fact batches stay pending until the next sync", res.pending_left)
+        return res

@@ -1,0 +1,84 @@
+-- Warehouse tables. Facts are append-only: nothing here is ever UPDATEd or DELETEd by the product.
+-- Column names and types mirror warehouse/facts.py (FACT_SCHEMAS); keep them in step.
+
+CREATE TABLE IF NOT EXISTS materialization (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, asset_key VARCHAR NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL, partition_key VARCHAR, attempt INTEGER NOT NULL,
+  host VARCHAR NOT NULL, code_version VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS materialization_outcome (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, status VARCHAR NOT NULL, ended_at TIMESTAMPTZ NOT NULL,
+  error VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS energy_reading (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, window_id VARCHAR NOT NULL, seq INTEGER NOT NULL,
+  is_final BOOLEAN NOT NULL, device_kind VARCHAR NOT NULL, device_index INTEGER NOT NULL,
+  device_name VARCHAR NOT NULL, host VARCHAR NOT NULL, energy_j DOUBLE, duration_s DOUBLE NOT NULL,
+  method VARCHAR NOT NULL, source VARCHAR NOT NULL, measured_at TIMESTAMPTZ NOT NULL,
+  rank INTEGER, note VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS transfer (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, bytes BIGINT NOT NULL, duration_s DOUBLE NOT NULL,
+  direction VARCHAR NOT NULL, endpoint_kind VARCHAR NOT NULL, scope VARCHAR NOT NULL,
+  occurred_at TIMESTAMPTZ NOT NULL, endpoint VARCHAR NOT NULL, requests BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS storage (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, bytes_held BIGINT NOT NULL, location VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL, occurred_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS lineage_edge (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, upstream_materialization_id VARCHAR NOT NULL,
+  upstream_asset_key VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS annotation_work (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, annotation_id BIGINT NOT NULL, task_id BIGINT NOT NULL,
+  annotator VARCHAR NOT NULL, project VARCHAR NOT NULL, lead_time_s DOUBLE, active_s DOUBLE NOT NULL,
+  idle_cap_s DOUBLE NOT NULL, was_cancelled BOOLEAN NOT NULL, label VARCHAR, flags VARCHAR NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS person_time (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, person VARCHAR NOT NULL, role VARCHAR NOT NULL,
+  duration_s DOUBLE NOT NULL, note VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS quality_metric (
+  fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL, name VARCHAR NOT NULL, value DOUBLE NOT NULL,
+  split VARCHAR NOT NULL, label VARCHAR
+);
+
+-- Bookkeeping of the loader: a batch id appears here once; re-loading it is a no-op.
+CREATE TABLE IF NOT EXISTS loaded_batch (
+  batch_id VARCHAR PRIMARY KEY, loaded_at TIMESTAMPTZ NOT NULL, fact_count BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantined_batch (
+  batch_id VARCHAR NOT NULL, quarantined_at TIMESTAMPTZ NOT NULL, reason VARCHAR NOT NULL
+);
+
+-- Rate cards: versioned, effective from a time, never edited in place. A version is a whole card.
+CREATE TABLE IF NOT EXISTS rate_card_version (
+  version INTEGER PRIMARY KEY, effective_from TIMESTAMPTZ NOT NULL, name VARCHAR NOT NULL,
+  source_path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, loaded_at TIMESTAMPTZ NOT NULL
+);
+-- One rate: key (e.g. 'electricity_usd_per_kwh'), subject ('' for scalars; device kind or annotator
+-- name for keyed rates), value, unit and where the figure comes from.
+CREATE TABLE IF NOT EXISTS rate (
+  version INTEGER NOT NULL, key VARCHAR NOT NULL, subject VARCHAR NOT NULL, value DOUBLE NOT NULL,
+  unit VARCHAR NOT NULL, source VARCHAR NOT NULL, year INTEGER,
+  PRIMARY KEY (version, key, subject)
+);
