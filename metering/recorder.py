@@ -80,6 +80,7 @@ class MaterializationRecorder:
         self.measurement: Measurement | None = None
         self.status: str | None = None
         self._facts: list[Any] = []
+        self.written: list[FactBatch] = []  # every batch this recorder published (for lock-free pricing)
         self._seq = 0
         self._stop = threading.Event()
         self._hb_lock = threading.Lock()
@@ -143,11 +144,15 @@ class MaterializationRecorder:
                 for h in self.upstream
             ],
         )
-        write_batch(self.home, first)
+        self._publish(first)
         self.meter.begin_window(self.window_id)
         self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{self.asset_key}", daemon=True)
         self._heartbeat.start()
         return self
+
+    def _publish(self, batch: FactBatch) -> None:
+        write_batch(self.home, batch)
+        self.written.append(batch)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
@@ -159,7 +164,7 @@ class MaterializationRecorder:
                 except MeterError:
                     return
                 self._seq += 1
-                write_batch(self.home, FactBatch().add(*self._readings(partial, self._seq, final=False)))
+                self._publish(FactBatch().add(*self._readings(partial, self._seq, final=False)))
 
     def _readings(self, m: Measurement, seq: int, *, final: bool) -> list[EnergyReading]:
         now = utcnow()
@@ -201,7 +206,7 @@ class MaterializationRecorder:
             *self._facts,
             MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
         )
-        write_batch(self.home, batch)
+        self._publish(batch)
         if self.sync_after:
             from warehouse.loader import try_sync
 
