@@ -1,60 +1,59 @@
-"""Energy backends available on this machine. (Placeholder: CPU model only; the metering issue adds
-RAPL, NVML and RAM backends behind the same interface.)"""
+"""Which energy backends this machine offers.
+
+`default_backends()` (called when a meter is built, never at import):
+- CPU: RAPL package counters (`metering.rapl`, measured) when readable, else the CPU model
+  (`metering.cpu_model`, estimated: process-tree CPU seconds x TDP / logical cores);
+- RAM: the resident-memory model (`metering.ram`, estimated, 0.375 W/GB);
+- GPU: NVML (`metering.nvml`): every visible GPU, measured; `unavailable` when there is none.
+
+Environment (read at call time): FOOTPRINT_CPU_TDP_W (model TDP, default 85 W),
+FOOTPRINT_RAM_W_PER_GB (default 0.375).
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-import time
+from pathlib import Path
+from typing import Any
 
-import psutil
+from metering.cpu_model import DEFAULT_CPU_TDP_W, CpuModelBackend
+from metering.meter import EnergyBackend, MeterError
+from metering.nvml import NvmlGpuBackend
+from metering.ram import DEFAULT_RAM_W_PER_GB, RamModelBackend
+from metering.rapl import DEFAULT_POWERCAP_ROOT, RaplBackend, rapl_readable
 
-from metering.measurement import DeviceEnergy
-from metering.meter import BackendWindow, EnergyBackend
-
-DEFAULT_CPU_TDP_W = 85.0  # CodeCarbon's fallback for an unknown CPU
-
-
-class _CpuModelWindow:
-    def __init__(self, tdp_w: float) -> None:
-        self._tdp_w = tdp_w
-        self._cores = psutil.cpu_count() or 1
-        self._proc = psutil.Process(os.getpid())
-        self._t0 = time.perf_counter()
-        self._cpu0 = self._cpu_s()
-
-    def _cpu_s(self) -> float:
-        t = self._proc.cpu_times()
-        return t.user + t.system + t.children_user + t.children_system
-
-    def read(self) -> list[DeviceEnergy]:
-        wall_s = time.perf_counter() - self._t0
-        cpu_s = self._cpu_s() - self._cpu0
-        energy_j = cpu_s * self._tdp_w / self._cores
-        return [
-            DeviceEnergy(
-                kind="cpu",
-                index=0,
-                name="cpu",
-                energy_j=energy_j,
-                duration_s=wall_s,
-                method="estimated",
-                source=f"cpu-model:tdp_w={self._tdp_w};cores={self._cores};process_cpu_share",
-                host=socket.gethostname(),
-            )
-        ]
-
-    def close(self) -> list[DeviceEnergy]:
-        return self.read()
+__all__ = ["DEFAULT_CPU_TDP_W", "CpuModelBackend", "cpu_backend", "default_backends"]
 
 
-class CpuModelBackend:
-    def __init__(self, tdp_w: float = DEFAULT_CPU_TDP_W) -> None:
-        self.tdp_w = tdp_w
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise MeterError(f"{name}={raw!r} is not a number; unset it or give watts, e.g. {default}") from err
 
-    def open_window(self) -> BackendWindow:
-        return _CpuModelWindow(self.tdp_w)
+
+def cpu_backend(
+    *, pid: int | None = None, rank: int | None = None, powercap_root: Path = DEFAULT_POWERCAP_ROOT
+) -> EnergyBackend:
+    """RAPL when readable (whole package), else the process-tree CPU model rooted at `pid`."""
+    if rapl_readable(powercap_root):
+        return RaplBackend(powercap_root, rank=rank)
+    return CpuModelBackend(_env_float("FOOTPRINT_CPU_TDP_W", DEFAULT_CPU_TDP_W), pid=pid, rank=rank)
 
 
-def default_backends() -> list[EnergyBackend]:
-    return [CpuModelBackend()]
+def ram_backend(*, pid: int | None = None, rank: int | None = None) -> EnergyBackend:
+    return RamModelBackend(_env_float("FOOTPRINT_RAM_W_PER_GB", DEFAULT_RAM_W_PER_GB), pid=pid, rank=rank)
+
+
+def default_backends(
+    *, pid: int | None = None, nvml: Any = None, powercap_root: Path = DEFAULT_POWERCAP_ROOT
+) -> list[EnergyBackend]:
+    """CPU + RAM for the process tree rooted at `pid` (default: this process) + every visible GPU."""
+    return [
+        cpu_backend(pid=pid, powercap_root=powercap_root),
+        ram_backend(pid=pid),
+        NvmlGpuBackend(nvml=nvml),
+    ]

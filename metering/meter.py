@@ -75,7 +75,13 @@ class Meter:
             if name in self._open:
                 raise MeterError(f"meter window {name!r} is already open; end it before beginning it again")
             win = _OpenWindow(name, dt.datetime.now(dt.UTC), time.perf_counter())
-            win.backend_windows = [b.open_window() for b in self._backends]
+            try:
+                for b in self._backends:
+                    win.backend_windows.append(b.open_window())
+            except BaseException:
+                for bw in win.backend_windows:  # stop the samplers already started
+                    bw.close()
+                raise
             self._open[name] = win
 
     def read_window(self, name: str) -> Measurement:

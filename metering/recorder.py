@@ -42,6 +42,7 @@ from warehouse.facts import (
     utcnow,
 )
 from warehouse.home import FootprintHome
+from warehouse.redact import redact
 
 DEFAULT_HEARTBEAT_S = 10.0
 
@@ -124,7 +125,18 @@ class MaterializationRecorder:
         return n
 
     def handle(self, path: Path, *, rows: int | None = None, **extra: Any) -> ArtifactHandle:
-        return ArtifactHandle(self.asset_key, self.materialization_id, str(path), tree_bytes(path), rows, extra)
+        return ArtifactHandle(
+            self.asset_key, self.materialization_id, str(path), tree_bytes(path), rows, extra
+        )
+
+    def add_measurement(self, measurement: Measurement, *, window_id: str | None = None) -> str:
+        """Record a measurement made outside this recorder's own window (e.g. the total from
+        `metering.distributed.aggregate_at_rank0`, or a `Meter.window` of a sub-step) as final energy
+        readings under its own window id (new unless given). Its devices must not overlap what this
+        recorder's own meter measures, or they count twice. Returns the window id."""
+        wid = window_id or new_id()
+        self.add(*self._readings(measurement, 1, final=True, window_id=wid))
+        return wid
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> MaterializationRecorder:
@@ -139,10 +151,7 @@ class MaterializationRecorder:
                 attempt=self.attempt,
                 host=self.host,
             ),
-            *[
-                LineageEdge(self.materialization_id, h.materialization_id, h.asset_key)
-                for h in self.upstream
-            ],
+            *[LineageEdge(self.materialization_id, h.materialization_id, h.asset_key) for h in self.upstream],
         )
         self._publish(first)
         self.meter.begin_window(self.window_id)
@@ -166,12 +175,14 @@ class MaterializationRecorder:
                 self._seq += 1
                 self._publish(FactBatch().add(*self._readings(partial, self._seq, final=False)))
 
-    def _readings(self, m: Measurement, seq: int, *, final: bool) -> list[EnergyReading]:
+    def _readings(
+        self, m: Measurement, seq: int, *, final: bool, window_id: str | None = None
+    ) -> list[EnergyReading]:
         now = utcnow()
         return [
             EnergyReading(
                 materialization_id=self.materialization_id,
-                window_id=self.window_id,
+                window_id=window_id or self.window_id,
                 seq=seq,
                 is_final=final,
                 device_kind=d.kind,
@@ -200,7 +211,7 @@ class MaterializationRecorder:
             self.measurement = self.meter.end_window(self.window_id)
             final_seq = self._seq + 1
         self.status = "success" if exc_type is None else "failed"
-        error = None if exc is None else f"{type(exc).__name__}: {str(exc).splitlines()[0][:500] if str(exc) else ''}"
+        error = None if exc is None else _one_line_error(exc)
         batch = FactBatch().add(
             *self._readings(self.measurement, final_seq, final=True),
             *self._facts,
@@ -211,3 +222,10 @@ class MaterializationRecorder:
             from warehouse.loader import try_sync
 
             try_sync(self.home)
+
+
+def _one_line_error(exc: BaseException) -> str:
+    """The first line of the error, bounded and with secrets masked (it is stored as a fact)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return redact(f"{type(exc).__name__}: {first}"[:500])

@@ -49,7 +49,7 @@ def footprint_metadata(rec: MaterializationRecorder) -> dict[str, Any]:
     """Numeric `footprint/*` keys with unit suffixes, plus a markdown summary."""
     from warehouse.pricing import price_materialization
 
-    priced = price_materialization(rec.home, rec.materialization_id)
+    priced = price_materialization(rec.home, rec.materialization_id, written=rec.written)
     meta: dict[str, Any] = {
         "footprint/materialization_id": rec.materialization_id,
         "footprint/duration_s": dg.MetadataValue.float(round(priced.duration_s, 3)),

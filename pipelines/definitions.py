@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.annotation import definitions as annotation_definitions
+from assets.corpus import definitions as corpus_definitions
 from pipelines.resources import FootprintHomeResource
+from pipelines.sensors import warehouse_sync_sensor
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     # Each stage contributes its assets/checks/sensors/jobs through a function in its own module.
+    annotation = annotation_definitions()
     return dg.Definitions(
-        assets=[],
-        resources={"footprint": FootprintHomeResource()},
+        assets=[
+            *corpus_definitions(),
+            *annotation["assets"],
+        ],
+        sensors=[warehouse_sync_sensor, *annotation["sensors"]],
+        resources={"footprint": FootprintHomeResource(), **annotation["resources"]},
     )

@@ -5,6 +5,7 @@ Nothing here runs at import time; callers ask for paths when they need them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,6 @@ class FootprintHome:
 def make_private_dir(path: Path) -> Path:
     """mkdir -p with mode 0700 (also tightens an existing directory we own)."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    with contextlib.suppress(PermissionError):  # not ours: leave it, the owner decided
         path.chmod(0o700)
-    except PermissionError:  # not ours: leave it, the owner decided
-        pass
     return path

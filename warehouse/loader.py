@@ -21,6 +21,7 @@ from warehouse.batches import MANIFEST, pending_batches
 from warehouse.connection import WarehouseLockedError, connect, ensure_schema
 from warehouse.facts import FACT_SCHEMAS
 from warehouse.home import FootprintHome
+from warehouse.views import ensure_views, merge_derived
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,21 @@ class CorruptBatchError(ValueError):
 
 
 def _check_batch(batch: Path) -> dict[str, int]:
-    """Validate a batch directory before loading: manifest, files, schemas, row counts."""
+    """Validate a batch directory before loading: manifest, files, schemas, row counts, batch id."""
     manifest = batch / MANIFEST
     if not manifest.exists():
         raise CorruptBatchError("MANIFEST missing (batch written by an incompatible version?)")
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise CorruptBatchError(f"MANIFEST is unreadable: {err}") from err
     counts: dict[str, int] = {}
-    for line in manifest.read_text().splitlines():
+    for line in lines:
         name, _, n = line.partition("\t")
         if name not in FACT_SCHEMAS:
             raise CorruptBatchError(f"unknown fact table {name!r} in MANIFEST")
+        if not n.isdigit():
+            raise CorruptBatchError(f"MANIFEST line {line!r} has no row count")
         path = batch / f"{name}.parquet"
         try:
             meta = pq.read_metadata(path)
@@ -59,8 +66,25 @@ def _check_batch(batch: Path) -> dict[str, int]:
             raise CorruptBatchError(f"{path.name} has {meta.num_rows} rows, MANIFEST says {n}")
         if not schema.remove_metadata().equals(FACT_SCHEMAS[name], check_metadata=False):
             raise CorruptBatchError(f"{path.name} does not match the {name} fact schema")
+        _check_batch_id(batch, path, meta)
         counts[name] = int(n)
     return counts
+
+
+def _check_batch_id(batch: Path, path: Path, meta: pq.FileMetaData) -> None:
+    """The batch_id column must name this directory (a copied or renamed batch would load twice)."""
+    col = meta.schema.names.index("batch_id")
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is not None and stats.has_min_max and not (stats.min == stats.max == batch.name):
+            raise CorruptBatchError(
+                f"{path.name} holds facts of batch {stats.min!r}..{stats.max!r}, not {batch.name!r}"
+            )
+
+
+def pending_count(home: FootprintHome) -> int:
+    """Batches published and not yet merged (readers report this: 'N fact batches pending')."""
+    return len(pending_batches(home))
 
 
 def _quarantine(home: FootprintHome, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None:
@@ -82,6 +106,7 @@ def _insert(con: duckdb.DuckDBPyConnection, batches: list[Path], counts: dict[Pa
         files = [str(b / f"{table}.parquet") for b in batches if table in counts[b]]
         if files:
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [files])
+            merge_derived(con, table, files)
             total += sum(counts[b][table] for b in batches if table in counts[b])
     now = dt.datetime.now(dt.UTC)
     con.executemany(
@@ -94,17 +119,20 @@ def _insert(con: duckdb.DuckDBPyConnection, batches: list[Path], counts: dict[Pa
 def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False) -> SyncResult:
     """Merge every pending batch. Raises WarehouseLockedError if the file stays locked for `wait_s`."""
     result = SyncResult()
-    batches = pending_batches(home)
     con = connect(home, read_only=False, wait_s=wait_s)
     try:
         ensure_schema(con)
-        from warehouse.views import ensure_views
-
         ensure_views(con)
+        batches = pending_batches(home)  # listed under the lock: a sync before us may have loaded some
         if not batches:
             return result
         names = [b.name for b in batches]
-        already = {r[0] for r in con.execute("SELECT batch_id FROM loaded_batch WHERE batch_id IN (SELECT unnest(?))", [names]).fetchall()}
+        already = {
+            r[0]
+            for r in con.execute(
+                "SELECT batch_id FROM loaded_batch WHERE batch_id IN (SELECT unnest(?))", [names]
+            ).fetchall()
+        }
         fresh: list[Path] = []
         counts: dict[Path, dict[str, int]] = {}
         for b in batches:
@@ -142,7 +170,7 @@ def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False
             _retire(home, b, keep_loaded)
     finally:
         con.close()
-    result.pending_left = len(pending_batches(home))
+    result.pending_left = pending_count(home)
     return result
 
 
@@ -163,6 +191,6 @@ def try_sync(home: FootprintHome, *, wait_s: float = 2.0) -> SyncResult:
         return sync(home, wait_s=wait_s)
     except WarehouseLockedError:
         res = SyncResult(locked=True)
-        res.pending_left = len(pending_batches(home))
+        res.pending_left = pending_count(home)
         log.info("warehouse locked; %d fact batches stay pending until the next sync", res.pending_left)
         return res

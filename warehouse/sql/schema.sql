@@ -1,9 +1,10 @@
 -- Warehouse tables. Facts are append-only: nothing here is ever UPDATEd or DELETEd by the product.
 -- Column names and types mirror warehouse/facts.py (FACT_SCHEMAS); keep them in step.
 
+-- A materialization is begun once: a second fact with the same id fails its batch (quarantined).
 CREATE TABLE IF NOT EXISTS materialization (
   fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, asset_key VARCHAR NOT NULL,
+  materialization_id VARCHAR NOT NULL PRIMARY KEY, run_id VARCHAR NOT NULL, asset_key VARCHAR NOT NULL,
   started_at TIMESTAMPTZ NOT NULL, partition_key VARCHAR, attempt INTEGER NOT NULL,
   host VARCHAR NOT NULL, code_version VARCHAR
 );
@@ -81,4 +82,22 @@ CREATE TABLE IF NOT EXISTS rate (
   version INTEGER NOT NULL, key VARCHAR NOT NULL, subject VARCHAR NOT NULL, value DOUBLE NOT NULL,
   unit VARCHAR NOT NULL, source VARCHAR NOT NULL, year INTEGER,
   PRIMARY KEY (version, key, subject)
+);
+
+-- Derived and rebuildable (not a fact, never money): the newest energy reading per
+-- (window_id, device_kind, device_index, host), i.e. heartbeats already superseded. The loader keeps
+-- it in step with energy_reading in the same transaction (sql/energy_latest.sql), so the views read
+-- one row per device window instead of every heartbeat. Rebuild both derived tables with
+-- warehouse.views.rebuild_derived().
+CREATE TABLE IF NOT EXISTS energy_reading_latest (
+  window_id VARCHAR NOT NULL, device_kind VARCHAR NOT NULL, device_index INTEGER NOT NULL,
+  host VARCHAR NOT NULL, materialization_id VARCHAR NOT NULL, seq INTEGER NOT NULL,
+  device_name VARCHAR NOT NULL, energy_j DOUBLE, duration_s DOUBLE NOT NULL, method VARCHAR NOT NULL,
+  measured_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (window_id, device_kind, device_index, host)
+);
+-- Derived and rebuildable: lineage_edge without duplicates and self-loops (sql/lineage_graph.sql).
+CREATE TABLE IF NOT EXISTS lineage_graph (
+  materialization_id VARCHAR NOT NULL, upstream_materialization_id VARCHAR NOT NULL,
+  PRIMARY KEY (materialization_id, upstream_materialization_id)
 );

@@ -1,0 +1,157 @@
+"""`annotations`: incremental sync of Label Studio annotations into the labelled training set.
+
+Each run fetches only tasks updated since the project's sync cursor, records one `AnnotationWork`
+fact per new or changed annotation version (raw lead time, active seconds under the idle cap,
+flags), rebuilds the labelled training set from every annotation synced so far (contract in
+`labeling.dataset`), and reports spend per annotator against the budget. The sync state and cursor
+are committed only after the materialization's facts batch is published; a failed run changes
+nothing and the next run resumes from the same cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import dagster as dg
+
+from labeling.dataset import read_task_map, training_table, write_training_set
+from labeling.labels import task_labels
+from labeling.resource import AnnotationPolicy, LabelStudioResource
+from labeling.spend import budget_status, burn_down_png, forecast, markdown_table, per_annotator, rate_card_rates
+from labeling.store import load_state, save_state, state_path
+from labeling.sync import AnnotationVersion, fetch_changed, parse_annotation
+from pipelines.accounting import accounted
+from pipelines.resources import FootprintHomeResource
+from warehouse.artifacts import ArtifactHandle
+from warehouse.facts import AnnotationWork
+from warehouse.home import make_private_dir
+
+BUDGET_CHECK = "annotation_budget"
+
+
+def _fact(v: AnnotationVersion, materialization_id: str, project: str) -> AnnotationWork:
+    return AnnotationWork(
+        materialization_id=materialization_id, annotation_id=v.annotation_id, task_id=v.task_id,
+        annotator=v.annotator, project=project, lead_time_s=v.lead_time_s, active_s=v.active_s,
+        idle_cap_s=v.idle_cap_s, was_cancelled=v.was_cancelled, label=v.label, flags=v.flags,
+        created_at=v.created_at, updated_at=v.updated_at,
+    )  # fmt: skip
+
+
+def budget_check_result(spent_usd: float, budget_usd: float, warn_fraction: float) -> dg.AssetCheckResult:
+    """Passes under `warn_fraction` of the budget, WARN from there, ERROR from 100 %."""
+    b = budget_status(spent_usd, budget_usd, warn_fraction)
+    return dg.AssetCheckResult(
+        check_name=BUDGET_CHECK,
+        passed=b.level == "ok",
+        severity=dg.AssetCheckSeverity.ERROR if b.level == "error" else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "spent_usd": dg.MetadataValue.float(round(b.spent_usd, 4)),
+            "budget_usd": dg.MetadataValue.float(b.budget_usd),
+            "budget_fraction": dg.MetadataValue.float(round(min(b.fraction, 1e9), 4)),
+            "level": b.level,
+        },
+    )
+
+
+@dg.asset(
+    group_name="annotation",
+    kinds={"labelstudio", "parquet"},
+    description="Labelled training set from Label Studio (incremental sync); human hours and spend.",
+    check_specs=[dg.AssetCheckSpec(BUDGET_CHECK, asset="annotations",
+                                   description="Annotation spend: WARN from 80 %, ERROR from 100 % of budget")],
+)  # fmt: skip
+def annotations(
+    context: dg.AssetExecutionContext,
+    footprint: FootprintHomeResource,
+    labelstudio: LabelStudioResource,
+    annotation_policy: AnnotationPolicy,
+    label_tasks: ArtifactHandle,
+) -> Iterator[dg.Output[ArtifactHandle] | dg.AssetCheckResult]:
+    policy = annotation_policy
+    project_id = int(label_tasks.extra["project_id"])
+    choices = list(label_tasks.extra.get("choices") or policy.choices)
+    corpus = ArtifactHandle("clean_corpus", label_tasks.extra["clean_corpus_materialization_id"],
+                            label_tasks.extra["clean_corpus_path"], int(label_tasks.extra.get("clean_corpus_bytes", 0)))
+    home = footprint.home()
+    state_file = state_path(home.labelstudio_dir, labelstudio.project_key(project_id))
+    state = load_state(state_file)
+    first_sync = state.cursor is None
+    with accounted(context, footprint, upstream=[label_tasks, corpus]) as rec:
+        t0 = time.perf_counter()
+        with labelstudio.client() as client:
+            try:
+                changed = fetch_changed(client, project_id, since=state.cursor, lookback_s=policy.lookback_s)
+                users = {uid: str(u.get("email") or u.get("username") or f"user-{uid}")
+                         for uid, u in client.users().items()} if changed else {}  # fmt: skip
+            finally:
+                traffic = client.counter.record_into(rec, endpoint_kind="label-studio")
+        sync_s = time.perf_counter() - t0
+        parsed = {
+            t.task_id: [parse_annotation(a, t.task_id, choices=choices, users=users, idle_cap_s=policy.idle_cap_s,
+                                         max_lead_time_s=policy.max_lead_time_s) for a in t.annotations]
+            for t in changed
+        }  # fmt: skip
+        merged = state.merge(changed, parsed)
+        project = f"{client.url}#{project_id}"
+        rec.add(*[_fact(v, rec.materialization_id, project) for v in merged.new_versions])
+
+        versions = list(state.annotations.values())
+        labels = task_labels(versions)
+        table = training_table(labels, read_task_map(label_tasks.path), corpus.path)
+        folder = make_private_dir(home.artifacts_dir / "annotations")
+        path = folder / f"{rec.materialization_id}.parquet"
+        write_training_set(path, table)
+        rec.add_storage(path, kind="dataset")
+
+        rate_of = rate_card_rates(policy.default_usd_per_hour)
+        spend = per_annotator(versions, labels, rate_of)
+        spent_usd = sum(r.cost_usd for r in spend)
+        labelled = sum(1 for t in labels.values() if t.label is not None)
+        fc = forecast(label_tasks.rows or 0, labelled, versions, rate_of(""))
+        chart = burn_down_png(versions, rate_of, policy.budget_usd, folder / f"{rec.materialization_id}-burn-down.png",
+                              warn_fraction=policy.warn_fraction, forecast_usd=fc.cost_to_finish_usd)  # fmt: skip
+        rejected_all = Counter(v.reject_reason for v in versions if v.reject_reason)
+        rejected_new = Counter(v.reject_reason for v in merged.new_versions if v.reject_reason)
+        png64 = base64.b64encode(chart.read_bytes()).decode()
+        meta: dict[str, object] = {
+            "annotators": dg.MetadataValue.md(markdown_table(spend)),
+            "burn_down": dg.MetadataValue.md(f"![spend burn-down](data:image/png;base64,{png64})"),
+            "burn_down_png": dg.MetadataValue.path(str(chart)),
+            "first_sync": first_sync,
+            "tasks_changed": dg.MetadataValue.int(len(changed)),
+            "annotation_versions_new": dg.MetadataValue.int(len(merged.new_versions)),
+            "annotations_removed": dg.MetadataValue.int(len(merged.removed_ids)),
+            "annotations_total": dg.MetadataValue.int(len(versions)),
+            "rows_labelled": dg.MetadataValue.int(table.num_rows),
+            "tasks_tied": dg.MetadataValue.int(sum(1 for t in labels.values() if t.label is None)),
+            "tasks_remaining": dg.MetadataValue.int(fc.remaining_tasks),
+            "hours_raw": dg.MetadataValue.float(round(sum(r.raw_h for r in spend), 4)),
+            "hours_active": dg.MetadataValue.float(round(sum(r.active_h for r in spend), 4)),
+            "spend_usd": dg.MetadataValue.float(round(spent_usd, 4)),
+            "budget_usd": dg.MetadataValue.float(policy.budget_usd),
+            "forecast_cost_to_finish_usd": dg.MetadataValue.float(round(fc.cost_to_finish_usd or 0.0, 4)),
+            "forecast_median_active_s": dg.MetadataValue.float(round(fc.median_active_s or 0.0, 3)),
+            "idle_cap_s": dg.MetadataValue.float(policy.idle_cap_s),
+            "idle_capped": dg.MetadataValue.int(sum("idle_capped" in v.flags for v in versions)),
+            "skipped": dg.MetadataValue.int(sum(v.was_cancelled for v in versions)),
+            "rejected_total": dg.MetadataValue.int(sum(rejected_all.values())),
+            "rejected_this_sync": dg.MetadataValue.int(sum(rejected_new.values())),
+            "sync_http_requests": dg.MetadataValue.int(sum(t.requests for t in traffic)),
+            "sync_bytes_down": dg.MetadataValue.int(sum(t.bytes_received for t in traffic)),
+            "sync_bytes_up": dg.MetadataValue.int(sum(t.bytes_sent for t in traffic)),
+            "sync_s": dg.MetadataValue.float(round(sync_s, 3)),
+            "label_tasks_materialization_id": label_tasks.materialization_id,
+            "path": dg.MetadataValue.path(str(path)),
+        }
+        meta.update({f"rejected/{k}": dg.MetadataValue.int(n) for k, n in sorted(rejected_all.items())})
+        context.add_output_metadata(meta)
+        handle = rec.handle(path, rows=table.num_rows, project_id=project_id, choices=choices,
+                            label_tasks_materialization_id=label_tasks.materialization_id,
+                            clean_corpus_materialization_id=corpus.materialization_id)  # fmt: skip
+    save_state(state_file, state)  # the facts batch is published: now the cursor may advance
+    yield dg.Output(handle)
+    yield budget_check_result(spent_usd, policy.budget_usd, policy.warn_fraction)

@@ -1,0 +1,83 @@
+"""`label_tasks`: the training split of `clean_corpus` as tasks of a Label Studio project.
+
+Output: $FOOTPRINT_HOME/artifacts/label_tasks/<materialization_id>.parquet (row_id string,
+task_id int64: every train row of the consumed corpus and its task). The handle's `extra` carries
+project_id, project_title, choices, server (URL, never the token) and the consumed clean_corpus
+materialization (id, path) so `annotations` reads exactly those texts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from labeling.dataset import read_train_rows, write_task_map
+from labeling.resource import AnnotationPolicy, LabelStudioResource
+from labeling.tasks import ensure_project, import_missing
+from pipelines.accounting import accounted
+from pipelines.resources import FootprintHomeResource
+from warehouse.artifacts import ArtifactHandle
+from warehouse.home import make_private_dir
+
+
+@dg.asset(
+    group_name="annotation",
+    kinds={"labelstudio", "parquet"},
+    description="Imports the train split of clean_corpus into Label Studio (idempotent by row_id).",
+)
+def label_tasks(
+    context: dg.AssetExecutionContext,
+    footprint: FootprintHomeResource,
+    labelstudio: LabelStudioResource,
+    annotation_policy: AnnotationPolicy,
+    clean_corpus: ArtifactHandle,
+) -> ArtifactHandle:
+    policy = annotation_policy
+    rows = read_train_rows(clean_corpus.path)
+    with accounted(context, footprint, upstream=[clean_corpus]) as rec:
+        rec.add_transfer(
+            bytes_=clean_corpus.bytes, duration_s=0.0, direction="read", endpoint_kind="file",
+            scope="local", endpoint=clean_corpus.path,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        with labelstudio.client() as client:
+            try:
+                project_id, created = ensure_project(client, policy.project_title, policy.choices)
+                result = import_missing(client, project_id, rows, batch_size=policy.import_batch_size)
+            finally:
+                traffic = client.counter.record_into(rec, endpoint_kind="label-studio")
+        seconds = time.perf_counter() - t0
+        folder = make_private_dir(rec.home.artifacts_dir / "label_tasks")
+        path = folder / f"{rec.materialization_id}.parquet"
+        write_task_map(path, result.task_ids)
+        rec.add_storage(path, kind="dataset")
+        context.add_output_metadata(
+            {
+                "project_id": dg.MetadataValue.int(project_id),
+                "project_created": created,
+                "server": client.url,
+                "tasks_in_corpus_split": dg.MetadataValue.int(len(result.task_ids)),
+                "tasks_imported": dg.MetadataValue.int(result.imported),
+                "tasks_already_present": dg.MetadataValue.int(result.already_present),
+                "duplicate_tasks_in_project": dg.MetadataValue.int(result.duplicates_in_project),
+                "import_batches": dg.MetadataValue.int(result.batches),
+                "http_requests": dg.MetadataValue.int(sum(t.requests for t in traffic)),
+                "bytes_up": dg.MetadataValue.int(sum(t.bytes_sent for t in traffic)),
+                "bytes_down": dg.MetadataValue.int(sum(t.bytes_received for t in traffic)),
+                "labelstudio_s": dg.MetadataValue.float(round(seconds, 3)),
+                "clean_corpus_materialization_id": clean_corpus.materialization_id,
+                "path": dg.MetadataValue.path(str(path)),
+            }
+        )
+        return rec.handle(
+            path,
+            rows=len(result.task_ids),
+            project_id=project_id,
+            project_title=policy.project_title,
+            choices=list(policy.choices),
+            server=client.url,
+            clean_corpus_materialization_id=clean_corpus.materialization_id,
+            clean_corpus_path=clean_corpus.path,
+            clean_corpus_bytes=clean_corpus.bytes,
+        )

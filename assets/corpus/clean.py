@@ -1,0 +1,128 @@
+"""`clean_corpus`: the raw corpus repaired, stripped, normalised, filtered, de-duplicated and split.
+
+Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA):
+    row_id        string, not null  unique; the raw row id (stable for the same source)
+    text          string, not null  cleaned (see assets.corpus.cleaning), min_chars..max_chars long
+    split         string, not null  'train' | 'eval'; 'eval' iff
+                                    int(md5(row_id).hexdigest()[:8], 16) / 2**32 < eval_fraction
+                                    (deterministic: a row never changes split between runs)
+    gold_label    string, nullable  true label: ONLY for evaluation (split='eval') and demo annotators
+    source_label  string, nullable  the label the source shipped (noisy in the demo)
+    text_chars    int32,  not null  length of `text` in code points
+Rows keep raw order. Annotation imports only split == 'train' rows, sending (row_id as id, text);
+eval rows and every gold label stay out of annotation. Training evaluates on split == 'eval' with
+gold_label. The returned ArtifactHandle has rows = rows out and extra = {rows_in, rows_train,
+rows_eval, eval_fraction, dropped: {reason: rows}}.
+"""
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from assets.corpus.cleaner import DROP_REASONS, CleaningRules, clean_parquet
+from assets.corpus.storage import CLEAN_SCHEMA, artifact_path
+from pipelines.accounting import accounted
+from pipelines.resources import FootprintHomeResource
+from warehouse.artifacts import ArtifactHandle
+
+MAX_DUPLICATE_RATE = 0.0
+
+
+class CleanCorpusConfig(dg.Config):  # type: ignore[misc]
+    min_chars: int = Field(default=5, description="drop texts shorter than this (code points)")
+    max_chars: int = Field(default=2000, description="drop texts longer than this (code points)")
+    eval_fraction: float = Field(default=0.2, description="share of rows held out for evaluation")
+    dedupe_normalised: bool = Field(default=True, description="also drop case/punctuation variants")
+
+
+@dg.asset(
+    group_name="corpus",
+    kinds={"parquet"},
+    description="Cleaned, de-duplicated corpus with a deterministic train/eval split.",
+)
+def clean_corpus(
+    context: dg.AssetExecutionContext,
+    config: CleanCorpusConfig,
+    footprint: FootprintHomeResource,
+    raw_corpus: ArtifactHandle,
+) -> ArtifactHandle:
+    rules = CleaningRules(
+        min_chars=config.min_chars,
+        max_chars=config.max_chars,
+        eval_fraction=config.eval_fraction,
+        dedupe_normalised=config.dedupe_normalised,
+    )
+    with accounted(context, footprint, upstream=[raw_corpus]) as rec:
+        rec.add_transfer(
+            bytes_=raw_corpus.bytes, duration_s=0.0, direction="read", endpoint_kind="file",
+            scope="local", endpoint=raw_corpus.path,
+        )  # fmt: skip
+        path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
+        report = clean_parquet(raw_corpus.local_path, path, rules)
+        bytes_out = rec.add_storage(path, kind="dataset")
+        meta: dict[str, object] = {
+            "rows_in": dg.MetadataValue.int(report.rows_in),
+            "rows_out": dg.MetadataValue.int(report.rows_out),
+            "rows_train": dg.MetadataValue.int(report.rows_train),
+            "rows_eval": dg.MetadataValue.int(report.rows_eval),
+            "bytes_in": dg.MetadataValue.int(raw_corpus.bytes),
+            "bytes_out": dg.MetadataValue.int(bytes_out),
+            "upstream_materialization_id": raw_corpus.materialization_id,
+            "path": dg.MetadataValue.path(str(path)),
+        }
+        meta.update({f"dropped_{k}": dg.MetadataValue.int(v) for k, v in report.dropped.items()})
+        meta.update({f"rows_{k}": dg.MetadataValue.int(v) for k, v in report.repaired.items()})
+        context.add_output_metadata(meta)
+        return rec.handle(
+            path,
+            rows=report.rows_out,
+            rows_in=report.rows_in,
+            rows_train=report.rows_train,
+            rows_eval=report.rows_eval,
+            eval_fraction=rules.eval_fraction,
+            dropped=dict(report.dropped),
+        )
+
+
+@dg.asset_check(asset=clean_corpus, description="No row has an empty or whitespace-only text.")
+def clean_corpus_no_empty_text(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
+    n = _scalar(clean_corpus, "SELECT count(*) FROM t WHERE text IS NULL OR trim(text) = ''")
+    return dg.AssetCheckResult(passed=n == 0, metadata={"empty_rows": n})
+
+
+@dg.asset_check(asset=clean_corpus, description="Share of rows whose text duplicates an earlier row.")
+def clean_corpus_duplicate_rate(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
+    total = _scalar(clean_corpus, "SELECT count(*) FROM t")
+    distinct = _scalar(clean_corpus, "SELECT count(DISTINCT text) FROM t")
+    rate = (total - distinct) / total if total else 0.0
+    return dg.AssetCheckResult(
+        passed=rate <= MAX_DUPLICATE_RATE,
+        metadata={"duplicate_rate": dg.MetadataValue.float(rate), "max_rate": MAX_DUPLICATE_RATE},
+    )
+
+
+@dg.asset_check(asset=clean_corpus, description="Columns and types match the documented contract.")
+def clean_corpus_schema(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
+    schema = pq.read_schema(clean_corpus.path).remove_metadata()
+    expected = {f.name: str(f.type) for f in CLEAN_SCHEMA}
+    actual = {f.name: str(f.type) for f in schema}
+    bad_split = _scalar(clean_corpus, "SELECT count(*) FROM t WHERE split NOT IN ('train', 'eval')")
+    return dg.AssetCheckResult(
+        passed=actual == expected and bad_split == 0,
+        metadata={"expected": str(expected), "actual": str(actual), "rows_with_bad_split": bad_split},
+    )
+
+
+def _scalar(handle: ArtifactHandle, sql: str) -> int:
+    con = duckdb.connect()
+    try:
+        con.read_parquet(handle.path).create_view("t")
+        row = con.execute(sql).fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+CHECKS = [clean_corpus_no_empty_text, clean_corpus_duplicate_rate, clean_corpus_schema]
+__all__ = ["CHECKS", "DROP_REASONS", "CleanCorpusConfig", "clean_corpus"]

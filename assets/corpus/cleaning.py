@@ -1,0 +1,163 @@
+"""Cleaning rules on Arrow arrays: vectorised (pyarrow.compute kernels, DuckDB for hashing), no Python
+loop per row. Python only ever runs per *distinct* broken token (a mojibake sequence or an HTML
+entity), of which a corpus has tens, never per row.
+
+Order (each step sees the previous one's output):
+1. null -> ''
+2. encoding repair: mojibake tokens (UTF-8 bytes decoded as cp1252/latin-1, e.g. 'cafÃ©') are
+   re-encoded and decoded as UTF-8 ('café'); two passes undo double mojibake
+3. HTML: AG News style entity remnants (' #39;', ' quot;', ' amp;': '&' became a space) are
+   restored to entities; every entity is unescaped (html.unescape per distinct entity); tags
+   ('<p>', '<br/>', '<A HREF=...>') become a space
+4. Unicode NFKC normalisation
+5. whitespace: zero-width characters removed, runs of whitespace/control characters -> one space,
+   trimmed
+Dedup key (near duplicates): lower-cased text with every run of non letters/digits -> one space.
+"""
+
+from __future__ import annotations
+
+import html
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def _cp1252_char(byte: int) -> str:
+    return bytes([byte]).decode("cp1252", errors="ignore") or bytes([byte]).decode("latin-1")
+
+
+def _cls(chars: str) -> str:
+    return "".join(f"\\x{{{ord(c):04X}}}" for c in chars)
+
+
+_CONT = _cls("".join(_cp1252_char(b) for b in range(0x80, 0xC0)))
+MOJIBAKE_TOKEN = f"[\\x{{00C2}}-\\x{{00DF}}][{_CONT}]|[\\x{{00E0}}-\\x{{00EF}}][{_CONT}][{_CONT}]"
+ENTITY_TOKEN = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+_AG_ENTITY = (
+    r"(?:^| )(#[0-9]{2,5}|quot|amp|lt|gt|apos|nbsp|hellip|mdash|ndash|lsquo|rsquo|ldquo|rdquo|"
+    r"pound|euro|copy|reg|trade);"
+)
+HTML_TAG = r"<[A-Za-z/!][^<>]{0,500}>"
+_ZERO_WIDTH = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
+_SPACE_RUN = r"[\s\p{Z}\p{Cc}]+"
+
+
+def fix_mojibake_token(token: str) -> str:
+    """'Ã©' -> 'é', 'â€™' -> '’'; a token that is not re-decodable as UTF-8 is returned unchanged."""
+    try:
+        raw = bytes(b for ch in token for b in _encode_cp1252(ch))
+        return raw.decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return token
+
+
+def _encode_cp1252(ch: str) -> bytes:
+    try:
+        return ch.encode("cp1252")
+    except UnicodeEncodeError:
+        return ch.encode("latin-1")
+
+
+def _distinct_tokens(text: pa.Array, pattern: str) -> list[str]:
+    con = duckdb.connect()
+    try:
+        tbl = pa.table({"t": text})
+        con.register("tbl", tbl)
+        rows = con.execute(
+            "SELECT DISTINCT unnest(regexp_extract_all(t, ?)) AS tok FROM tbl", [pattern]
+        ).fetchall()
+    finally:
+        con.close()
+    # longest first so that no replacement eats a part of a longer token
+    return sorted((r[0] for r in rows if r[0]), key=lambda s: (-len(s), s))
+
+
+def _replace_tokens(text: pa.Array, pattern: str, fix: object) -> tuple[pa.Array, int]:
+    """Replace every distinct token matching `pattern` by fix(token), only in rows that contain one."""
+    mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    n_rows = pc.sum(mask).as_py() or 0
+    if n_rows == 0:
+        return text, 0
+    subset = pc.filter(text, mask)
+    for token in _distinct_tokens(subset, pattern):
+        fixed = fix(token)  # type: ignore[operator]
+        if fixed != token:
+            subset = pc.replace_substring(subset, token, fixed)
+    return pc.replace_with_mask(text, mask, subset), int(n_rows)
+
+
+def repair_mojibake(text: pa.Array) -> tuple[pa.Array, int]:
+    """Returns the repaired array and the number of rows it changed."""
+    before = text
+    text, _ = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token)
+    text, _ = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token)  # double mojibake
+    return text, _changed(before, text)
+
+
+def strip_html(text: pa.Array) -> tuple[pa.Array, int]:
+    """Unescape entities (AG News ' #39;' remnants included) and replace tags by a space.
+    Returns the text and the number of rows it changed."""
+    before = text
+    text = pc.replace_substring_regex(text, _AG_ENTITY, r"&\1;")
+    text, _ = _replace_tokens(text, ENTITY_TOKEN, html.unescape)
+    text = pc.replace_substring_regex(text, HTML_TAG, " ")
+    return text, _changed(before, text)
+
+
+def _changed(before: pa.Array, after: pa.Array) -> int:
+    return int(pc.sum(pc.fill_null(pc.not_equal(before, after), False)).as_py() or 0)
+
+
+def normalise_whitespace(text: pa.Array) -> pa.Array:
+    text = pc.replace_substring_regex(text, _ZERO_WIDTH, "")
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _SPACE_RUN, " "))
+
+
+def clean_text(text: pa.Array) -> tuple[pa.Array, dict[str, int]]:
+    """Steps 1-5 of the module docstring. Returns the cleaned text and rows touched per repair."""
+    text = pc.fill_null(text.cast(pa.string()), "")
+    text, n_moji = repair_mojibake(text)
+    text, n_html = strip_html(text)
+    text = pc.utf8_normalize(text, "NFKC")
+    return normalise_whitespace(text), {"encoding_repaired": n_moji, "html_stripped": n_html}
+
+
+def dedup_key(text: pa.Array) -> pa.Array:
+    """Near-duplicate key: case, punctuation and spacing removed."""
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(text), r"[^\p{L}\p{N}]+", " "))
+
+
+def hashes_and_split(
+    row_id: pa.Array, text: pa.Array, key: pa.Array, eval_fraction: float
+) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """64-bit hashes of text and key (in-run dedup only) and the split of each row:
+    'eval' iff int(md5(row_id).hexdigest()[:8], 16) / 2**32 < eval_fraction, else 'train'."""
+    con = duckdb.connect()
+    try:
+        con.register("b", pa.table({"row_id": row_id, "text": text, "k": key}))
+        out = con.sql(
+            """SELECT hash(text) AS h_text, hash(k) AS h_key,
+                      CASE WHEN ('0x' || left(md5(row_id), 8))::UBIGINT / 4294967296.0 < ?
+                           THEN 'eval' ELSE 'train' END AS split
+               FROM b""",
+            params=[float(eval_fraction)],
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return (
+        out["h_text"].to_numpy(),
+        out["h_key"].to_numpy(),
+        out["split"].combine_chunks().cast(pa.string()),
+    )
+
+
+def first_occurrence(hashes: np.ndarray) -> np.ndarray:
+    """Boolean mask: True at the first position of each distinct value."""
+    keep = np.zeros(len(hashes), dtype=bool)
+    if len(hashes):
+        _, first = np.unique(hashes, return_index=True)
+        keep[first] = True
+    return keep

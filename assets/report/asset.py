@@ -1,0 +1,76 @@
+"""The `footprint_report` asset: the footprint of exactly the lineage it was handed.
+
+Its input is the `ArtifactHandle` of the `finetuned_model` materialization this run produced (or
+loaded); the report walks `lineage_edge` up from that handle's materialization id, so it never
+reports "the latest" of anything. The report itself is accounted like every other asset.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from assets.report.build import BuiltReport, build_report
+from assets.report.data import DEFAULT_SYNC_WAIT_S
+from assets.report.render import markdown_section
+from pipelines.accounting import accounted
+from pipelines.resources import FootprintHomeResource
+from warehouse.artifacts import ArtifactHandle
+
+UPSTREAM_KEY = "finetuned_model"
+
+
+class FootprintReportConfig(dg.Config):  # type: ignore[misc]
+    sync_wait_s: float = DEFAULT_SYNC_WAIT_S
+    """How long to wait for the warehouse lock before reporting what is already loaded."""
+    labeling_budget_usd: float | None = None
+    """Labelling budget; when set, the burn-down also shows the budget left."""
+
+
+def report_metadata(report: BuiltReport) -> dict[str, Any]:
+    """Markdown tables, charts (embedded PNGs), file paths and numeric end-to-end totals."""
+    charts_md = "\n\n".join(f"**{c.title}**\n\n![{c.name}]({c.data_uri()})" for c in report.charts)
+    meta: dict[str, Any] = {
+        "report/html": dg.MetadataValue.path(str(report.html_path)),
+        "report/directory": dg.MetadataValue.path(str(report.directory)),
+        "report/for_materialization_id": report.data.materialization_id,
+        "report/lineage_materializations": dg.MetadataValue.int(len(report.data.lineage_ids)),
+        "report/pending_batches": dg.MetadataValue.int(report.data.pending_batches),
+        "report/tables": dg.MetadataValue.md("\n\n".join(markdown_section(s) for s in report.sections)),
+        "report/charts": dg.MetadataValue.md(charts_md),
+    }
+    if report.data.notices:
+        meta["report/notices"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in report.data.notices))
+    for name, value in report.totals.items():
+        meta[f"end_to_end/{name}"] = (
+            dg.MetadataValue.int(int(value)) if name == "bytes_moved" else dg.MetadataValue.float(value)
+        )
+    return meta
+
+
+@dg.asset(
+    ins={UPSTREAM_KEY: dg.AssetIn(key=UPSTREAM_KEY)},
+    description=(
+        "Footprint of the fine-tuned model's whole lineage: per-asset and end-to-end tables, D = S + L "
+        "per dataset, charts; also an HTML page under $FOOTPRINT_HOME/reports/ (reports/latest)."
+    ),
+)
+def footprint_report(
+    context: dg.AssetExecutionContext,
+    config: FootprintReportConfig,
+    footprint: FootprintHomeResource,
+    finetuned_model: ArtifactHandle,
+) -> ArtifactHandle:
+    with accounted(context, footprint, upstream=[finetuned_model]) as rec:
+        report = build_report(
+            rec.home,
+            materialization_id=finetuned_model.materialization_id,
+            label=context.run.run_id[:8],
+            sync_wait_s=config.sync_wait_s,
+            labeling_budget_usd=config.labeling_budget_usd,
+        )
+        rec.add_storage(report.directory, kind="report")
+        for notice in report.data.notices:
+            context.log.warning(notice)
+        context.log.info(f"footprint report written to {report.html_path}")
+        context.add_output_metadata(report_metadata(report))
+        return rec.handle(report.directory, for_materialization_id=finetuned_model.materialization_id)

@@ -1,0 +1,77 @@
+-- Queries of the footprint report. Each block starts with `-- name: <name>` and runs on a read-only
+-- connection after `lineage` has filled the temp table report_lineage (the materialization handed to
+-- the report and every upstream materialization it consumed, via lineage_edge: exact ids, never
+-- "the latest"). Views and macros come from warehouse/sql/{views,rollup}.sql.
+
+-- name: lineage
+-- lineage_weights_from (warehouse/sql/rollup.sql) walks lineage_edge up from the root, itself included.
+CREATE OR REPLACE TEMP TABLE report_lineage AS
+SELECT upstream_materialization_id AS materialization_id, min_depth AS depth, weight
+FROM lineage_weights_from(?::VARCHAR);
+
+-- name: per_asset
+SELECT a.*
+FROM asset_footprint a JOIN report_lineage l USING (materialization_id)
+ORDER BY a.started_at, a.asset_key;
+
+-- name: end_to_end
+-- The macro, not a WHERE on the view: a filter on the view is not pushed into the recursive walk.
+SELECT * FROM end_to_end_footprint_of(?::VARCHAR);
+
+-- name: data_requirement
+SELECT d.*
+FROM data_requirement d JOIN report_lineage l USING (materialization_id)
+ORDER BY d.started_at, d.asset_key;
+
+-- name: energy_by_device
+-- Device energy at the device (before PUE; network E_data is not a device). energy_reading_latest holds
+-- the newest seq per meter window and device, so superseded partial readings never count.
+SELECT r.device_kind, r.method,
+       coalesce(sum(r.energy_j), 0) / 3.6e6 AS energy_kwh,
+       sum(r.duration_s) AS device_s,
+       count(*) AS windows,
+       count(*) FILTER (WHERE r.method = 'unavailable') AS unavailable_readings
+FROM energy_reading_latest r JOIN report_lineage l USING (materialization_id)
+GROUP BY r.device_kind, r.method
+ORDER BY r.device_kind, r.method;
+
+-- name: labeling_spend
+-- labeling_spend (views.sql) per annotator and UTC day, restricted to this lineage: the same rows and
+-- prices, grouped from the annotation versions the lineage's materializations recorded.
+SELECT CAST(CAST(timezone('UTC', a.created_at) AS DATE) AS VARCHAR) AS day, a.annotator, a.project,
+       count(*) AS annotations,
+       count(*) FILTER (WHERE a.was_cancelled) AS skipped,
+       coalesce(sum(a.lead_time_s), 0) / 3600.0 AS hours_raw,
+       sum(a.active_s) / 3600.0 AS hours_active,
+       sum(a.active_s / 3600.0 * coalesce(ra.value, rd.value)) AS cost_usd
+FROM annotation_work_latest a
+JOIN report_lineage l USING (materialization_id)
+JOIN materialization_status m USING (materialization_id)
+LEFT JOIN rate ra ON ra.version = m.rate_card_in_force AND ra.key = 'annotator_usd_per_hour'
+                 AND ra.subject = a.annotator
+LEFT JOIN rate rd ON rd.version = m.rate_card_in_force AND rd.key = 'annotator_usd_per_hour'
+                 AND rd.subject = ''
+GROUP BY ALL
+ORDER BY day, annotator, project;
+
+-- name: labeling_burndown
+-- One point per annotation (by creation time) of this lineage: cumulative active hours and USD.
+WITH priced AS (
+  SELECT a.created_at, a.active_s / 3600.0 AS hours_active,
+         a.active_s / 3600.0 * coalesce(ra.value, rd.value) AS cost_usd
+  FROM annotation_work_latest a
+  JOIN report_lineage l USING (materialization_id)
+  JOIN materialization_status m USING (materialization_id)
+  LEFT JOIN rate ra ON ra.version = m.rate_card_in_force AND ra.key = 'annotator_usd_per_hour'
+                   AND ra.subject = a.annotator
+  LEFT JOIN rate rd ON rd.version = m.rate_card_in_force AND rd.key = 'annotator_usd_per_hour'
+                   AND rd.subject = ''
+)
+SELECT created_at AS at,
+       sum(hours_active) OVER w AS cumulative_hours_active,
+       sum(cost_usd) OVER w AS cumulative_usd,
+       count(*) OVER w AS cumulative_annotations,
+       count(*) OVER () - count(*) OVER w AS annotations_left
+FROM priced
+WINDOW w AS (ORDER BY created_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+ORDER BY created_at;

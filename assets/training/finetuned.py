@@ -1,0 +1,102 @@
+"""`finetuned_model`: a sequence classifier initialised from the pretrained_model checkpoint it was
+# No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
+given, trained on the annotations, scored on clean_corpus's held-out eval split (QualityMetric facts
+beside its footprint, so cost per F1 point is one query)."""
+
+
+import dagster as dg
+
+from assets.training.launch import run_training
+from assets.training.meter import accounted_launch
+from assets.training.pretrained import LaunchConfig
+from assets.training.report import make_plan, rank_batches, record_outputs, run_metadata
+from pipelines.resources import FootprintHomeResource
+from training.config import RunSpec
+from warehouse.artifacts import ArtifactHandle
+
+
+class FinetuneConfig(LaunchConfig):
+    choices: list[str] = ["negative", "positive"]  # noqa: RUF012 (pydantic copies defaults)
+    min_labelled: int = 20
+    seq_len: int = 32
+    batch_size: int = 16  # per rank
+    max_steps: int = 150
+    learning_rate: float = 5e-4
+    log_every_steps: int = 25
+    plan_steps_per_s: float = 40.0
+
+
+def finetune_spec(
+    cfg: FinetuneConfig,
+    *,
+    out_dir: str,
+    corpus: ArtifactHandle,
+    annotations: ArtifactHandle,
+    pretrained: ArtifactHandle,
+) -> RunSpec:
+    return RunSpec(
+        task="finetune",
+        out_dir=out_dir,
+        corpus_path=corpus.path,
+        annotations_path=annotations.path,
+        init_checkpoint=pretrained.path,
+        choices=tuple(cfg.choices),
+        min_labelled=cfg.min_labelled,
+        max_steps=cfg.max_steps,
+        batch_size=cfg.batch_size,
+        seq_len=cfg.seq_len,
+        learning_rate=cfg.learning_rate,
+        seed=cfg.seed,
+        threads_per_rank=cfg.threads_per_rank,
+        log_every_steps=cfg.log_every_steps,
+    )
+
+
+@dg.asset(group_name="training", description=__doc__)
+def finetuned_model(
+    context: dg.AssetExecutionContext,
+    config: FinetuneConfig,
+    footprint: FootprintHomeResource,
+    pretrained_model: ArtifactHandle,
+    annotations: ArtifactHandle,
+    clean_corpus: ArtifactHandle,
+) -> ArtifactHandle:
+    from training.data import finetune_inputs
+
+    home = footprint.home()
+    probe = finetune_spec(
+        config, out_dir="", corpus=clean_corpus, annotations=annotations, pretrained=pretrained_model
+    )
+    probe.check()
+    train_set, eval_data = finetune_inputs(probe)  # TrainingConfigError before any compute
+    context.log.info(
+        f"fine-tuning on {len(train_set.labels)} labelled examples {train_set.class_counts()} "
+        f"({train_set.dropped_eval_overlap} in the eval split left out), {len(eval_data.labels)} eval rows, "
+        f"from checkpoint {pretrained_model.path} (materialization {pretrained_model.materialization_id})"
+    )
+    plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
+    upstream = [pretrained_model, annotations, clean_corpus]
+    with accounted_launch(context, footprint, upstream=upstream) as rec:
+        out_dir = home.artifacts_dir / "finetuned_model" / rec.materialization_id
+        spec = finetune_spec(
+            config,
+            out_dir=str(out_dir),
+            corpus=clean_corpus,
+            annotations=annotations,
+            pretrained=pretrained_model,
+        )
+        result, reported = run_training(
+            context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
+        )
+        record_outputs(rec, result)
+        rec.written.extend(rank_batches(rec.home, result.final_batch_ids))
+        orch_j = rec.meter.read_window(rec.window_id).energy_j
+        context.add_output_metadata(run_metadata(result, reported, plan, orch_j))
+        return rec.handle(
+            out_dir,
+            rows=result.n_train,
+            task="finetune",
+            choices=list(config.choices),
+            init_checkpoint=result.init_checkpoint,
+            init_weights_sha256=result.init_weights_sha256,
+        )

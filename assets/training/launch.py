@@ -1,0 +1,101 @@
+"""Launching a training run: `torchrun --nproc-per-node N -m training.entry` as a Dagster Pipes
+subprocess. The same entry point runs on this CPU (gloo), on several GPUs (nccl) or under a cluster
+launcher (pass `torchrun_args`, e.g. `--nnodes=2 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dagster as dg
+
+from metering.recorder import MaterializationRecorder
+from training.config import RunSpec, TrainingConfigError
+from training.result import RunResult
+
+HUB_PROBE_TIMEOUT_S = 3.0
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TrainingLaunchError(RuntimeError):
+    """The training process ended without reporting a result."""
+
+
+def torchrun_command(nproc_per_node: int, torchrun_args: list[str]) -> list[str]:
+    """The venv's torchrun (next to sys.executable), or `python -m torch.distributed.run`."""
+    if nproc_per_node < 1:
+        raise TrainingConfigError(f"nproc_per_node must be >= 1, got {nproc_per_node}")
+    exe = Path(sys.executable).parent / "torchrun"
+    base = [str(exe)] if exe.is_file() else [sys.executable, "-m", "torch.distributed.run"]
+    placement = list(torchrun_args) or ["--standalone"]
+    return [*base, *placement, "--nproc-per-node", str(nproc_per_node), "-m", "training.entry"]
+
+
+def hf_home(cache_dir: Path) -> Path:
+    return cache_dir / "huggingface"
+
+
+def check_hub(name: str, cache_dir: Path) -> None:
+    """Fail at once (not after a ~20 s hang) when `name` cannot be fetched: offline mode without a
+    cached copy, or the hub endpoint not reachable."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if offline:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json", cache_dir=str(hf_home(cache_dir) / "hub"))
+        if not isinstance(cached, str):
+            raise TrainingConfigError(
+                f"init_from={name!r} but HF_HUB_OFFLINE is set and it is not in the cache "
+                f"{hf_home(cache_dir)}; unset HF_HUB_OFFLINE on a machine with network, pre-download it, "
+                "or leave init_from empty to train from scratch"
+            )
+        return
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S).close()
+    except OSError as err:
+        raise TrainingConfigError(
+            f"init_from={name!r} but the hub {host}:{port} is not reachable ({err}); "
+            "leave init_from empty to train from scratch, or set HF_ENDPOINT to a reachable mirror"
+        ) from err
+
+
+def run_training(
+    context: dg.AssetExecutionContext,
+    rec: MaterializationRecorder,
+    spec: RunSpec,
+    *,
+    nproc_per_node: int,
+    torchrun_args: list[str],
+) -> tuple[RunResult, dict[str, object]]:
+    """Run the job; return rank 0's RunResult and the metadata it reported through Pipes."""
+    env = {
+        "FOOTPRINT_HOME": str(rec.home.root),
+        "HF_HOME": str(hf_home(rec.home.cache_dir)),
+        "TOKENIZERS_PARALLELISM": "false",
+        "TRANSFORMERS_VERBOSITY": "error",  # the expected MLM->classifier LOAD REPORT is noise in the log
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    extras = {
+        "spec": spec.to_json(),
+        "materialization_id": rec.materialization_id,
+        "asset_key": rec.asset_key,
+        "run_id": rec.run_id,
+        "footprint_home": str(rec.home.root),
+        "heartbeat_s": rec.heartbeat_s,
+    }
+    command = torchrun_command(nproc_per_node, torchrun_args)
+    context.log.info(f"launching: {' '.join(command)}")
+    client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT), env=env)
+    invocation = client.run(context=context, command=command, extras=extras)
+    messages = invocation.get_custom_messages()
+    if not messages:
+        raise TrainingLaunchError("the training job exited without reporting a result (rank 0 sent nothing)")
+    last = messages[-1]
+    return RunResult.from_json(last["result"]), dict(last["metadata"])

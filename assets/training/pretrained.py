@@ -1,0 +1,95 @@
+"""`pretrained_model`: a BERT-style masked LM, pretrained on clean_corpus's train split."""
+# No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
+
+
+import dagster as dg
+
+from assets.training.launch import check_hub, run_training
+from assets.training.meter import accounted_launch
+from assets.training.report import PlanConfig, make_plan, rank_batches, record_outputs, run_metadata
+from pipelines.resources import FootprintHomeResource
+from training.config import ModelShape, RunSpec
+from warehouse.artifacts import ArtifactHandle
+
+
+class LaunchConfig(PlanConfig):
+    """How many processes and where: N ranks per node (gloo on CPU, nccl on GPU). `torchrun_args`
+    replace `--standalone` (e.g. for several nodes under a cluster launcher)."""
+
+    nproc_per_node: int = 1
+    torchrun_args: list[str] = []  # noqa: RUF012 (pydantic copies defaults)
+    threads_per_rank: int = 1  # torch threads per rank on CPU; 0 = cores // ranks
+    seed: int = 0
+
+
+class PretrainConfig(LaunchConfig):
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 128
+    max_position_embeddings: int = 64
+    vocab_size: int = 2000
+    seq_len: int = 32
+    batch_size: int = 32  # per rank
+    max_steps: int = 1200
+    learning_rate: float = 1e-3
+    log_every_steps: int = 100
+    init_from: str = ""  # hub checkpoint name; "" = tokenizer + model from scratch
+
+
+def pretrain_spec(cfg: PretrainConfig, *, out_dir: str, corpus_path: str) -> RunSpec:
+    return RunSpec(
+        task="pretrain",
+        out_dir=out_dir,
+        corpus_path=corpus_path,
+        max_steps=cfg.max_steps,
+        batch_size=cfg.batch_size,
+        seq_len=cfg.seq_len,
+        learning_rate=cfg.learning_rate,
+        seed=cfg.seed,
+        threads_per_rank=cfg.threads_per_rank,
+        log_every_steps=cfg.log_every_steps,
+        shape=ModelShape(
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            num_heads=cfg.num_heads,
+            intermediate_size=cfg.intermediate_size,
+            max_position_embeddings=cfg.max_position_embeddings,
+            vocab_size=cfg.vocab_size,
+        ),
+        init_from=cfg.init_from,
+    )
+
+
+@dg.asset(group_name="training", description=__doc__)
+def pretrained_model(
+    context: dg.AssetExecutionContext,
+    config: PretrainConfig,
+    footprint: FootprintHomeResource,
+    clean_corpus: ArtifactHandle,
+) -> ArtifactHandle:
+    from training.data import pretrain_texts
+
+    home = footprint.home()
+    # Everything that can be checked is checked before the recorder opens and torchrun starts.
+    probe = pretrain_spec(config, out_dir="", corpus_path=clean_corpus.path)
+    probe.check()
+    n_texts = len(pretrain_texts(clean_corpus.path))
+    if config.init_from:
+        check_hub(config.init_from, home.cache_dir)
+    plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
+    context.log.info(
+        f"plan: {plan.energy_kwh:.6f} kWh over {plan.hours * 3600:.0f} s on {plan.devices} device(s)"
+    )
+    with accounted_launch(context, footprint, upstream=[clean_corpus]) as rec:
+        out_dir = home.artifacts_dir / "pretrained_model" / rec.materialization_id
+        spec = pretrain_spec(config, out_dir=str(out_dir), corpus_path=clean_corpus.path)
+        result, reported = run_training(
+            context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
+        )
+        record_outputs(rec, result)
+        rec.written.extend(rank_batches(rec.home, result.final_batch_ids))
+        orch_j = rec.meter.read_window(rec.window_id).energy_j
+        handle = rec.handle(out_dir, rows=n_texts, task="pretrain", params=result.params)
+        context.add_output_metadata(run_metadata(result, reported, plan, orch_j))
+        return handle

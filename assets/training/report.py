@@ -1,0 +1,140 @@
+"""The plan made before a run (planning estimator) and the Dagster metadata / facts made after it."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from metering.measurement import J_PER_KWH
+from metering.recorder import MaterializationRecorder
+from training.result import RunResult
+from warehouse.estimate import Estimate, estimate
+from warehouse.facts import FactBatch, QualityMetric
+from warehouse.home import FootprintHome
+
+
+class PlanConfig(dg.Config):  # type: ignore[misc]
+    """Inputs of the plan made before the run: energy_kwh = N x W x H x PUE / 1000 (warehouse.estimate).
+    H = max_steps / plan_steps_per_s. Default W: a CPU's 85 W TDP per rank (CodeCarbon's fallback)."""
+
+    plan_device_watts: float = 85.0
+    plan_steps_per_s: float = 33.0  # tiny BERT on these CPUs (../shared/ENVIRONMENT.md)
+    plan_pue: float = 1.0
+    plan_grid_gco2_per_kwh: float = 475.0  # world average (IEA 2019)
+    plan_usd_per_device_hour: float = 0.0
+    plan_usd_per_kwh: float = 0.0
+
+
+def make_plan(cfg: PlanConfig, *, devices: int, max_steps: int) -> Estimate:
+    return estimate(
+        devices=devices,
+        device_watts=cfg.plan_device_watts,
+        hours=max_steps / cfg.plan_steps_per_s / 3600.0,
+        pue=cfg.plan_pue,
+        grid_gco2_per_kwh=cfg.plan_grid_gco2_per_kwh,
+        usd_per_device_hour=cfg.plan_usd_per_device_hour,
+        usd_per_kwh=cfg.plan_usd_per_kwh,
+    )
+
+
+def plan_metadata(plan: Estimate) -> dict[str, Any]:
+    return {
+        "plan/devices": plan.devices,
+        "plan/device_watts": plan.device_watts,
+        "plan/hours": round(plan.hours, 6),
+        "plan/energy_kwh": plan.energy_kwh,
+        "plan/co2e_kg": plan.co2e_kg,
+        "plan/cost_usd": plan.cost_usd,
+    }
+
+
+def record_outputs(rec: MaterializationRecorder, result: RunResult) -> None:
+    """Storage and local transfer facts of the checkpoint; quality facts for a fine-tuned model."""
+    ckpt = Path(result.checkpoint_dir)
+    rec.add_storage(ckpt, kind="checkpoint")
+    rec.add_transfer(
+        bytes_=result.bytes_read,
+        duration_s=result.read_s,
+        direction="read",
+        endpoint_kind="file",
+        scope="local",
+        endpoint="upstream artifacts",
+    )
+    rec.add_transfer(
+        bytes_=result.bytes_written,
+        duration_s=result.write_s,
+        direction="write",
+        endpoint_kind="file",
+        scope="local",
+        endpoint=str(ckpt),
+    )
+    for name, value, label in quality_rows(result):
+        rec.add(QualityMetric(rec.materialization_id, name, float(value), "eval", label))
+
+
+def rank_batches(home: FootprintHome, batch_ids: list[str]) -> list[FactBatch]:
+    """The ranks' final fact batches, read back (pending, or already merged by the loader) so the
+    orchestrator's `footprint/*` metadata prices the ranks' energy too (pricing reads `rec.written`).
+    They are not written again."""
+    import pyarrow.parquet as pq
+
+    out: list[FactBatch] = []
+    for batch_id in batch_ids:
+        for _attempt in range(2):  # the loader may move it from pending/ to loaded/ meanwhile
+            found = [d for d in (home.pending_dir / batch_id, home.loaded_dir / batch_id) if d.is_dir()]
+            try:
+                if found:
+                    rows = {p.stem: pq.read_table(p).to_pylist() for p in found[0].glob("*.parquet")}
+                    out.append(FactBatch(batch_id=batch_id, rows=rows))
+                break
+            except FileNotFoundError:
+                continue
+    return out
+
+
+def quality_rows(result: RunResult) -> list[tuple[str, float, str | None]]:
+    return [(str(n), float(v), lbl) for n, v, lbl in result.metrics.get("rows", [])]
+
+
+def _energy_table(result: RunResult) -> str:
+    lines = ["| rank | device | energy_j | method | source |", "|---|---|---|---|---|"]
+    for d in result.devices:
+        e = "n/a" if d.energy_j is None else f"{d.energy_j:.2f}"
+        lines.append(f"| {d.rank} | {d.kind}:{d.index} ({d.host}) | {e} | {d.method} | `{d.source}` |")
+    return "\n".join(lines)
+
+
+def run_metadata(
+    result: RunResult, reported: dict[str, Any], plan: Estimate, orchestrator_energy_j: float
+) -> dict[str, Any]:
+    meta: dict[str, Any] = dict(reported)  # rank 0's aggregated figures (training/*), via Pipes
+    measured_j = result.energy_j + orchestrator_energy_j
+    measured_kwh = measured_j / J_PER_KWH * plan.pue
+    meta.update(plan_metadata(plan))
+    meta.update(
+        {
+            "measured/hours": round(result.wall_s / 3600.0, 6),
+            "measured/energy_kwh": measured_kwh,
+            "measured/plan_energy_ratio": measured_kwh / plan.energy_kwh if plan.energy_kwh else 0.0,
+            "training/orchestrator_energy_j": round(orchestrator_energy_j, 3),
+            "training/energy_by_device": dg.MetadataValue.md(_energy_table(result)),
+            "training/checkpoint": dg.MetadataValue.path(result.checkpoint_dir),
+            "training/window_ids": ", ".join(result.window_ids),
+        }
+    )
+    if result.init_checkpoint:
+        meta["training/init_checkpoint"] = result.init_checkpoint
+    png = Path(result.loss_curve_png)
+    if png.is_file():
+        b64 = base64.b64encode(png.read_bytes()).decode()
+        meta["training/loss_curve"] = dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{b64})")
+        meta["training/loss_curve_png"] = dg.MetadataValue.path(str(png))
+    rows = quality_rows(result)
+    for name, value, label in rows:
+        meta[f"quality/{name}" + (f"/{label}" if label else "")] = dg.MetadataValue.float(round(value, 4))
+    if rows:
+        meta["quality/n_eval"] = result.n_eval
+    return meta

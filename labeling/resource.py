@@ -1,0 +1,82 @@
+"""Dagster resources of the annotation stage: where Label Studio is, and the annotation policy.
+
+`LabelStudioResource.from_env()` takes the URL and token from `LABEL_STUDIO_URL` /
+`LABEL_STUDIO_API_KEY` through `dg.EnvVar` (the token's value never enters Dagster's config
+snapshot) when they are set; left empty, the resource talks to the managed local server
+(`footprint labelstudio up`) and reads its token file under `$FOOTPRINT_HOME/labelstudio/`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from labeling.client import LabelStudioClient, LabelStudioError
+from labeling.server import ServerPaths, read_token, status
+from warehouse.home import FootprintHome
+
+ENV_URL = "LABEL_STUDIO_URL"
+ENV_API_KEY = "LABEL_STUDIO_API_KEY"
+DEFAULT_CHOICES = ("negative", "positive")
+
+
+class LabelStudioResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """Connection to a Label Studio server. Empty `url`/`api_key`: the managed local server."""
+
+    url: str = ""
+    api_key: str = ""
+    home_root: str = ""  # empty: $FOOTPRINT_HOME at run time
+    timeout_s: float = 30.0
+    max_attempts: int = 4
+    backoff_s: float = 0.5
+
+    @classmethod
+    def from_env(cls) -> LabelStudioResource:
+        """Wire `LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` through dg.EnvVar when they are set."""
+        kwargs: dict[str, object] = {}
+        if os.environ.get(ENV_URL):
+            kwargs["url"] = dg.EnvVar(ENV_URL)
+        if os.environ.get(ENV_API_KEY):
+            kwargs["api_key"] = dg.EnvVar(ENV_API_KEY)
+        return cls(**kwargs)
+
+    def server_paths(self) -> ServerPaths:
+        return ServerPaths.under(FootprintHome.resolve(self.home_root or None).labelstudio_dir)
+
+    def resolved_url(self) -> str:
+        return (self.url or status(self.server_paths()).url).rstrip("/")
+
+    def client(self) -> LabelStudioClient:
+        """A new client (close it, or use it as a context manager). Raises LabelStudioError when no
+        token can be found."""
+        url = self.resolved_url()
+        token = self.api_key or (read_token(self.server_paths()) if not self.url else None)
+        if not token:
+            raise LabelStudioError(
+                f"no API token for Label Studio at {url}: set {ENV_API_KEY}, or start the managed "
+                "server with `footprint labelstudio up`"
+            )
+        return LabelStudioClient(
+            url, token, timeout_s=self.timeout_s, max_attempts=self.max_attempts, backoff_s=self.backoff_s
+        )
+
+    def project_key(self, project_id: int) -> str:
+        """A file-name-safe key for per-project state (server host:port + project id)."""
+        host = self.resolved_url().split("://", 1)[-1].replace(":", "_").replace("/", "_")
+        return f"{host}-p{project_id}"
+
+
+class AnnotationPolicy(dg.ConfigurableResource):  # type: ignore[misc]
+    """What is annotated and how labour is counted and watched."""
+
+    project_title: str = "footprint: text classification"
+    choices: list[str] = Field(default_factory=lambda: list(DEFAULT_CHOICES))
+    import_batch_size: int = 500
+    idle_cap_s: float = 300.0  # Labelbox / Ango Hub pause timers after 5 min idle
+    max_lead_time_s: float = 86_400.0  # above this a lead_time is malformed, not merely idle
+    lookback_s: float = 5.0  # re-read tasks updated this long before the cursor (commit races)
+    budget_usd: float = 500.0
+    warn_fraction: float = 0.8
+    default_usd_per_hour: float | None = None  # None: the rate card's annotator_usd_per_hour default

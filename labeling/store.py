@@ -1,0 +1,115 @@
+"""Per-project sync state: the newest version of every annotation seen, and the sync cursor.
+
+`$FOOTPRINT_HOME/labelstudio/sync/<server>-p<project>/annotations.parquet` holds one row per
+annotation id (its newest version); the cursor (the newest task `updated_at` seen) travels in the
+same file's schema metadata, so state and cursor are replaced together by one atomic rename. The
+`annotations` asset commits a new state only after its facts batch is published: a run that dies
+earlier leaves the old state, and the next run re-syncs exactly the same window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from labeling.sync import AnnotationVersion, ChangedTask
+from warehouse.home import make_private_dir
+
+_TS = pa.timestamp("us", tz="UTC")
+STATE_SCHEMA = pa.schema(
+    [
+        ("annotation_id", pa.int64()),
+        ("task_id", pa.int64()),
+        ("annotator", pa.string()),
+        ("lead_time_s", pa.float64()),
+        ("active_s", pa.float64()),
+        ("idle_cap_s", pa.float64()),
+        ("was_cancelled", pa.bool_()),
+        ("label", pa.string()),
+        ("reject_reason", pa.string()),
+        ("flags", pa.string()),
+        ("created_at", _TS),
+        ("updated_at", _TS),
+    ]
+)
+_CURSOR_KEY = b"footprint.sync_cursor"
+
+
+@dataclass
+class SyncState:
+    annotations: dict[int, AnnotationVersion] = field(default_factory=dict)
+    cursor: dt.datetime | None = None  # newest task updated_at seen (server clock)
+
+    def merge(self, changed: Iterable[ChangedTask], parsed: dict[int, list[AnnotationVersion]]) -> MergeResult:
+        """Apply the changed tasks: new/updated versions replace older ones; annotations a changed
+        task no longer has (deleted in Label Studio) are dropped. Returns what changed."""
+        new: list[AnnotationVersion] = []
+        removed: list[int] = []
+        cursor = self.cursor
+        for task in changed:
+            versions = parsed.get(task.task_id, [])
+            keep = {v.annotation_id for v in versions}
+            for aid in [a for a, v in self.annotations.items() if v.task_id == task.task_id and a not in keep]:
+                removed.append(aid)
+                del self.annotations[aid]
+            for v in versions:
+                old = self.annotations.get(v.annotation_id)
+                if old is None or v.updated_at > old.updated_at:
+                    self.annotations[v.annotation_id] = v
+                    new.append(v)
+            cursor = task.updated_at if cursor is None else max(cursor, task.updated_at)
+        self.cursor = cursor
+        return MergeResult(new, removed)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    new_versions: list[AnnotationVersion]
+    removed_ids: list[int]
+
+
+def state_path(root: Path, project_key: str) -> Path:
+    return root / "sync" / project_key / "annotations.parquet"
+
+
+def load_state(path: Path) -> SyncState:
+    if not path.exists():
+        return SyncState()
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    cursor_raw = json.loads(meta.get(_CURSOR_KEY, b"null"))
+    state = SyncState(cursor=dt.datetime.fromisoformat(cursor_raw) if cursor_raw else None)
+    for row in table.to_pylist():
+        v = AnnotationVersion(**row)
+        state.annotations[v.annotation_id] = v
+    return state
+
+
+def save_state(path: Path, state: SyncState) -> None:
+    """Atomically replace the state file (write beside it, fsync, rename)."""
+    make_private_dir(path.parent)
+    rows = [dataclasses.asdict(v) for v in sorted(state.annotations.values(), key=lambda v: v.annotation_id)]
+    cursor = None if state.cursor is None else state.cursor.isoformat()
+    schema = STATE_SCHEMA.with_metadata({_CURSOR_KEY: json.dumps(cursor).encode()})
+    table = pa.Table.from_pylist(rows, schema=schema)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp)
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def all_states(root: Path) -> dict[str, Path]:
+    """project_key -> state file, for every project synced under `root`."""
+    base = root / "sync"
+    if not base.exists():
+        return {}
+    return {p.parent.name: p for p in sorted(base.glob("*/annotations.parquet"))}

@@ -1,0 +1,111 @@
+"""The Label Studio project and its tasks: create or update the project, import missing rows.
+
+Idempotent by the corpus `row_id`: the project's existing tasks are listed first (only `id` and
+`data`), and only rows whose id is not there are imported, in batches. A batch that failed (even a
+timed-out one the server did apply) is picked up by the next run's listing, never duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from labeling.client import LabelStudioClient, LabelStudioError
+
+FROM_NAME = "label"
+TO_NAME = "text"
+
+
+def label_config(choices: Sequence[str]) -> str:
+    """A single-choice text classification config (`$text` shown, `row_id` kept in task data)."""
+    if not choices or len(set(choices)) != len(choices) or any(not c.strip() for c in choices):
+        raise ValueError(f"choices must be distinct non-empty strings, got {list(choices)!r}")
+    options = "".join(f"<Choice value={quoteattr(c)}/>" for c in choices)
+    return (
+        f'<View><Text name="{TO_NAME}" value="$text"/>'
+        f'<Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInline="true">{options}'
+        "</Choices></View>"
+    )
+
+
+def choice_result(label: str) -> list[dict[str, Any]]:
+    """The `result` of an annotation choosing `label` under `label_config`."""
+    return [{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices", "value": {"choices": [label]}}]
+
+
+def ensure_project(client: LabelStudioClient, title: str, choices: Sequence[str]) -> tuple[int, bool]:
+    """The id of the project titled `title` (created if missing; its choices updated if changed)
+    and whether it was created."""
+    config = label_config(choices)
+    found = client.find_project(title)
+    if found is None:
+        made = client.post_json("/api/projects/", {"title": title, "label_config": config})
+        return int(made["id"]), True
+    pid = int(found["id"])
+    current = found.get("label_config") or client.get_json(f"/api/projects/{pid}/").get("label_config")
+    if current != config:
+        try:
+            client.request("PATCH", f"/api/projects/{pid}/", json={"label_config": config})
+        except LabelStudioError as err:
+            raise LabelStudioError(
+                f"project {title!r} (id {pid}) at {client.url}: cannot change its choices to {list(choices)}: "
+                f"{err}. Annotations may use a choice you removed; keep it, or use a new project title."
+            ) from err
+    return pid, False
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    project_id: int
+    task_ids: dict[str, int]  # row_id -> task id, every row of the corpus split sent
+    imported: int
+    already_present: int
+    duplicates_in_project: int  # tasks sharing a row_id (not ours to delete; lowest id is used)
+    batches: int
+
+
+def existing_row_ids(client: LabelStudioClient, project_id: int) -> tuple[dict[str, int], int]:
+    """row_id -> lowest task id, and how many extra tasks repeat a row_id."""
+    found: dict[str, int] = {}
+    dupes = 0
+    for task in client.iter_tasks(project_id, include="id,data"):
+        row_id = (task.get("data") or {}).get("row_id")
+        if row_id is None:
+            continue
+        key, tid = str(row_id), int(task["id"])
+        if key in found:
+            dupes += 1
+            found[key] = min(found[key], tid)
+        else:
+            found[key] = tid
+    return found, dupes
+
+
+def import_missing(
+    client: LabelStudioClient, project_id: int, rows: Iterable[tuple[str, str]], *, batch_size: int = 500
+) -> ImportResult:
+    """Import (row_id, text) rows not yet in the project, `batch_size` tasks per request."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    existing, dupes = existing_row_ids(client, project_id)
+    wanted: dict[str, str] = {}
+    for row_id, text in rows:
+        wanted.setdefault(str(row_id), text)
+    missing = [(r, t) for r, t in wanted.items() if r not in existing]
+    mapping = {r: existing[r] for r in wanted if r in existing}
+    batches = 0
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start : start + batch_size]
+        body = [{"data": {"text": text, "row_id": row_id}} for row_id, text in chunk]
+        reply = client.post_json(f"/api/projects/{project_id}/import", body, return_task_ids="true")
+        ids = reply.get("task_ids") or []
+        if len(ids) != len(chunk):
+            raise LabelStudioError(
+                f"import into project {project_id} at {client.url} returned {len(ids)} task ids for "
+                f"{len(chunk)} tasks; re-run to reconcile (existing tasks are listed first)"
+            )
+        mapping.update({row_id: int(tid) for (row_id, _), tid in zip(chunk, ids, strict=True)})
+        batches += 1
+    return ImportResult(project_id, mapping, len(missing), len(wanted) - len(missing), dupes, batches)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make dev`: the Dagster UI on the local instance under $FOOTPRINT_HOME/dagster.
+# Ctrl-C stops it (and its code server and daemon children).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export FOOTPRINT_HOME="${FOOTPRINT_HOME:-$PWD/var}"
+export DAGSTER_HOME="$FOOTPRINT_HOME/dagster"
+export HF_HOME="${HF_HOME:-$FOOTPRINT_HOME/cache/hf}"
+HOST="${DAGSTER_HOST:-127.0.0.1}"
+PORT="${DAGSTER_PORT:-3000}"
+BIN="${VENV_BIN:-.venv/bin}"
+
+mkdir -p "$DAGSTER_HOME"
+chmod 700 "$FOOTPRINT_HOME" "$DAGSTER_HOME"
+if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then
+  # Local storage: SQLite run/event/schedule storage under $DAGSTER_HOME (Dagster's default), one run
+  # at a time (2-core machines; training saturates them), no telemetry (no network here).
+  cat >"$DAGSTER_HOME/dagster.yaml" <<YAML
+storage:
+  sqlite:
+    base_dir:
+      env: DAGSTER_HOME
+run_queue:
+  max_concurrent_runs: 1
+telemetry:
+  enabled: false
+YAML
+fi
+
+echo "Dagster UI: http://$HOST:$PORT  (DAGSTER_HOME=$DAGSTER_HOME, FOOTPRINT_HOME=$FOOTPRINT_HOME)"
+echo "Open the asset graph at http://$HOST:$PORT/asset-groups and click 'Materialize all'; Ctrl-C stops."
+# exec: dagster dev becomes this shell's process, so Ctrl-C / SIGTERM reach it and it stops its children.
+exec "$BIN/dagster" dev -w workspace.yaml -h "$HOST" -p "$PORT"

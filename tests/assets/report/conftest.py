@@ -1,0 +1,172 @@
+"""Synthetic warehouses for the report tests: two complete runs of the chain, written as fact batches
+and merged by the real loader, so every figure comes out of the real views."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from warehouse.batches import write_batch
+from warehouse.facts import (
+    AnnotationWork,
+    EnergyReading,
+    FactBatch,
+    LineageEdge,
+    Materialization,
+    MaterializationOutcome,
+    PersonTime,
+    Storage,
+    Transfer,
+    new_id,
+)
+from warehouse.home import FootprintHome
+from warehouse.loader import sync
+
+CHAIN: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("raw_corpus", ()),
+    ("clean_corpus", ("raw_corpus",)),
+    ("label_tasks", ("clean_corpus",)),
+    ("annotations", ("label_tasks",)),
+    ("pretrained_model", ("clean_corpus",)),
+    ("finetuned_model", ("pretrained_model", "annotations")),
+)
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class SyntheticRun:
+    run_id: str
+    started_at: dt.datetime
+    ids: dict[str, str] = field(default_factory=dict)  # asset key -> materialization id
+    cpu_j: dict[str, float] = field(default_factory=dict)  # final CPU joules per asset
+    annotations: int = 0
+
+    @property
+    def finetuned_id(self) -> str:
+        return self.ids["finetuned_model"]
+
+
+def write_run(
+    home: FootprintHome,
+    *,
+    started_at: dt.datetime,
+    cpu_scale: float = 1.0,
+    annotation_ids_from: int = 1,
+    annotations: int = 6,
+) -> SyntheticRun:
+    """Publish the facts of one full chain run as batches (not yet synced)."""
+    run = SyntheticRun(run_id=new_id(), started_at=started_at, annotations=annotations)
+    for step, (asset, parents) in enumerate(CHAIN):
+        mid = new_id()
+        run.ids[asset] = mid
+        begin = started_at + dt.timedelta(minutes=10 * step)
+        end = begin + dt.timedelta(minutes=5)
+        window = new_id()
+        cpu_j = 36_000.0 * (step + 1) * cpu_scale  # 0.01 kWh x (step + 1)
+        run.cpu_j[asset] = cpu_j
+        batch = FactBatch().add(
+            Materialization(mid, run.run_id, asset, begin, host="synthetic"),
+            *[LineageEdge(mid, run.ids[p], p) for p in parents],
+            # a superseded partial reading (seq 1), then the final one (seq 2)
+            EnergyReading(
+                mid,
+                window,
+                1,
+                False,
+                "cpu",
+                0,
+                "cpu-model",
+                "synthetic",
+                cpu_j / 2,
+                150.0,
+                "estimated",
+                "cpu-model:tdp_w=85",
+                begin + dt.timedelta(minutes=2),
+            ),
+            EnergyReading(
+                mid,
+                window,
+                2,
+                True,
+                "cpu",
+                0,
+                "cpu-model",
+                "synthetic",
+                cpu_j,
+                300.0,
+                "estimated",
+                "cpu-model:tdp_w=85",
+                end,
+            ),
+            EnergyReading(
+                mid,
+                window,
+                2,
+                True,
+                "ram",
+                0,
+                "ram",
+                "synthetic",
+                3_600.0,
+                300.0,
+                "estimated",
+                "ram-model",
+                end,
+            ),
+            EnergyReading(
+                mid, window, 2, True, "gpu", 0, "gpu", "synthetic", None, 300.0, "unavailable", "nvml", end
+            ),
+            Transfer(mid, 1_000_000 * (step + 1), 1.0, "read", "file", "local", end),
+            Storage(
+                mid, 2_000_000, f"/synthetic/{asset}", "checkpoint" if "model" in asset else "dataset", end
+            ),
+            MaterializationOutcome(mid, "success", end),
+        )
+        if asset == "raw_corpus":
+            batch.add(Transfer(mid, 50_000_000, 3.0, "download", "hub", "network", end))
+        if asset == "pretrained_model":
+            batch.add(PersonTime(mid, "engineer", "ml", 1800.0))
+        if asset == "annotations":
+            for i in range(annotations):
+                at = begin + dt.timedelta(minutes=i)
+                batch.add(
+                    AnnotationWork(
+                        mid,
+                        annotation_ids_from + i,
+                        100 + i,
+                        f"annotator-{i % 2}",
+                        "demo",
+                        40.0,
+                        30.0,
+                        300.0,
+                        False,
+                        "positive",
+                        "",
+                        at,
+                        at,
+                    )
+                )
+        write_batch(home, batch)
+    return run
+
+
+@pytest.fixture
+def two_runs(home: FootprintHome) -> tuple[SyntheticRun, SyntheticRun]:
+    """Two complete chains in one warehouse; the second run is twice as costly in CPU energy."""
+    first = write_run(home, started_at=T0)
+    second = write_run(
+        home, started_at=T0 + dt.timedelta(days=1), cpu_scale=2.0, annotation_ids_from=1000, annotations=4
+    )
+    sync(home, wait_s=5.0)
+    return first, second
+
+
+@pytest.fixture
+def run_factory(home: FootprintHome) -> Callable[..., SyntheticRun]:
+    def make(**kwargs: object) -> SyntheticRun:
+        return write_run(home, started_at=kwargs.pop("started_at", T0), **kwargs)  # type: ignore[arg-type]
+
+    return make

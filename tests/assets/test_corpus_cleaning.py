@@ -1,0 +1,160 @@
+"""Cleaning rules on small hand-made tables (values computed by hand)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assets.corpus.cleaner import CleaningRules, clean_table
+from assets.corpus.cleaning import (
+    clean_text,
+    dedup_key,
+    fix_mojibake_token,
+    hashes_and_split,
+    normalise_whitespace,
+    repair_mojibake,
+    strip_html,
+)
+from assets.corpus.errors import CorpusError
+from assets.corpus.storage import CLEAN_SCHEMA
+
+
+def _raw(texts: list[str | None], labels: list[str | None] | None = None) -> pa.Table:
+    n = len(texts)
+    labels = labels or ["positive"] * n
+    return pa.table(
+        {
+            "row_id": [f"r{i}" for i in range(n)],
+            "text": pa.array(texts, pa.string()),
+            "source_label": labels,
+            "gold_label": labels,
+        }
+    )
+
+
+def test_mojibake_repaired() -> None:
+    fixed, n = repair_mojibake(pa.array(["cafÃ© crÃ¨me brÃ»lÃ©e", "itâ€™s fine", "plain", "naïve"]))
+    assert fixed.to_pylist() == ["café crème brûlée", "it’s fine", "plain", "naïve"]
+    assert n == 2
+    assert fix_mojibake_token("Ã©") == "é"
+    assert fix_mojibake_token("à€€") == "à€€"  # E0 80 80 is an overlong form: left alone
+
+
+def test_double_mojibake() -> None:
+    twice = "café".encode().decode("cp1252").encode().decode("cp1252")
+    assert repair_mojibake(pa.array([twice]))[0].to_pylist() == ["café"]
+
+
+def test_html_and_agnews_entities() -> None:
+    out, n = strip_html(
+        pa.array(
+            [
+                "It #39;s over. AT amp;T said  quot;hi quot;",
+                "<p>Hello&nbsp;<b>world</b></p>",
+                "&lt;A HREF=x&gt;link&lt;/A&gt; costs  #36;41",
+                "a < b and c > d",
+                "&unknownentity; stays",
+            ]
+        )
+    )
+    assert out.to_pylist() == [
+        'It\'s over. AT&T said "hi"',
+        " Hello\u00a0 world  ",
+        " link  costs $41",
+        "a < b and c > d",
+        "&unknownentity; stays",
+    ]
+    assert n == 3
+
+
+def test_whitespace_and_nfkc() -> None:
+    out, _ = clean_text(pa.array(["  ＡＢＣ\t\n x\u200by  ", None, "\u00a0\u00a0", "ﬁne"]))
+    assert out.to_pylist() == ["ABC xy", "", "", "fine"]
+    assert normalise_whitespace(pa.array(["a \r\n\x0b b"])).to_pylist() == ["a b"]
+
+
+def test_dedup_key_ignores_case_punctuation_spacing() -> None:
+    keys = dedup_key(pa.array(["Great phone!!!", "GREAT  phone", "great, phone.", "Great phones"]))
+    assert keys.to_pylist() == ["great phone", "great phone", "great phone", "great phones"]
+
+
+def test_split_formula_matches_md5() -> None:
+    ids = [f"row-{i}" for i in range(200)]
+    _, _, split = hashes_and_split(pa.array(ids), pa.array(ids), pa.array(ids), 0.3)
+    expected = [
+        "eval" if int(hashlib.md5(i.encode()).hexdigest()[:8], 16) / 2**32 < 0.3 else "train" for i in ids
+    ]
+    assert split.to_pylist() == expected
+
+
+def test_clean_table_drops_per_reason(tmp_path: Path) -> None:
+    texts = [
+        "The battery is great.",  # kept
+        "The battery is great.",  # exact duplicate
+        "THE BATTERY IS GREAT!!!",  # normalised duplicate
+        "",  # empty
+        "   \t ",  # empty after whitespace normalisation
+        None,  # empty
+        "ok",  # too short (min 5)
+        "x" * 60,  # too long (max 50)
+        "<p>The screen is awful.</p>",  # kept, stripped
+        "The cafÃ© was lovely.",  # kept, repaired
+    ]
+    out, report = clean_table(
+        _raw(texts), CleaningRules(min_chars=5, max_chars=50, eval_fraction=0.0), tmp_path
+    )
+    assert out.schema.remove_metadata().equals(CLEAN_SCHEMA, check_metadata=False)
+    assert out.column("text").to_pylist() == [
+        "The battery is great.",
+        "The screen is awful.",
+        "The café was lovely.",
+    ]
+    assert out.column("row_id").to_pylist() == ["r0", "r8", "r9"]
+    assert out.column("text_chars").to_pylist() == [21, 20, 20]
+    assert set(out.column("split").to_pylist()) == {"train"}
+    assert report.rows_in == 10 and report.rows_out == 3
+    assert report.dropped == {
+        "empty": 3,
+        "too_short": 1,
+        "too_long": 1,
+        "duplicate_exact": 1,
+        "duplicate_normalised": 1,
+    }
+    assert report.repaired == {"encoding_repaired": 1, "html_stripped": 1}
+
+
+def test_normalised_dedup_can_be_switched_off(tmp_path: Path) -> None:
+    out, report = clean_table(
+        _raw(["Great phone!", "great phone"]), CleaningRules(dedupe_normalised=False), tmp_path
+    )
+    assert out.num_rows == 2 and report.dropped["duplicate_normalised"] == 0
+
+
+def test_split_is_deterministic_and_near_fraction(tmp_path: Path) -> None:
+    texts = [f"review number {i} is fine" for i in range(2000)]
+    out, report = clean_table(_raw(texts), CleaningRules(eval_fraction=0.25, batch_rows=300), tmp_path)
+    again, _ = clean_table(_raw(texts), CleaningRules(eval_fraction=0.25), tmp_path)
+    assert out.column("split").equals(again.column("split"))
+    assert 0.21 < report.rows_eval / report.rows_out < 0.29
+
+
+def test_nothing_left_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="nothing left after cleaning") as info:
+        clean_table(_raw(["", "  ", None, "<br/>"]), CleaningRules(), tmp_path)
+    assert info.value.column == "text"
+    assert not (tmp_path / "clean.parquet").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=20))
+def test_clean_text_is_idempotent_and_trimmed(texts: list[str]) -> None:
+    once, _ = clean_text(pa.array(texts, pa.string()))
+    twice, _ = clean_text(once)
+    assert twice.to_pylist() == once.to_pylist()
+    for t in once.to_pylist():
+        assert t == t.strip() and "  " not in t

@@ -1,0 +1,181 @@
+"""`footprint report`: per-asset and end-to-end footprint of one run (the latest by default).
+
+Reads the analyst views `asset_footprint` and `end_to_end_footprint` (warehouse/sql/views.sql).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from warehouse.cli.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, CliError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from warehouse.home import FootprintHome
+
+# Columns shown in the tables (the JSON output carries every column of the views).
+ASSET_TABLE_COLUMNS = (
+    "asset_key",
+    "status",
+    "duration_s",
+    "energy_kwh",
+    "energy_method",
+    "co2e_kg",
+    "bytes_moved",
+    "human_hours",
+    "cost_person_usd",
+    "cost_hardware_usd",
+    "cost_energy_usd",
+    "cost_labeling_usd",
+    "cost_usd",
+)
+E2E_TABLE_COLUMNS = (
+    "asset_key",
+    "upstream_count",
+    "energy_kwh",
+    "energy_method",
+    "co2e_kg",
+    "bytes_moved",
+    "human_hours",
+    "cost_usd",
+    "alloc_co2e_kg",
+    "alloc_cost_usd",
+)
+
+
+@dataclass
+class Report:
+    run_id: str
+    asset_columns: list[str]
+    asset_rows: list[tuple[Any, ...]]
+    e2e_columns: list[str]
+    e2e_rows: list[tuple[Any, ...]]
+    pending_batches: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+def _fetch(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    cursor = con.execute(sql, params)
+    return [d[0] for d in cursor.description or []], cursor.fetchall()
+
+
+def _known_assets(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT DISTINCT asset_key FROM materialization ORDER BY 1").fetchall()]
+
+
+def _pick_run(con: duckdb.DuckDBPyConnection, run_id: str | None, asset: str | None) -> str:
+    if asset is not None:
+        known = _known_assets(con)
+        if asset not in known:
+            listed = ", ".join(known) if known else "none yet (no materialization recorded)"
+            raise CliError(f"unknown asset {asset!r}; known assets: {listed}", EXIT_BAD_INPUT)
+    where, params = ("WHERE asset_key = ?", [asset]) if asset is not None else ("", [])
+    runs = con.execute(
+        f"SELECT run_id FROM materialization {where} GROUP BY run_id ORDER BY min(started_at) DESC, run_id",
+        params,
+    ).fetchall()
+    if not runs:
+        raise CliError(
+            "the warehouse holds no materializations yet: materialise an asset (`make demo`) "
+            "or run `footprint sync` to merge pending facts",
+            EXIT_ENVIRONMENT,
+        )
+    if run_id is None:
+        return str(runs[0][0])
+    if run_id not in {r[0] for r in runs}:
+        recent = ", ".join(str(r[0]) for r in runs[:5])
+        scope = f" with asset {asset!r}" if asset is not None else ""
+        raise CliError(f"unknown run {run_id!r}{scope}; most recent runs: {recent}", EXIT_BAD_INPUT)
+    return run_id
+
+
+def _end_to_end(con: duckdb.DuckDBPyConnection, ids: list[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """One walk per materialization (`end_to_end_footprint_of(id)`): a WHERE on the
+    `end_to_end_footprint` view would walk the whole lineage graph."""
+    columns: list[str] = []
+    rows: list[tuple[Any, ...]] = []
+    for mid in ids:
+        columns, found = _fetch(con, "SELECT * FROM end_to_end_footprint_of(?)", [mid])
+        rows.extend(found)
+    if not columns:
+        columns, _ = _fetch(con, "SELECT * FROM end_to_end_footprint LIMIT 0", [])
+    return columns, rows
+
+
+def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, wait_s: float) -> Report:
+    import duckdb
+
+    from warehouse.cli.reader import open_for_reading
+
+    with open_for_reading(home, wait_s=wait_s) as session:
+        con = session.con
+        try:
+            chosen = _pick_run(con, run_id, asset)
+            asset_filter = " AND asset_key = ?" if asset is not None else ""
+            params: list[Any] = [chosen] + ([asset] if asset is not None else [])
+            cols, rows = _fetch(
+                con,
+                f"SELECT * FROM asset_footprint WHERE run_id = ?{asset_filter} "
+                "ORDER BY started_at, asset_key",
+                params,
+            )
+            e2e_cols, e2e_rows = _end_to_end(con, [r[cols.index("materialization_id")] for r in rows])
+        except duckdb.CatalogException as err:
+            raise CliError(
+                f"the warehouse at {home.warehouse_path} lacks the analyst views ({err}); "
+                "run `footprint sync` to create them",
+                EXIT_ENVIRONMENT,
+            ) from err
+        return Report(
+            run_id=chosen,
+            asset_columns=cols,
+            asset_rows=rows,
+            e2e_columns=e2e_cols,
+            e2e_rows=e2e_rows,
+            pending_batches=session.pending_batches,
+            notices=list(session.notices),
+        )
+
+
+def print_report(report: Report, *, as_json: bool) -> None:
+    from warehouse.cli import render
+
+    if as_json:
+        render.write_json(
+            {
+                "run_id": report.run_id,
+                "pending_batches": report.pending_batches,
+                "notices": report.notices,
+                "asset_footprint": render.records(report.asset_columns, report.asset_rows),
+                "end_to_end_footprint": render.records(report.e2e_columns, report.e2e_rows),
+            }
+        )
+        return
+    console = render.stdout_console()
+    for title, columns, rows, wanted in (
+        (
+            f"Footprint per asset, run {report.run_id}",
+            report.asset_columns,
+            report.asset_rows,
+            ASSET_TABLE_COLUMNS,
+        ),
+        (
+            "End-to-end footprint: each materialization with all its upstreams, each counted once "
+            "(alloc: shared upstreams split among their consumers)",
+            report.e2e_columns,
+            report.e2e_rows,
+            E2E_TABLE_COLUMNS,
+        ),
+    ):
+        keep = [columns.index(c) for c in wanted if c in columns]
+        console.print(
+            render.table(title, [columns[i] for i in keep], [tuple(r[i] for i in keep) for r in rows])
+        )
+    if report.pending_batches:
+        console.print(
+            f"{report.pending_batches} fact batches pending (not in these figures)", highlight=False
+        )

@@ -1,0 +1,234 @@
+"""Rate cards: the prices and coefficients that turn facts into money, energy and carbon.
+
+A card is a YAML or TOML file (see `warehouse/ratecards/default.yaml`)::
+
+    name: ours-2026
+    effective_from: 2026-01-01T00:00:00Z
+    source: "finance, contract 2026-01"      # fallback source for entries without one
+    rates:
+      electricity_usd_per_kwh: {value: 0.21, source: "utility bill 2025-12", year: 2025}
+      annotator_usd_per_hour:
+        default: {value: 18.0}
+        alice: {value: 22.0}
+
+A user card extends the default card (its entries override the same key and subject) unless it
+says `extends: none`, in which case it must be complete. Loading a card into the warehouse inserts a
+new version into `rate_card_version` / `rate`; identical content (sha256) is never inserted twice
+and a version is never edited. Any problem raises `RateCardError` naming the file, key and problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_RATE_CARD = "FOOTPRINT_RATE_CARD"
+DEFAULT_SUBJECT_NAME = "default"  # spelling of subject '' in files
+
+# key -> unit; keys in KEYED_RATES take a subject (device kind/model, annotator, person).
+RATE_UNITS: dict[str, str] = {
+    "device_usd_per_hour": "USD/h",
+    "electricity_usd_per_kwh": "USD/kWh",
+    "pue": "1",
+    "grid_gco2e_per_kwh": "gCO2e/kWh",
+    "data_kwh_per_gb": "kWh/GB",
+    "storage_usd_per_gb_month": "USD/GB-month",
+    "storage_kwh_per_gb_month": "kWh/GB-month",
+    "storage_holding_months": "month",
+    "transfer_usd_per_gb": "USD/GB",
+    "annotator_usd_per_hour": "USD/h",
+    "person_usd_per_hour": "USD/h",
+}
+KEYED_RATES: frozenset[str] = frozenset(
+    {"device_usd_per_hour", "annotator_usd_per_hour", "person_usd_per_hour"}
+)
+NEEDS_DEFAULT_SUBJECT: frozenset[str] = frozenset({"annotator_usd_per_hour", "person_usd_per_hour"})
+_CARD_FIELDS = frozenset({"name", "effective_from", "extends", "source", "description", "rates"})
+_ENTRY_FIELDS = frozenset({"value", "source", "year", "unit", "note"})
+
+
+class RateCardError(ValueError):
+    """A rate card that cannot be used; the message names the file, the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    key: str
+    subject: str  # '' = scalar or default
+    value: float
+    unit: str
+    source: str
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class RateCard:
+    name: str
+    rates: tuple[Rate, ...]
+    source_path: str
+    effective_from: dt.datetime | None = None  # None: the time it is loaded
+
+    def value(self, key: str, subject: str = "") -> float:
+        for r in self.rates:
+            if r.key == key and r.subject == subject:
+                return r.value
+        raise KeyError(f"rate card {self.name!r} has no {key}[{subject!r}]")
+
+    def sha256(self) -> str:
+        """Content hash: name, effective time and every rate (not the file's path or layout)."""
+        body = {
+            "name": self.name,
+            "effective_from": None if self.effective_from is None else self.effective_from.isoformat(),
+            "rates": sorted([r.key, r.subject, r.value, r.unit, r.source, r.year] for r in self.rates),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def default_card_path() -> Path:
+    return Path(str(resources.files("warehouse").joinpath("ratecards", "default.yaml")))
+
+
+def configured_card_path() -> Path:
+    """`$FOOTPRINT_RATE_CARD` (read at call time) if set, else the default card."""
+    chosen = os.environ.get(ENV_RATE_CARD)
+    return Path(chosen).expanduser() if chosen else default_card_path()
+
+
+def load_default_card() -> RateCard:
+    return read_rate_card(default_card_path(), base=None)
+
+
+def read_rate_card(path: str | os.PathLike[str], *, base: RateCard | str | None = "default") -> RateCard:
+    """Parse and validate a card. `base='default'` merges it over the default card unless the file
+    says `extends: none`; `base=None` requires a complete card."""
+    p = Path(path)
+    raw = _parse_file(p)
+    extends = raw.get("extends", "default")
+    if extends not in ("default", "none"):
+        raise RateCardError(f"rate card {p}: extends: must be 'default' or 'none', got {extends!r}")
+    own = _rates(p, raw)
+    merged: dict[tuple[str, str], Rate] = {}
+    if base == "default" and extends == "default":
+        base = load_default_card()
+    if isinstance(base, RateCard) and extends == "default":
+        merged.update({(r.key, r.subject): r for r in base.rates})
+    merged.update({(r.key, r.subject): r for r in own})
+    _check_complete(p, merged)
+    name = raw.get("name", p.stem)
+    if not isinstance(name, str) or not name:
+        raise RateCardError(f"rate card {p}: name: must be a non-empty string, got {name!r}")
+    return RateCard(
+        name=name,
+        rates=tuple(sorted(merged.values(), key=lambda r: (r.key, r.subject))),
+        source_path=str(p),
+        effective_from=_effective_from(p, raw.get("effective_from")),
+    )
+
+
+def _parse_file(p: Path) -> dict[str, Any]:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise RateCardError(f"rate card {p}: file not found (set ${ENV_RATE_CARD} to a card)") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise RateCardError(f"rate card {p}: cannot read the file: {err}") from err
+    try:
+        data = tomllib.loads(text) if p.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        raise RateCardError(f"rate card {p}: not valid {p.suffix.lstrip('.') or 'YAML'}: {err}") from err
+    if not isinstance(data, dict):
+        raise RateCardError(f"rate card {p}: expected a mapping with a `rates:` section at the top")
+    unknown = sorted(set(data) - _CARD_FIELDS)
+    if unknown:
+        raise RateCardError(f"rate card {p}: unknown field(s) {unknown}; allowed: {sorted(_CARD_FIELDS)}")
+    if not isinstance(data.get("rates"), dict):
+        raise RateCardError(f"rate card {p}: rates: missing or not a mapping of rate keys")
+    return data
+
+
+def _rates(p: Path, raw: dict[str, Any]) -> list[Rate]:
+    card_source = raw.get("source")
+    out: list[Rate] = []
+    for key, body in raw["rates"].items():
+        if key not in RATE_UNITS:
+            raise RateCardError(f"rate card {p}: rates.{key}: unknown rate key; known: {sorted(RATE_UNITS)}")
+        if key in KEYED_RATES:
+            if not isinstance(body, dict) or not body or "value" in body:
+                raise RateCardError(
+                    f"rate card {p}: rates.{key}: expected one entry per subject, e.g. "
+                    f"`{key}: {{{DEFAULT_SUBJECT_NAME}: {{value: 1.0, source: ...}}}}`"
+                )
+            for subject, entry in body.items():
+                s = "" if subject == DEFAULT_SUBJECT_NAME else str(subject)
+                out.append(_entry(p, key, s, f"rates.{key}.{subject}", entry, card_source))
+        else:
+            out.append(_entry(p, key, "", f"rates.{key}", body, card_source))
+    return out
+
+
+def _entry(p: Path, key: str, subject: str, where: str, entry: Any, card_source: Any) -> Rate:
+    if not isinstance(entry, dict):
+        raise RateCardError(f"rate card {p}: {where}: expected a mapping with `value` and `source`")
+    unknown = sorted(set(entry) - _ENTRY_FIELDS)
+    if unknown:
+        raise RateCardError(
+            f"rate card {p}: {where}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_FIELDS)}"
+        )
+    if "value" not in entry:
+        raise RateCardError(f"rate card {p}: {where}.value: missing")
+    value = entry["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RateCardError(f"rate card {p}: {where}.value: must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise RateCardError(f"rate card {p}: {where}.value: must be finite, got {value!r}")
+    if value < 0:
+        raise RateCardError(f"rate card {p}: {where}.value: must be >= 0, got {value!r}")
+    source = entry.get("source", card_source)
+    if not isinstance(source, str) or not source.strip():
+        raise RateCardError(f"rate card {p}: {where}.source: missing; say where the figure comes from")
+    unit = entry.get("unit", RATE_UNITS[key])
+    if unit != RATE_UNITS[key]:
+        raise RateCardError(f"rate card {p}: {where}.unit: {key} is in {RATE_UNITS[key]}, got {unit!r}")
+    year = entry.get("year")
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2200):
+        raise RateCardError(f"rate card {p}: {where}.year: must be a year such as 2024, got {year!r}")
+    return Rate(key, subject, float(value), unit, source.strip(), year)
+
+
+def _check_complete(p: Path, merged: dict[tuple[str, str], Rate]) -> None:
+    keys = {k for k, _ in merged}
+    for key in RATE_UNITS:
+        if key not in keys:
+            raise RateCardError(f"rate card {p}: rates.{key}: missing (the card says `extends: none`)")
+    for key in NEEDS_DEFAULT_SUBJECT:
+        if (key, "") not in merged:
+            raise RateCardError(f"rate card {p}: rates.{key}.{DEFAULT_SUBJECT_NAME}: missing")
+
+
+def _effective_from(p: Path, value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        ts = value
+    elif isinstance(value, dt.date):
+        ts = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            ts = dt.datetime.fromisoformat(value)
+        except ValueError as err:
+            raise RateCardError(
+                f"rate card {p}: effective_from: not an ISO time such as 2026-01-01T00:00:00Z: {value!r}"
+            ) from err
+    else:
+        raise RateCardError(f"rate card {p}: effective_from: expected an ISO time, got {value!r}")
+    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)

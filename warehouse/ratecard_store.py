@@ -1,0 +1,61 @@
+"""Putting rate cards into the warehouse: each load is a new version, never an edit.
+
+`install_rate_card` inserts a version row and its rates in one transaction (nothing half-written);
+a card whose content hash is already stored returns that version instead of a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from warehouse.ratecard import RateCard, RateCardError, load_default_card
+
+
+@dataclass(frozen=True)
+class InstalledCard:
+    version: int
+    inserted: bool  # False: identical content was already loaded as `version`
+    effective_from: dt.datetime
+
+
+def install_rate_card(
+    con: duckdb.DuckDBPyConnection, card: RateCard, *, effective_from: dt.datetime | None = None
+) -> InstalledCard:
+    """Insert `card` as a new version (effective from the card's time, `effective_from`, or now)."""
+    digest = card.sha256()
+    found = con.execute(
+        "SELECT version, effective_from FROM rate_card_version WHERE sha256 = ? ORDER BY version LIMIT 1",
+        [digest],
+    ).fetchall()
+    if found:
+        return InstalledCard(int(found[0][0]), False, found[0][1])
+    when = effective_from or card.effective_from or dt.datetime.now(dt.UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        row = con.execute("SELECT coalesce(max(version), 0) + 1 FROM rate_card_version").fetchall()
+        version = int(row[0][0])
+        con.execute(
+            "INSERT INTO rate_card_version VALUES (?, ?, ?, ?, ?, ?)",
+            [version, when, card.name, card.source_path, digest, dt.datetime.now(dt.UTC)],
+        )
+        con.executemany(
+            "INSERT INTO rate VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [[version, r.key, r.subject, r.value, r.unit, r.source, r.year] for r in card.rates],
+        )
+        con.execute("COMMIT")
+    except duckdb.Error as err:
+        con.execute("ROLLBACK")
+        raise RateCardError(f"rate card {card.source_path}: could not be stored: {err}") from err
+    return InstalledCard(version, True, when)
+
+
+def ensure_default_card(con: duckdb.DuckDBPyConnection) -> None:
+    """Load the shipped default card as version 1 when the warehouse has no card at all."""
+    row = con.execute("SELECT count(*) FROM rate_card_version").fetchall()
+    if int(row[0][0]) == 0:
+        install_rate_card(con, load_default_card())
