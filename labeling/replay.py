@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from labeling.client import LabelStudioClient, LabelStudioError
-from labeling.tasks import choice_result
+from labeling.tasks import choice_result, config_choices
 
 SIMULATION_DOMAIN = "replay.simulated.invalid"  # reserved TLD: these are not people
 NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
@@ -84,7 +83,7 @@ def lead_time_s(rng: random.Random, pace: float, cfg: ReplayConfig) -> tuple[flo
 
 def _choices(client: LabelStudioClient, project_id: int) -> list[str]:
     config = client.get_json(f"/api/projects/{project_id}/").get("label_config", "")
-    found = re.findall(r'<Choice\s+value="([^"]*)"', config)
+    found = config_choices(config)
     if not found:
         raise LabelStudioError(f"project {project_id} at {client.url} has no <Choice> in its label config")
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape
 
 from labeling.client import LabelStudioClient, LabelStudioError
 
@@ -22,12 +22,23 @@ def label_config(choices: Sequence[str]) -> str:
     """A single-choice text classification config (`$text` shown, `row_id` kept in task data)."""
     if not choices or len(set(choices)) != len(choices) or any(not c.strip() for c in choices):
         raise ValueError(f"choices must be distinct non-empty strings, got {list(choices)!r}")
-    options = "".join(f"<Choice value={quoteattr(c)}/>" for c in choices)
+    options = "".join(f'<Choice value="{escape(c, {chr(34): "&quot;"})}"/>' for c in choices)
     return (
         f'<View><Text name="{TO_NAME}" value="$text"/>'
         f'<Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInline="true">{options}'
         "</Choices></View>"
     )
+
+
+def config_choices(config: str) -> list[str]:
+    """The <Choice value=...> values of a label config, in order."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError:
+        return []
+    return [str(el.get("value")) for el in root.iter("Choice") if el.get("value") is not None]
 
 
 def choice_result(label: str) -> list[dict[str, Any]]:

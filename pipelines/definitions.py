@@ -6,6 +6,8 @@ import dagster as dg
 
 from assets.annotation import definitions as annotation_definitions
 from assets.corpus import definitions as corpus_definitions
+from assets.report import definitions as report_definitions
+from assets.training import definitions as training_definitions
 from pipelines.resources import FootprintHomeResource
 from pipelines.sensors import warehouse_sync_sensor
 
@@ -18,6 +20,8 @@ def defs() -> dg.Definitions:
         assets=[
             *corpus_definitions(),
             *annotation["assets"],
+            *training_definitions(),
+            *report_definitions(),
         ],
         sensors=[warehouse_sync_sensor, *annotation["sensors"]],
         resources={"footprint": FootprintHomeResource(), **annotation["resources"]},

@@ -71,6 +71,4 @@ def pending_batches(home: FootprintHome) -> list[Path]:
     """Published batches not yet merged, oldest first (batch ids sort by creation time)."""
     if not home.pending_dir.exists():
         return []
-    return sorted(
-        p for p in home.pending_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX)
-    )
+    return sorted(p for p in home.pending_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))

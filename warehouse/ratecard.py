@@ -84,11 +84,13 @@ class RateCard:
                 return r.value
         raise KeyError(f"rate card {self.name!r} has no {key}[{subject!r}]")
 
-    def sha256(self) -> str:
-        """Content hash: name, effective time and every rate (not the file's path or layout)."""
+    def sha256(self, effective_from: dt.datetime | None = None) -> str:
+        """Content hash: name, effective time (`effective_from` overrides the card's) and every rate
+        (not the file's path or layout). An undated card loaded twice hashes the same."""
+        when = effective_from or self.effective_from
         body = {
             "name": self.name,
-            "effective_from": None if self.effective_from is None else self.effective_from.isoformat(),
+            "effective_from": None if when is None else when.astimezone(dt.UTC).isoformat(),
             "rates": sorted([r.key, r.subject, r.value, r.unit, r.source, r.year] for r in self.rates),
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

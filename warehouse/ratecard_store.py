@@ -25,7 +25,9 @@ def install_rate_card(
     con: duckdb.DuckDBPyConnection, card: RateCard, *, effective_from: dt.datetime | None = None
 ) -> InstalledCard:
     """Insert `card` as a new version (effective from the card's time, `effective_from`, or now)."""
-    digest = card.sha256()
+    if effective_from is not None and effective_from.tzinfo is None:
+        effective_from = effective_from.replace(tzinfo=dt.UTC)
+    digest = card.sha256(effective_from)
     found = con.execute(
         "SELECT version, effective_from FROM rate_card_version WHERE sha256 = ? ORDER BY version LIMIT 1",
         [digest],
@@ -33,8 +35,6 @@ def install_rate_card(
     if found:
         return InstalledCard(int(found[0][0]), False, found[0][1])
     when = effective_from or card.effective_from or dt.datetime.now(dt.UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
     con.execute("BEGIN TRANSACTION")
     try:
         row = con.execute("SELECT coalesce(max(version), 0) + 1 FROM rate_card_version").fetchall()

@@ -7,15 +7,15 @@ from typing import Any
 
 
 def definitions() -> dict[str, Any]:
-    """Assets, sensors and resources of this stage, for `pipelines.definitions.defs()`:
+    """Assets (and the budget check), sensors and resources of this stage, for `pipelines.definitions.defs()`:
     `assets=[..., *d["assets"]]`, `sensors=[..., *d["sensors"]]`, `resources={..., **d["resources"]}`."""
-    from assets.annotation.annotations import annotations
+    from assets.annotation.annotations import annotation_budget, annotations
     from assets.annotation.label_tasks import label_tasks
     from assets.annotation.sensor import annotations_poll_sensor
     from labeling.resource import AnnotationPolicy, LabelStudioResource
 
     return {
-        "assets": [label_tasks, annotations],
+        "assets": [label_tasks, annotations, annotation_budget],
         "sensors": [annotations_poll_sensor],
         "resources": {"labelstudio": LabelStudioResource.from_env(), "annotation_policy": AnnotationPolicy()},
     }

@@ -8,12 +8,10 @@ are committed only after the materialization's facts batch is published; a faile
 nothing and the next run resumes from the same cursor.
 """
 
-from __future__ import annotations
 
 import base64
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import dagster as dg
 
@@ -41,6 +39,10 @@ def _fact(v: AnnotationVersion, materialization_id: str, project: str) -> Annota
     )  # fmt: skip
 
 
+def _f(x: float, digits: int = 4) -> dg.FloatMetadataValue:
+    return dg.MetadataValue.float(float(round(x, digits)))
+
+
 def budget_check_result(spent_usd: float, budget_usd: float, warn_fraction: float) -> dg.AssetCheckResult:
     """Passes under `warn_fraction` of the budget, WARN from there, ERROR from 100 %."""
     b = budget_status(spent_usd, budget_usd, warn_fraction)
@@ -49,9 +51,9 @@ def budget_check_result(spent_usd: float, budget_usd: float, warn_fraction: floa
         passed=b.level == "ok",
         severity=dg.AssetCheckSeverity.ERROR if b.level == "error" else dg.AssetCheckSeverity.WARN,
         metadata={
-            "spent_usd": dg.MetadataValue.float(round(b.spent_usd, 4)),
-            "budget_usd": dg.MetadataValue.float(b.budget_usd),
-            "budget_fraction": dg.MetadataValue.float(round(min(b.fraction, 1e9), 4)),
+            "spent_usd": _f(b.spent_usd, 4),
+            "budget_usd": _f(b.budget_usd),
+            "budget_fraction": _f(min(b.fraction, 1e9), 4),
             "level": b.level,
         },
     )
@@ -61,16 +63,14 @@ def budget_check_result(spent_usd: float, budget_usd: float, warn_fraction: floa
     group_name="annotation",
     kinds={"labelstudio", "parquet"},
     description="Labelled training set from Label Studio (incremental sync); human hours and spend.",
-    check_specs=[dg.AssetCheckSpec(BUDGET_CHECK, asset="annotations",
-                                   description="Annotation spend: WARN from 80 %, ERROR from 100 % of budget")],
-)  # fmt: skip
+)
 def annotations(
     context: dg.AssetExecutionContext,
     footprint: FootprintHomeResource,
     labelstudio: LabelStudioResource,
     annotation_policy: AnnotationPolicy,
     label_tasks: ArtifactHandle,
-) -> Iterator[dg.Output[ArtifactHandle] | dg.AssetCheckResult]:
+) -> ArtifactHandle:
     policy = annotation_policy
     project_id = int(label_tasks.extra["project_id"])
     choices = list(label_tasks.extra.get("choices") or policy.choices)
@@ -122,20 +122,20 @@ def annotations(
             "burn_down": dg.MetadataValue.md(f"![spend burn-down](data:image/png;base64,{png64})"),
             "burn_down_png": dg.MetadataValue.path(str(chart)),
             "first_sync": first_sync,
-            "tasks_changed": dg.MetadataValue.int(len(changed)),
+            "tasks_fetched": dg.MetadataValue.int(len(changed)),
             "annotation_versions_new": dg.MetadataValue.int(len(merged.new_versions)),
             "annotations_removed": dg.MetadataValue.int(len(merged.removed_ids)),
             "annotations_total": dg.MetadataValue.int(len(versions)),
             "rows_labelled": dg.MetadataValue.int(table.num_rows),
             "tasks_tied": dg.MetadataValue.int(sum(1 for t in labels.values() if t.label is None)),
             "tasks_remaining": dg.MetadataValue.int(fc.remaining_tasks),
-            "hours_raw": dg.MetadataValue.float(round(sum(r.raw_h for r in spend), 4)),
-            "hours_active": dg.MetadataValue.float(round(sum(r.active_h for r in spend), 4)),
-            "spend_usd": dg.MetadataValue.float(round(spent_usd, 4)),
-            "budget_usd": dg.MetadataValue.float(policy.budget_usd),
-            "forecast_cost_to_finish_usd": dg.MetadataValue.float(round(fc.cost_to_finish_usd or 0.0, 4)),
-            "forecast_median_active_s": dg.MetadataValue.float(round(fc.median_active_s or 0.0, 3)),
-            "idle_cap_s": dg.MetadataValue.float(policy.idle_cap_s),
+            "hours_raw": _f(sum(r.raw_h for r in spend), 4),
+            "hours_active": _f(sum(r.active_h for r in spend), 4),
+            "spend_usd": _f(spent_usd, 4),
+            "budget_usd": _f(policy.budget_usd),
+            "forecast_cost_to_finish_usd": _f(fc.cost_to_finish_usd or 0.0, 4),
+            "forecast_median_active_s": _f(fc.median_active_s or 0.0, 3),
+            "idle_cap_s": _f(policy.idle_cap_s),
             "idle_capped": dg.MetadataValue.int(sum("idle_capped" in v.flags for v in versions)),
             "skipped": dg.MetadataValue.int(sum(v.was_cancelled for v in versions)),
             "rejected_total": dg.MetadataValue.int(sum(rejected_all.values())),
@@ -143,7 +143,7 @@ def annotations(
             "sync_http_requests": dg.MetadataValue.int(sum(t.requests for t in traffic)),
             "sync_bytes_down": dg.MetadataValue.int(sum(t.bytes_received for t in traffic)),
             "sync_bytes_up": dg.MetadataValue.int(sum(t.bytes_sent for t in traffic)),
-            "sync_s": dg.MetadataValue.float(round(sync_s, 3)),
+            "sync_s": _f(sync_s, 3),
             "label_tasks_materialization_id": label_tasks.materialization_id,
             "path": dg.MetadataValue.path(str(path)),
         }
@@ -151,7 +151,14 @@ def annotations(
         context.add_output_metadata(meta)
         handle = rec.handle(path, rows=table.num_rows, project_id=project_id, choices=choices,
                             label_tasks_materialization_id=label_tasks.materialization_id,
-                            clean_corpus_materialization_id=corpus.materialization_id)  # fmt: skip
+                            clean_corpus_materialization_id=corpus.materialization_id,
+                            spend_usd=spent_usd, forecast_cost_to_finish_usd=fc.cost_to_finish_usd)  # fmt: skip
     save_state(state_file, state)  # the facts batch is published: now the cursor may advance
-    yield dg.Output(handle)
-    yield budget_check_result(spent_usd, policy.budget_usd, policy.warn_fraction)
+    return handle
+
+
+@dg.asset_check(asset=annotations, name=BUDGET_CHECK,
+                description="Annotation spend of the project: WARN from 80 %, ERROR from 100 % of the budget.")
+def annotation_budget(annotation_policy: AnnotationPolicy, annotations: ArtifactHandle) -> dg.AssetCheckResult:
+    return budget_check_result(float(annotations.extra.get("spend_usd", 0.0)), annotation_policy.budget_usd,
+                               annotation_policy.warn_fraction)  # fmt: skip

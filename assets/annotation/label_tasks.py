@@ -6,7 +6,6 @@ project_id, project_title, choices, server (URL, never the token) and the consum
 materialization (id, path) so `annotations` reads exactly those texts.
 """
 
-from __future__ import annotations
 
 import time
 

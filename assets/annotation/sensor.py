@@ -6,7 +6,6 @@ updated after the project's sync cursor (page size 1, newest first). The sensor 
 newest `updated_at` already requested, so one burst of work gives one run.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +30,7 @@ class CleaningRules:
     max_chars: int = 2000
     eval_fraction: float = 0.2
     dedupe_normalised: bool = True
-    batch_rows: int = 131_072
+    batch_rows: int = 32_768
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_chars <= self.max_chars:
@@ -52,9 +53,9 @@ class CleanReport:
 
 
 def _clean_batch(
-    batch: pa.RecordBatch, rules: CleaningRules, report: CleanReport
+    batch: pa.RecordBatch, rules: CleaningRules, report: CleanReport, con: duckdb.DuckDBPyConnection
 ) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
-    text, repaired = clean_text(batch.column("text"))
+    text, repaired = clean_text(batch.column("text"), con)
     for k, v in repaired.items():
         report.repaired[k] += v
     chars = pc.utf8_length(text)
@@ -66,7 +67,7 @@ def _clean_batch(
     ok = pc.invert(pc.or_(pc.or_(empty, short), long_))
     text, chars = pc.filter(text, ok), pc.filter(chars, ok)
     row_id = pc.filter(batch.column("row_id"), ok)
-    h_text, h_key, split = hashes_and_split(row_id, text, dedup_key(text), rules.eval_fraction)
+    h_text, h_key, split = hashes_and_split(row_id, text, dedup_key(text), rules.eval_fraction, con)
     out = pa.record_batch(
         [
             row_id,
@@ -107,12 +108,17 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
     kept: list[pa.RecordBatch] = []
     text_hashes: list[np.ndarray] = []
     key_hashes: list[np.ndarray] = []
-    for batch in reader.iter_batches(batch_size=rules.batch_rows, columns=RAW_SCHEMA.names):
-        report.rows_in += batch.num_rows
-        out, h_text, h_key = _clean_batch(batch, rules, report)
-        kept.append(out)
-        text_hashes.append(h_text)
-        key_hashes.append(h_key)
+    con = duckdb.connect()
+    try:
+        for batch in reader.iter_batches(batch_size=rules.batch_rows, columns=RAW_SCHEMA.names):
+            report.rows_in += batch.num_rows
+            out, h_text, h_key = _clean_batch(batch, rules, report, con)
+            kept.append(out)
+            text_hashes.append(h_text)
+            key_hashes.append(h_key)
+            pa.default_memory_pool().release_unused()  # give the batch's temporaries back
+    finally:
+        con.close()
     if report.rows_in == 0:
         raise CorpusError("the raw corpus has no rows", source=str(src))
     keep = _keep_mask(np.concatenate(text_hashes), np.concatenate(key_hashes), rules, report)

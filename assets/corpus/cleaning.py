@@ -12,12 +12,18 @@ Order (each step sees the previous one's output):
 4. Unicode NFKC normalisation
 5. whitespace: zero-width characters removed, runs of whitespace/control characters -> one space,
    trimmed
-Dedup key (near duplicates): lower-cased text with every run of non letters/digits -> one space.
+Dedup key (near duplicates): lower-cased cleaned text, ASCII and typographic punctuation removed,
+spaces collapsed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
 
 import duckdb
 import numpy as np
@@ -42,7 +48,11 @@ _AG_ENTITY = (
 )
 HTML_TAG = r"<[A-Za-z/!][^<>]{0,500}>"
 _ZERO_WIDTH = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
-_SPACE_RUN = r"[\s\p{Z}\p{Cc}]+"
+# whitespace and control characters NFKC leaves (it maps NBSP, U+2000-200A, U+3000 ... to ' ')
+_WS = r"\t\n\x0b\f\r\x{85}\x{1680}\x{2028}\x{2029}\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f"
+# a run holding any non-space whitespace, or 2+ spaces (a lone ' ' is not matched: far fewer matches)
+_SPACE_RUN = f"[ {_WS}]*[{_WS}][ {_WS}]*| {{2,}}"
+_PUNCT_RUN = r"[[:punct:]’‘“”«»…–—]+"
 
 
 def fix_mojibake_token(token: str) -> str:
@@ -61,48 +71,64 @@ def _encode_cp1252(ch: str) -> bytes:
         return ch.encode("latin-1")
 
 
-def _distinct_tokens(text: pa.Array, pattern: str) -> list[str]:
-    con = duckdb.connect()
+@contextlib.contextmanager
+def _connection(con: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`con`, or a private in-memory connection for this call (opening one costs ~80 ms: callers
+    that clean many batches pass theirs)."""
+    if con is not None:
+        yield con
+        return
+    own = duckdb.connect()
     try:
-        tbl = pa.table({"t": text})
-        con.register("tbl", tbl)
-        rows = con.execute(
-            "SELECT DISTINCT unnest(regexp_extract_all(t, ?)) AS tok FROM tbl", [pattern]
-        ).fetchall()
+        yield own
     finally:
-        con.close()
+        own.close()
+
+
+def _distinct_tokens(text: pa.Array, pattern: str, con: duckdb.DuckDBPyConnection | None) -> list[str]:
+    with _connection(con) as db:
+        db.register("tokens_in", pa.table({"t": text}))
+        try:
+            rows = db.execute(
+                "SELECT DISTINCT unnest(regexp_extract_all(t, ?)) AS tok FROM tokens_in", [pattern]
+            ).fetchall()
+        finally:
+            db.unregister("tokens_in")
     # longest first so that no replacement eats a part of a longer token
     return sorted((r[0] for r in rows if r[0]), key=lambda s: (-len(s), s))
 
 
-def _replace_tokens(text: pa.Array, pattern: str, fix: object) -> tuple[pa.Array, int]:
+def _replace_tokens(
+    text: pa.Array, pattern: str, fix: Callable[[str], str], con: duckdb.DuckDBPyConnection | None
+) -> tuple[pa.Array, int]:
     """Replace every distinct token matching `pattern` by fix(token), only in rows that contain one."""
     mask = pc.fill_null(pc.match_substring_regex(text, pattern), False)
     n_rows = pc.sum(mask).as_py() or 0
     if n_rows == 0:
         return text, 0
     subset = pc.filter(text, mask)
-    for token in _distinct_tokens(subset, pattern):
-        fixed = fix(token)  # type: ignore[operator]
+    for token in _distinct_tokens(subset, pattern, con):
+        fixed = fix(token)
         if fixed != token:
             subset = pc.replace_substring(subset, token, fixed)
     return pc.replace_with_mask(text, mask, subset), int(n_rows)
 
 
-def repair_mojibake(text: pa.Array) -> tuple[pa.Array, int]:
+def repair_mojibake(text: pa.Array, con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Array, int]:
     """Returns the repaired array and the number of rows it changed."""
     before = text
-    text, _ = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token)
-    text, _ = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token)  # double mojibake
+    text, n_rows = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token, con)
+    if n_rows:  # double mojibake: a second pass
+        text, _ = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token, con)
     return text, _changed(before, text)
 
 
-def strip_html(text: pa.Array) -> tuple[pa.Array, int]:
+def strip_html(text: pa.Array, con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Array, int]:
     """Unescape entities (AG News ' #39;' remnants included) and replace tags by a space.
     Returns the text and the number of rows it changed."""
     before = text
     text = pc.replace_substring_regex(text, _AG_ENTITY, r"&\1;")
-    text, _ = _replace_tokens(text, ENTITY_TOKEN, html.unescape)
+    text, _ = _replace_tokens(text, ENTITY_TOKEN, html.unescape, con)
     text = pc.replace_substring_regex(text, HTML_TAG, " ")
     return text, _changed(before, text)
 
@@ -112,41 +138,80 @@ def _changed(before: pa.Array, after: pa.Array) -> int:
 
 
 def normalise_whitespace(text: pa.Array) -> pa.Array:
-    text = pc.replace_substring_regex(text, _ZERO_WIDTH, "")
+    """Whitespace/control runs -> one space, trimmed (after NFKC, which maps exotic spaces to ' ')."""
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _SPACE_RUN, " "))
 
 
-def clean_text(text: pa.Array) -> tuple[pa.Array, dict[str, int]]:
-    """Steps 1-5 of the module docstring. Returns the cleaned text and rows touched per repair."""
+def _on_rows(text: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """fn applied to the rows where `mask` holds only (the others are left as they are)."""
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return text
+    return pc.replace_with_mask(text, mask, fn(pc.filter(text, mask)))
+
+
+@functools.cache
+def _needs_nfkc_pattern() -> str:
+    """A regex matching any character that NFKC may change or that must be removed (zero-width),
+    i.e. anything outside ASCII and the NFKC-stable Latin / punctuation / currency characters.
+    Built once, on first use; rows without a match skip NFKC (it would leave them as they are)."""
+    ranges: list[tuple[int, int]] = []
+    for cp in [*range(0x80, 0x250), *range(0x2000, 0x2070), *range(0x20A0, 0x20D0)]:
+        ch = chr(cp)
+        stable = unicodedata.normalize("NFKC", ch) == ch and unicodedata.combining(ch) == 0
+        if stable and not re.fullmatch(_ZERO_WIDTH.replace("\\x{", "\\u").replace("}", ""), ch):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    stable_cls = "".join(f"\\x{{{a:04X}}}-\\x{{{b:04X}}}" for a, b in ranges)
+    return f"[^\\x00-\\x7F{stable_cls}]"
+
+
+def clean_text(
+    text: pa.Array, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[pa.Array, dict[str, int]]:
+    """Steps 1-5 of the module docstring. Returns the cleaned text and rows touched per repair.
+    Steps that cannot change ASCII text (encoding repair, NFKC) run on the non-ASCII rows only."""
     text = pc.fill_null(text.cast(pa.string()), "")
-    text, n_moji = repair_mojibake(text)
-    text, n_html = strip_html(text)
-    text = pc.utf8_normalize(text, "NFKC")
+    text, n_moji = repair_mojibake(text, con)
+    text, n_html = strip_html(text, con)
+    unusual = pc.and_(
+        pc.invert(pc.string_is_ascii(text)), pc.match_substring_regex(text, _needs_nfkc_pattern())
+    )
+    text = _on_rows(
+        text, unusual, lambda t: pc.replace_substring_regex(pc.utf8_normalize(t, "NFKC"), _ZERO_WIDTH, "")
+    )
     return normalise_whitespace(text), {"encoding_repaired": n_moji, "html_stripped": n_html}
 
 
 def dedup_key(text: pa.Array) -> pa.Array:
-    """Near-duplicate key: case, punctuation and spacing removed."""
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(text), r"[^\p{L}\p{N}]+", " "))
+    """Near-duplicate key of *cleaned* text: lower-cased, punctuation removed, spaces collapsed."""
+    key = pc.replace_substring_regex(pc.utf8_lower(text), _PUNCT_RUN, "")
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(key, " {2,}", " "))
 
 
 def hashes_and_split(
-    row_id: pa.Array, text: pa.Array, key: pa.Array, eval_fraction: float
+    row_id: pa.Array,
+    text: pa.Array,
+    key: pa.Array,
+    eval_fraction: float,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """64-bit hashes of text and key (in-run dedup only) and the split of each row:
     'eval' iff int(md5(row_id).hexdigest()[:8], 16) / 2**32 < eval_fraction, else 'train'."""
-    con = duckdb.connect()
-    try:
-        con.register("b", pa.table({"row_id": row_id, "text": text, "k": key}))
-        out = con.sql(
-            """SELECT hash(text) AS h_text, hash(k) AS h_key,
-                      CASE WHEN ('0x' || left(md5(row_id), 8))::UBIGINT / 4294967296.0 < ?
-                           THEN 'eval' ELSE 'train' END AS split
-               FROM b""",
-            params=[float(eval_fraction)],
-        ).to_arrow_table()
-    finally:
-        con.close()
+    with _connection(con) as db:
+        db.register("hash_in", pa.table({"row_id": row_id, "text": text, "k": key}))
+        try:
+            out = db.sql(
+                """SELECT hash(text) AS h_text, hash(k) AS h_key,
+                          CASE WHEN ('0x' || left(md5(row_id), 8))::UBIGINT / 4294967296.0 < ?
+                               THEN 'eval' ELSE 'train' END AS split
+                   FROM hash_in""",
+                params=[float(eval_fraction)],
+            ).to_arrow_table()
+        finally:
+            db.unregister("hash_in")
     return (
         out["h_text"].to_numpy(),
         out["h_key"].to_numpy(),

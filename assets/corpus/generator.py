@@ -72,8 +72,8 @@ def _clean_reviews(rng: np.random.Generator, gold: np.ndarray) -> pa.Array:
     has_filler = rng.random(n) < 0.3
     for slot in range(3):
         if slot > 0:
-            fill = pa.array(np.where(has_filler & (filler_at == slot), _pick(rng, vocab.FILLERS, n), None))
-            sentences.append(fill.cast(pa.string()))
+            fillers = pa.array(_pick(rng, vocab.FILLERS, n), pa.string())
+            sentences.append(pc.if_else(pa.array(has_filler & (filler_at == slot)), fillers, None))
         mixed = rng.random(n) < 0.1  # a mixed review: this sentence goes against the overall label
         polarity = np.where(mixed, 1 - gold, gold)
         sentence = _sentence(rng, polarity)
@@ -81,7 +81,7 @@ def _clean_reviews(rng: np.random.Generator, gold: np.ndarray) -> pa.Array:
     closers = np.where(
         gold == 1, _pick(rng, vocab.POSITIVE_CLOSERS, n), _pick(rng, vocab.NEGATIVE_CLOSERS, n)
     )
-    sentences.append(pa.array(np.where(rng.random(n) < 0.5, closers, None), pa.string()))
+    sentences.append(pc.if_else(pa.array(rng.random(n) < 0.5), pa.array(closers, pa.string()), None))
     return pc.binary_join_element_wise(*sentences, " ", null_handling="skip")
 
 

@@ -35,6 +35,7 @@ class RawCorpusConfig(dg.Config):  # type: ignore[misc]
     text_column: str = Field(default="text", description="file/hub: text column (index if no header)")
     label_column: str = Field(default="label", description="file/hub: label column; '' for none")
     has_header: bool = Field(default=True, description="csv/tsv: first row holds column names")
+    quoting: bool = Field(default=True, description='csv/tsv: fields may be "quoted" (False: literal quotes)')
     file_format: str = Field(default="", description="file: parquet|csv|tsv|jsonl ('' = by suffix)")
     limit_rows: int = Field(default=0, description="file/hub: keep the first N rows (0 = all)")
 
@@ -55,6 +56,7 @@ def load_raw(
             has_header=config.has_header,
             file_format=config.file_format,
             limit_rows=config.limit_rows,
+            quoting=config.quoting,
         )
     else:
         loaded = load_hub(

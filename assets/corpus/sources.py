@@ -8,6 +8,7 @@
 Every loader returns a `Loaded`: a table with `text` (string) and `source_label` (string or null)
 columns, plus what it read, for the transfer fact. Files without a header row (AG News TSV): set
 `has_header=False` and name columns by 0-based index, e.g. text_column="0", label_column="1".
+CSV and TSV fields may be quoted CSV-style; `quoting=False` reads quote characters literally.
 """
 
 from __future__ import annotations
@@ -137,7 +138,14 @@ def to_loaded_table(
 
 
 def load_file(
-    path: str, *, text_column: str, label_column: str, has_header: bool, file_format: str, limit_rows: int
+    path: str,
+    *,
+    text_column: str,
+    label_column: str,
+    has_header: bool,
+    file_format: str,
+    limit_rows: int,
+    quoting: bool = True,
 ) -> Loaded:
     p = Path(path).expanduser()
     fmt = file_format or FORMATS.get(p.suffix.lower(), "")
@@ -148,7 +156,7 @@ def load_file(
         raise CorpusError("file not found (or not a regular file)", source=str(p))
     started = time.perf_counter()
     try:
-        table = _read(p, fmt, [c for c in (text_column, label_column) if c], has_header)
+        table = _read(p, fmt, [c for c in (text_column, label_column) if c], has_header, quoting)
     except CorpusError:
         raise
     except (OSError, pa.ArrowException, ValueError) as err:
@@ -159,12 +167,15 @@ def load_file(
     return Loaded(loaded, p.stat().st_size, time.perf_counter() - started, "read", "file", "local", str(p))
 
 
-def _read(p: Path, fmt: str, columns: list[str], has_header: bool) -> pa.Table:
+def _read(p: Path, fmt: str, columns: list[str], has_header: bool, quoting: bool) -> pa.Table:
     if fmt == "parquet":
         schema = pq.read_schema(p)
         return pq.read_table(p, columns=[c for c in columns if c in schema.names])
     if fmt in ("csv", "tsv"):
-        parse = pacsv.ParseOptions(delimiter="\t", quote_char=False) if fmt == "tsv" else pacsv.ParseOptions()
+        # quoting as in CSV ("a ""b""" -> a "b"), for TSV too (AG News quotes fields that hold quotes)
+        parse = pacsv.ParseOptions(
+            delimiter="\t" if fmt == "tsv" else ",", quote_char='"' if quoting else False
+        )
         read = pacsv.ReadOptions(autogenerate_column_names=not has_header, block_size=1 << 22)
         names = {c: (f"f{c}" if not has_header and c.isdigit() else c) for c in columns}
         # text/label read as bytes: invalid UTF-8 then names its row instead of failing the parse

@@ -16,6 +16,9 @@ import pyarrow.parquet as pq
 
 from warehouse.home import FootprintHome, make_private_dir
 
+# small row groups: a reader holds one decompressed row group per column, so this bounds its memory
+ROW_GROUP_ROWS = 65_536
+
 RAW_SCHEMA = pa.schema(
     [
         pa.field("row_id", pa.string(), nullable=False),
@@ -61,4 +64,6 @@ def publishing(final_path: Path) -> Iterator[Path]:
 def write_table(table: pa.Table, final_path: Path, schema: pa.Schema) -> None:
     """Write `table` (cast to `schema`) as Parquet at `final_path`, atomically."""
     with publishing(final_path) as tmp:
-        pq.write_table(table.select(schema.names).cast(schema), tmp, compression="zstd")
+        pq.write_table(
+            table.select(schema.names).cast(schema), tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS
+        )

@@ -48,6 +48,8 @@ def report_metadata(report: BuiltReport) -> dict[str, Any]:
 
 
 @dg.asset(
+    group_name="report",
+    kinds={"html", "duckdb"},
     ins={UPSTREAM_KEY: dg.AssetIn(key=UPSTREAM_KEY)},
     description=(
         "Footprint of the fine-tuned model's whole lineage: per-asset and end-to-end tables, D = S + L "

@@ -3,7 +3,6 @@
 given, trained on the annotations, scored on clean_corpus's held-out eval split (QualityMetric facts
 beside its footprint, so cost per F1 point is one query)."""
 
-
 import dagster as dg
 
 from assets.training.launch import run_training
@@ -60,7 +59,8 @@ def finetuned_model(
     pretrained_model: ArtifactHandle,
     annotations: ArtifactHandle,
     clean_corpus: ArtifactHandle,
-) -> ArtifactHandle:
+) -> dg.Output[ArtifactHandle]:
+    # An Output, not a bare value: the step holds a Pipes session, so Dagster treats it as a generator.
     from training.data import finetune_inputs
 
     home = footprint.home()
@@ -92,11 +92,13 @@ def finetuned_model(
         rec.written.extend(rank_batches(rec.home, result.final_batch_ids))
         orch_j = rec.meter.read_window(rec.window_id).energy_j
         context.add_output_metadata(run_metadata(result, reported, plan, orch_j))
-        return rec.handle(
-            out_dir,
-            rows=result.n_train,
-            task="finetune",
-            choices=list(config.choices),
-            init_checkpoint=result.init_checkpoint,
-            init_weights_sha256=result.init_weights_sha256,
+        return dg.Output(
+            rec.handle(
+                out_dir,
+                rows=result.n_train,
+                task="finetune",
+                choices=list(config.choices),
+                init_checkpoint=result.init_checkpoint,
+                init_weights_sha256=result.init_weights_sha256,
+            )
         )

@@ -1,7 +1,6 @@
 """`pretrained_model`: a BERT-style masked LM, pretrained on clean_corpus's train split."""
 # No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
 
-
 import dagster as dg
 
 from assets.training.launch import check_hub, run_training
@@ -67,7 +66,8 @@ def pretrained_model(
     config: PretrainConfig,
     footprint: FootprintHomeResource,
     clean_corpus: ArtifactHandle,
-) -> ArtifactHandle:
+) -> dg.Output[ArtifactHandle]:
+    # An Output, not a bare value: the step holds a Pipes session, so Dagster treats it as a generator.
     from training.data import pretrain_texts
 
     home = footprint.home()
@@ -92,4 +92,4 @@ def pretrained_model(
         orch_j = rec.meter.read_window(rec.window_id).energy_j
         handle = rec.handle(out_dir, rows=n_texts, task="pretrain", params=result.params)
         context.add_output_metadata(run_metadata(result, reported, plan, orch_j))
-        return handle
+        return dg.Output(handle)

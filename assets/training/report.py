@@ -18,10 +18,12 @@ from warehouse.home import FootprintHome
 
 class PlanConfig(dg.Config):  # type: ignore[misc]
     """Inputs of the plan made before the run: energy_kwh = N x W x H x PUE / 1000 (warehouse.estimate).
-    H = max_steps / plan_steps_per_s. Default W: a CPU's 85 W TDP per rank (CodeCarbon's fallback)."""
+    H = (plan_startup_s + max_steps / plan_steps_per_s) / 3600. Default W: a CPU's 85 W TDP per rank
+    (CodeCarbon's fallback), an upper bound where a rank uses one core of several."""
 
     plan_device_watts: float = 85.0
     plan_steps_per_s: float = 33.0  # tiny BERT on these CPUs (../shared/ENVIRONMENT.md)
+    plan_startup_s: float = 15.0  # process start + torch/transformers imports + tokenizer, measured here
     plan_pue: float = 1.0
     plan_grid_gco2_per_kwh: float = 475.0  # world average (IEA 2019)
     plan_usd_per_device_hour: float = 0.0
@@ -32,7 +34,7 @@ def make_plan(cfg: PlanConfig, *, devices: int, max_steps: int) -> Estimate:
     return estimate(
         devices=devices,
         device_watts=cfg.plan_device_watts,
-        hours=max_steps / cfg.plan_steps_per_s / 3600.0,
+        hours=(cfg.plan_startup_s + max_steps / cfg.plan_steps_per_s) / 3600.0,
         pue=cfg.plan_pue,
         grid_gco2_per_kwh=cfg.plan_grid_gco2_per_kwh,
         usd_per_device_hour=cfg.plan_usd_per_device_hour,

@@ -90,8 +90,13 @@ def test_demo_source_end_to_end(home: FootprintHome) -> None:
 
 
 def test_file_source_tsv_without_header(home: FootprintHome, tmp_path: Path) -> None:
-    lines = ["It #39;s over. AT amp;T quits\tSci/Tech", "Stocks  rise  again today\tBusiness",
-             "Stocks rise again today\tBusiness", "\tWorld", "Team wins the cup &lt;b&gt;final&lt;/b&gt;\tSports"]  # fmt: skip
+    lines = [
+        "It #39;s over. AT amp;T quits\tSci/Tech",
+        "Stocks  rise  again today\tBusiness",
+        "Stocks rise again today\tBusiness",
+        "\tWorld",
+        "Team wins the cup &lt;b&gt;final&lt;/b&gt;\tSports",
+    ]
     src = tmp_path / "news.tsv"
     src.write_text("\n".join(lines) + "\n")
     cfg = RawCorpusConfig(source=f"file:{src}", has_header=False, text_column="0", label_column="1")

@@ -31,7 +31,7 @@ def test_dirt_is_present() -> None:
     non_null = [x for x in texts if x is not None]
     assert None in texts
     assert "" in texts
-    assert any(x and not x.strip() or x in ("\u200b", "\u00a0\u00a0") for x in non_null)
+    assert any((x and not x.strip()) or x in ("\u200b", "\u00a0\u00a0") for x in non_null)
     assert any("<br/>" in x or "<p>" in x for x in non_null)
     assert any("Ã" in x or "â€" in x for x in non_null)  # mojibake
     assert any(len(x) > 2000 for x in non_null)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -56,11 +57,14 @@ def test_parquet_csv_tsv_jsonl(tmp_path: Path) -> None:
         {"text": "d e f", "source_label": "1"},
     ]
     assert _load(tmp_path / "x.csv").column("text").to_pylist() == ["hello, world", "bye"]
-    tsv = _load(tmp_path / "x.tsv", has_header=False, text_column="0", label_column="1")
+    tsv = _load(tmp_path / "x.tsv", has_header=False, text_column="0", label_column="1", quoting=False)
     assert tsv.to_pylist() == [
         {"text": '"quoted" start', "source_label": "pos"},
         {"text": "plain", "source_label": "neg"},
     ]
+    (tmp_path / "ag.tsv").write_text('" Corp. &lt;A HREF=""http://x""&gt;KMB"\tBusiness\nplain\tWorld\n')
+    ag = _load(tmp_path / "ag.tsv", has_header=False, text_column="0", label_column="1")
+    assert ag.column("text").to_pylist() == [' Corp. &lt;A HREF="http://x"&gt;KMB', "plain"]
     js = _load(tmp_path / "x.jsonl", text_column="body", label_column="stars", limit_rows=1)
     assert js.to_pylist() == [{"text": "nice", "source_label": "5"}]
     no_label = _load(tmp_path / "x.csv", label_column="")
@@ -120,7 +124,7 @@ def test_undecodable_bytes(tmp_path: Path) -> None:
 
 def test_empty_source(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("text,label\n")
-    with pytest.raises(CorpusError, match="empty.csv: the source has no rows"):
+    with pytest.raises(CorpusError, match=r"empty.csv: the source has no rows"):
         _load(tmp_path / "empty.csv")
 
 
@@ -128,10 +132,10 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="file not found"):
         _load(tmp_path / "nope.parquet")
     (tmp_path / "garbage.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(CorpusError, match="garbage.parquet: cannot read as parquet"):
+    with pytest.raises(CorpusError, match=r"garbage.parquet: cannot read as parquet"):
         _load(tmp_path / "garbage.parquet")
     (tmp_path / "x.xlsx").write_bytes(b"PK")
-    with pytest.raises(CorpusError, match="unknown file type '.xlsx'"):
+    with pytest.raises(CorpusError, match=r"unknown file type '.xlsx'"):
         _load(tmp_path / "x.xlsx")
 
 
@@ -139,7 +143,7 @@ def test_hub_offline_fails_fast_with_clear_error(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     started = time.monotonic()
-    with pytest.raises(CorpusError, match="offline .* not in the cache") as info:
+    with pytest.raises(CorpusError, match=r"offline .* not in the cache") as info:
         load_hub(
             parse_source("hub:no-such-owner/no-such-dataset"),
             cache_dir=tmp_path / "hf",
@@ -171,7 +175,5 @@ def test_hub_failed_probe_switches_to_offline_and_restores(
             label_column="",
             limit_rows=0,
         )
-    assert (hf_constants.HF_HUB_OFFLINE, ds_config.HF_HUB_OFFLINE) == before
-    import os
-
+    assert before == (hf_constants.HF_HUB_OFFLINE, ds_config.HF_HUB_OFFLINE)
     assert "HF_HUB_OFFLINE" not in os.environ

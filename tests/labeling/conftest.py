@@ -82,7 +82,7 @@ class AnnotationPipeline:
     def run(self, selection: list[str] | None = None, *, raise_on_error: bool = True) -> object:
         import dagster as dg
 
-        from assets.annotation.annotations import annotations
+        from assets.annotation.annotations import annotation_budget, annotations
         from assets.annotation.label_tasks import label_tasks
         from warehouse.artifacts import ArtifactHandle
         from warehouse.facts import new_id
@@ -90,11 +90,11 @@ class AnnotationPipeline:
         corpus_path = self.corpus_path
 
         @dg.asset(name="clean_corpus")
-        def clean_corpus() -> ArtifactHandle:
+        def clean_corpus():  # type: ignore[no-untyped-def]  # (no string annotation: dagster resolves hints)
             return ArtifactHandle("clean_corpus", new_id(), str(corpus_path), corpus_path.stat().st_size, None, {})
 
         return dg.materialize(
-            [clean_corpus, label_tasks, annotations],
+            [clean_corpus, label_tasks, annotations, annotation_budget],
             resources={**self.resources, "io_manager": dg.FilesystemIOManager(base_dir=str(self.io_dir))},
             selection=selection or ["clean_corpus", "label_tasks", "annotations"],
             raise_on_error=raise_on_error,

@@ -109,7 +109,7 @@ def test_meter_misuse_is_a_clear_error() -> None:
     with pytest.raises(MeterError, match="already open"):
         meter.begin_window("w")
     meter.end_window("w")
-    with pytest.raises(MeterError, match="'w' is not open.*already ended"):
+    with pytest.raises(MeterError, match=r"'w' is not open.*already ended"):
         meter.end_window("w")
     with pytest.raises(MeterError, match="not open"):
         meter.read_window("w")

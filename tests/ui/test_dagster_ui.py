@@ -2,6 +2,11 @@
 FOOTPRINT_HOME, headless Debian Chromium through Playwright, "Materialize all", wait for the run to
 succeed (asked through GraphQL, never by grepping logs), then the asset page shows footprint metadata.
 
+The graph's annotation stage talks to the real Label Studio (the session fixture of tests/labeling).
+Fine-tuning needs labelled tasks, so before the click the test does what `make demo` does: it
+materializes the stages up to `label_tasks` from the CLI on the same instance and lets the SIMULATED
+replay annotators label some tasks; "Materialize all" then re-imports nothing new and syncs them.
+
 Screenshots land in test-artifacts/ui/ (kept by CI as artifacts). Skips only when chromium is absent
 (scripts/ci-system-deps.sh installs it); every other problem fails.
 """
@@ -15,15 +20,19 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.labeling.conftest import LiveLabelStudio
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -31,6 +40,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 # The asset whose page must show footprint metadata (override while developing a partial graph).
 ASSET_TO_OPEN = os.environ.get("FOOTPRINT_UI_ASSET", "finetuned_model")
 METADATA_TEXT = "footprint/energy_kwh"
+REPORT_ASSET = "footprint_report"
+# Stages materialized from the CLI before the click, so the replay annotators have tasks to label.
+PREPARE_ASSETS = ("raw_corpus", "clean_corpus", "label_tasks")
+REPLAY_TASKS = 40  # fine-tuning needs at least FinetuneConfig.min_labelled (20) labelled tasks
+VENV_BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 120.0
 RUN_TIMEOUT_S = float(os.environ.get("FOOTPRINT_UI_RUN_TIMEOUT_S", "600"))
 TERMINAL_FAILURES = {"FAILURE", "CANCELED", "CANCELING"}
@@ -50,6 +64,7 @@ class DagsterDev:
     url: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str]
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -87,18 +102,27 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.fixture
-def dagster_dev(home: Any, tmp_path: Path) -> Iterator[DagsterDev]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+def _dev_env(home: Any, labelstudio: LiveLabelStudio, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         FOOTPRINT_HOME=str(home.root),
+        DAGSTER_HOME=str(home.dagster_home),
         DAGSTER_PORT=str(port),
         DAGSTER_HOST="127.0.0.1",
+        VENV_BIN=str(VENV_BIN),
+        LABEL_STUDIO_URL=labelstudio.url,
+        LABEL_STUDIO_API_KEY=labelstudio.token,
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
     )
+    return env
+
+
+@pytest.fixture
+def dagster_dev(home: Any, tmp_path: Path, labelstudio_server: LiveLabelStudio) -> Iterator[DagsterDev]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _dev_env(home, labelstudio_server, port)
     log_path = tmp_path / "dagster-dev.log"
     with log_path.open("wb") as log:
         # start_new_session: dagster dev and every child share one process group we can stop at once.
@@ -111,7 +135,7 @@ def dagster_dev(home: Any, tmp_path: Path) -> Iterator[DagsterDev]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    dev = DagsterDev(url, proc, log_path)
+    dev = DagsterDev(url, proc, log_path, env)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
@@ -136,27 +160,40 @@ def dagster_dev(home: Any, tmp_path: Path) -> Iterator[DagsterDev]:
 
 
 RUNS_QUERY = """
-query Runs { runsOrError(limit: 20) { __typename
+query Runs { runsOrError(limit: 50) { __typename
   ... on Runs { results { runId status } }
   ... on PythonError { message } } }
 """
 
-RUN_STEPS_QUERY = """
+RUN_QUERY = """
 query Run($runId: ID!) { runOrError(runId: $runId) { __typename
   ... on Run { status assetMaterializations { assetKey { path } } }
   ... on PythonError { message } } }
 """
 
+ASSET_PATH_QUERY = """
+query AssetPath($key: AssetKeyInput!) { assetOrError(assetKey: $key) { __typename
+  ... on Asset { assetMaterializations(limit: 1) { metadataEntries { label
+    ... on PathMetadataEntry { path } } } } } }
+"""
 
-def _wait_for_run(dev: DagsterDev) -> str:
-    """The run the click launched, once it is SUCCESS; fails on FAILURE/CANCELED or timeout."""
+
+def _run_ids(dev: DagsterDev) -> set[str]:
+    runs = dev.graphql(RUNS_QUERY)["runsOrError"]
+    assert runs["__typename"] == "Runs", runs
+    return {str(r["runId"]) for r in runs["results"]}
+
+
+def _wait_for_new_run(dev: DagsterDev, known: set[str]) -> str:
+    """The run the click launched (a run id not in `known`) once it is SUCCESS; fails on
+    FAILURE/CANCELED or timeout, with the tail of the dagster dev log."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     status = "none launched"
     while time.monotonic() < deadline:
-        runs = dev.graphql(RUNS_QUERY)["runsOrError"]
-        assert runs["__typename"] == "Runs", runs
-        if runs["results"]:
-            run = runs["results"][0]
+        runs = dev.graphql(RUNS_QUERY)["runsOrError"]["results"]
+        new = [r for r in runs if r["runId"] not in known]
+        if new:
+            run = new[0]
             status = run["status"]
             if status == "SUCCESS":
                 return str(run["runId"])
@@ -164,8 +201,51 @@ def _wait_for_run(dev: DagsterDev) -> str:
                 raise AssertionError(f"run {run['runId']} ended {status}; dagster dev log:\n{dev.log_tail()}")
         time.sleep(2)
     raise AssertionError(
-        f"run not successful after {RUN_TIMEOUT_S} s (last status {status}):\n{dev.log_tail()}"
+        f"no successful run after {RUN_TIMEOUT_S} s (last status {status}):\n{dev.log_tail()}"
     )
+
+
+def _clean_corpus_path(dev: DagsterDev) -> str:
+    """The Parquet of the latest clean_corpus: the ArtifactHandle its IO manager stored (the
+    materialization's `path` entry names that pickle)."""
+    import pickle
+
+    from warehouse.artifacts import ArtifactHandle
+
+    asset = dev.graphql(ASSET_PATH_QUERY, {"key": {"path": ["clean_corpus"]}})["assetOrError"]
+    entries = asset["assetMaterializations"][0]["metadataEntries"]
+    stored = Path(next(e["path"] for e in entries if e["label"] == "path"))
+    if stored.read_bytes()[:4] == b"PAR1":
+        return str(stored)
+    with stored.open("rb") as f:
+        handle = pickle.load(f)  # written by this test's own dagster instance
+    assert isinstance(handle, ArtifactHandle), f"{stored} holds {type(handle)}, not an ArtifactHandle"
+    return handle.path
+
+
+def _prepare_labelled_tasks(dev: DagsterDev, labelstudio: LiveLabelStudio) -> None:
+    """What `make demo` does before the main run: tasks in Label Studio, some labelled (SIMULATED)."""
+    from labeling.client import LabelStudioClient
+    from labeling.replay import ReplayConfig, replay
+    from labeling.resource import AnnotationPolicy
+
+    title = AnnotationPolicy().project_title
+    with LabelStudioClient(labelstudio.url, labelstudio.token) as client:
+        old = client.find_project(title)  # left by an earlier run of this test: start empty
+        if old is not None:
+            client.request("DELETE", f"/api/projects/{old['id']}/")
+    done = subprocess.run(
+        [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "pipelines.definitions",
+         "--select", ",".join(PREPARE_ASSETS)],
+        cwd=REPO, env=dev.env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, (
+        f"preparing {PREPARE_ASSETS} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    )
+    corpus = _clean_corpus_path(dev)
+    with LabelStudioClient(labelstudio.url, labelstudio.token) as client:
+        result = replay(client, title, corpus, ReplayConfig(n_tasks=REPLAY_TASKS))
+    assert result.tasks >= 20, result.summary()
 
 
 def _skip_community_popup(page: Any) -> None:
@@ -179,10 +259,28 @@ def _skip_community_popup(page: Any) -> None:
     skip.first.wait_for(state="hidden", timeout=5000)
 
 
-def test_materialize_all_in_the_ui_shows_footprint_metadata(dagster_dev: DagsterDev) -> None:
+def _expand_groups(page: Any) -> None:
+    """The global lineage shows one collapsed box per asset group; unfold them all, then zoom out."""
+    for _ in range(20):
+        unfold = page.get_by_role("img", name="unfold_more")
+        if unfold.count() == 0:
+            break
+        unfold.first.click()
+        page.wait_for_timeout(500)
+    zoom_out = page.get_by_role("button", name="zoom_out")
+    for _ in range(2):
+        zoom_out.click()
+    page.wait_for_timeout(500)
+
+
+def test_materialize_all_in_the_ui_shows_footprint_metadata(
+    dagster_dev: DagsterDev, labelstudio_server: LiveLabelStudio
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _prepare_labelled_tasks(dagster_dev, labelstudio_server)
+    before = _run_ids(dagster_dev)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -197,21 +295,33 @@ def test_materialize_all_in_the_ui_shows_footprint_metadata(dagster_dev: Dagster
             materialize_all = page.get_by_role("button", name=re.compile("Materialize all"))
             expect(materialize_all.first).to_be_enabled(timeout=60_000)
             # The graph must show the asset we will open, before anything is launched.
+            _expand_groups(page)
             expect(page.get_by_text(ASSET_TO_OPEN, exact=True).first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "01-asset-graph.png"))
 
             materialize_all.first.click()
-            run_id = _wait_for_run(dagster_dev)
-            run = dagster_dev.graphql(RUN_STEPS_QUERY, {"runId": run_id})["runOrError"]
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "02-launched.png"))
+            run_id = _wait_for_new_run(dagster_dev, before)
+            run = dagster_dev.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
             materialized = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
             assert ASSET_TO_OPEN in materialized, f"run {run_id} materialized only {sorted(materialized)}"
-            page.screenshot(path=str(ARTIFACTS / "02-after-run.png"))
+            page.screenshot(path=str(ARTIFACTS / "03-after-run.png"))
 
             page.goto(f"{dagster_dev.url}/assets/{ASSET_TO_OPEN}", wait_until="domcontentloaded")
             _skip_community_popup(page)
             metadata = page.get_by_text(METADATA_TEXT).first
             expect(metadata).to_be_visible(timeout=60_000)
             metadata.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "03-asset-footprint-metadata.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "04-asset-footprint-metadata.png"), full_page=True)
+
+            if REPORT_ASSET in materialized:  # the report's tables and charts, as the UI renders them
+                page.goto(f"{dagster_dev.url}/assets/{REPORT_ASSET}", wait_until="domcontentloaded")
+                expect(page.get_by_text("report/tables").first).to_be_visible(timeout=60_000)
+                page.screenshot(path=str(ARTIFACTS / "05-footprint-report.png"), full_page=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            raise
         finally:
             browser.close()

@@ -9,9 +9,10 @@ CREATE TABLE IF NOT EXISTS materialization (
   host VARCHAR NOT NULL, code_version VARCHAR
 );
 
+-- ... and ends once: a second outcome for the same materialization fails its batch.
 CREATE TABLE IF NOT EXISTS materialization_outcome (
   fact_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, status VARCHAR NOT NULL, ended_at TIMESTAMPTZ NOT NULL,
+  materialization_id VARCHAR NOT NULL PRIMARY KEY, status VARCHAR NOT NULL, ended_at TIMESTAMPTZ NOT NULL,
   error VARCHAR
 );
 

@@ -45,14 +45,12 @@ SELECT version,
 FROM rate WHERE subject = '' GROUP BY version;
 
 -- Facts, superseded where the contract says so ---------------------------------------------------------
--- materialization_id is the primary key of `materialization`: one row per materialization.
+-- materialization_id is the primary key of `materialization` and `materialization_outcome`.
 CREATE OR REPLACE VIEW materialization_status AS
 SELECT m.* EXCLUDE (fact_id, batch_id), coalesce(o.status, 'incomplete') AS status, o.ended_at, o.error,
        p.version AS rate_card_in_force
 FROM materialization m
-LEFT JOIN (SELECT materialization_id, arg_max(status, ended_at) AS status, max(ended_at) AS ended_at,
-                  arg_max(error, ended_at) AS error
-           FROM materialization_outcome GROUP BY materialization_id) o USING (materialization_id)
+LEFT JOIN materialization_outcome o USING (materialization_id)  -- primary key: at most one
 JOIN rate_card_period p ON m.started_at >= p.valid_from AND m.started_at < p.valid_until;
 
 -- The newest version of each annotation; a version recorded in several batches counts once, for the
@@ -72,7 +70,9 @@ FROM lineage_graph GROUP BY upstream_materialization_id;
 -- re-prices all history with version 3.
 CREATE OR REPLACE MACRO asset_footprint_at(pinned_version) AS TABLE
 WITH mat AS MATERIALIZED (
-  SELECT *, coalesce(pinned_version, rate_card_in_force) AS rate_card_version FROM materialization_status
+  SELECT materialization_id, run_id, asset_key, partition_key, status, started_at, ended_at,
+         coalesce(pinned_version, rate_card_in_force) AS rate_card_version
+  FROM materialization_status
 ),
 hw AS (  -- device energy and C_hardware; C_hardware is NULL when a device has no rate (never a silent 0)
   SELECT e.materialization_id, sum(e.energy_j) / 3.6e6 AS device_kwh,
@@ -113,7 +113,7 @@ ppl AS (  -- C_person
   GROUP BY p.materialization_id
 ),
 e AS (
-  SELECT mat.*, sc.*,
+  SELECT mat.*, sc.pue, sc.data_kwh_per_gb, sc.grid_gco2e_per_kwh, sc.electricity_usd_per_kwh,
          coalesce(hw.device_kwh, 0) AS device_kwh,
          sc.pue * coalesce(hw.device_kwh, 0) AS e_compute_kwh,
          coalesce(xfer.network_bytes, 0) / 1e9 * sc.data_kwh_per_gb AS e_data_kwh,

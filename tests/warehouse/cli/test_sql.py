@@ -68,19 +68,16 @@ def test_guard_rejects_garbage_with_a_parse_message() -> None:
         read_only_statements("SELEC 1")
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
+def test_cli_refuses_writes_and_changes_nothing(cli, one_line_error, small_warehouse) -> None:  # type: ignore[no-untyped-def]
+    for query in (
         "insert into person_time select * from person_time",
         "WITH x AS (SELECT * FROM materialization) DELETE FROM materialization",
         "SELECT count(*) FROM materialization; DROP TABLE materialization",
         "COPY materialization TO 'leak.csv'",
-    ],
-)
-def test_cli_refuses_writes_and_changes_nothing(cli, one_line_error, small_warehouse, query: str) -> None:  # type: ignore[no-untyped-def]
-    proc = cli("sql", query)
-    one_line_error(proc, "read-only")
-    assert proc.returncode == 2
+    ):
+        proc = cli("sql", query)
+        one_line_error(proc, "read-only")
+        assert proc.returncode == 2
     after = cli("sql", "SELECT count(*) AS n FROM materialization", "--format", "json")
     assert json.loads(after.stdout) == [{"n": 3}]
 

@@ -1,0 +1,163 @@
+"""Training throughput and energy: the default pretraining (tiny BERT MLM, batch 32, seq 32) on this
+CPU, and, where a GPU is visible, the same on the GPU with NVML-measured energy, joules per token and
+model FLOPs utilisation.
+
+    .venv/bin/python -m bench.bench_training [--steps 300] [--peak-tflops T]
+
+Runs in one process (no torchrun: the launcher's start-up is not throughput). Steps default to 300
+(the rate is steady after the first few; the asset's default is 1200). The corpus is synthetic
+(5,000 short sentences), so the figures do not depend on ../shared.
+MFU = 6 x params x tokens computed / loop seconds / peak FLOP/s (the usual 6N per token for forward +
+backward; padded tokens, since padding is computed too). Peak: `--peak-tflops`, else a small table of
+dense fp32/TF32 peaks by GPU name (fp32 training here, TF32 matmuls enabled on GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import BenchRow
+
+# Dense peak FLOP/s for the precision this bench trains in (TF32 tensor cores on Ampere and newer).
+PEAK_TFLOPS = {"H100": 494.7, "H200": 494.7, "A100": 156.0, "L4": 60.0, "A10": 62.5, "T4": 8.1, "V100": 15.7}
+
+
+@dataclass(frozen=True)
+class TrainFigures:
+    device: str
+    steps: int
+    loop_s: float
+    tokens: int
+    padded_tokens: int
+    params: int
+    energy_j: float | None  # GPU energy over the loop (NVML), or None
+    energy_method: str
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.loop_s
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.loop_s
+
+    def mfu(self, peak_flops: float) -> float:
+        return 6.0 * self.params * self.padded_tokens / self.loop_s / peak_flops
+
+
+def _corpus(path: Path, n: int = 5000) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(1500)] + ["the", "a", "film", "good", "bad", "and", "was", "story"]
+    rows = [
+        {"row_id": str(i), "text": " ".join(rng.choices(words, k=rng.randint(8, 40))), "split": "train"}
+        for i in range(n)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def run_pretraining(steps: int, device_hint: str, work: Path) -> TrainFigures:
+    """The default pretraining config, in this process, on CPU or the first GPU."""
+    import torch
+
+    from metering.meter import Meter
+    from training.config import RunSpec
+    from training.loop import init_dist
+    from training.pretrain import run
+
+    spec = RunSpec(
+        task="pretrain",
+        out_dir=str(work / f"ckpt-{device_hint}"),
+        corpus_path=str(_corpus(work / "corpus.parquet")),
+        max_steps=steps,
+        log_every_steps=max(1, steps // 4),
+    )
+    dist = init_dist(spec.threads_per_rank)
+    meter: Meter | None = None
+    if device_hint == "gpu":
+        from metering.nvml import NvmlGpuBackend
+
+        torch.backends.cuda.matmul.allow_tf32 = True
+        meter = Meter([NvmlGpuBackend(devices=[0])])
+        meter.begin_window("train")
+    result = run(spec, dist, lambda msg: print("   ", msg, flush=True))
+    energy_j, method = None, "unavailable"
+    if meter is not None:
+        m = meter.end_window("train")
+        gpu = [d for d in m.devices if d.kind == "gpu"]
+        energy_j = sum(d.energy_j for d in gpu if d.energy_j is not None) if gpu else None
+        method = ",".join(sorted({f"{d.method}:{d.source.split(':')[0]}" for d in gpu})) or "unavailable"
+    return TrainFigures(
+        dist.device,
+        result.steps,
+        result.loop_s,
+        result.tokens,
+        result.padded_tokens,
+        result.params,
+        energy_j,
+        method,
+    )
+
+
+def _peak_flops(name: str, override_tflops: float | None) -> float | None:
+    if override_tflops:
+        return override_tflops * 1e12
+    for key, tflops in PEAK_TFLOPS.items():
+        if key in name:
+            return tflops * 1e12
+    return None
+
+
+def main(argv: list[str] | None = None) -> list[BenchRow]:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_training")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--peak-tflops", type=float, default=None, help="GPU peak for MFU (dense)")
+    args = parser.parse_args(argv if argv is not None else [])
+    import torch
+
+    rows: list[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        if not torch.cuda.is_available():
+            cpu = run_pretraining(args.steps, "cpu", Path(tmp))
+            note = f"default config (hidden 64, 2 layers, batch 32, seq 32), {cpu.steps} steps, 1 thread"
+            rows += [
+                BenchRow("training", "cpu pretrain tokens/s", cpu.tokens_per_s, "tokens/s", note=note),
+                BenchRow("training", "cpu pretrain steps/s", cpu.steps_per_s, "steps/s", target=">= 20"),
+                BenchRow("training", "params", float(cpu.params), "params"),
+            ]
+            print("   GPU part: no GPU (torch.cuda.is_available() is False)", flush=True)
+            return rows
+        gpu = run_pretraining(args.steps, "gpu", Path(tmp))
+        name = torch.cuda.get_device_name(0)
+        rows += [
+            BenchRow("training", "gpu pretrain tokens/s", gpu.tokens_per_s, "tokens/s", note=name),
+            BenchRow("training", "gpu pretrain steps/s", gpu.steps_per_s, "steps/s"),
+        ]
+        if gpu.energy_j is not None:
+            rows += [
+                BenchRow("training", "gpu energy", gpu.energy_j, "J", note=gpu.energy_method),
+                BenchRow("training", "gpu joules/token", gpu.energy_j / max(gpu.tokens, 1), "J/token"),
+            ]
+        peak = _peak_flops(name, args.peak_tflops)
+        if peak is not None:
+            rows.append(
+                BenchRow(
+                    "training", "gpu MFU", 100.0 * gpu.mfu(peak), "%", note=f"peak {peak / 1e12:g} TFLOP/s"
+                )
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench.common import print_rows
+
+    print_rows(main(sys.argv[1:]), title="bench_training")

@@ -1,0 +1,207 @@
+"""Pure logic of the annotation stage, no server: parsing, idle cap, labels, spend, budget, client
+retries (mocked transport), state store, label config, server guards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assets.annotation.annotations import budget_check_result
+from labeling.client import LabelStudioAuthError, LabelStudioClient, LabelStudioError, LabelStudioUnavailable
+from labeling.labels import annotator_agreement, task_labels
+from labeling.server import ServerError, ServerPaths, credentials, port_is_free, up
+from labeling.spend import budget_status, forecast, markdown_table, per_annotator
+from labeling.store import SyncState, load_state, save_state
+from labeling.sync import ChangedTask, active_seconds, parse_annotation
+from labeling.tasks import choice_result, config_choices, label_config
+
+CHOICES = ("negative", "positive")
+T0 = "2026-11-01T10:00:00.000000Z"
+TOKEN = "feedfacefeedfacefeedfacefeedfacefeedface"
+
+
+def raw(aid: int = 1, *, label: str | None = "positive", lead: Any = 30.0, by: Any = 7, cancelled: bool = False,
+        result: Any = None, updated: str = T0) -> dict[str, Any]:  # fmt: skip
+    return {"id": aid, "completed_by": by, "lead_time": lead, "was_cancelled": cancelled, "created_at": T0,
+            "updated_at": updated,
+            "result": result if result is not None else (choice_result(label) if label else [])}  # fmt: skip
+
+
+def parse(r: dict[str, Any], task_id: int = 10, cap_s: float = 300.0) -> Any:
+    return parse_annotation(r, task_id, choices=CHOICES, users={7: "alice", 8: "bob", 9: "cat"},
+                            idle_cap_s=cap_s, max_lead_time_s=86_400.0)  # fmt: skip
+
+
+@pytest.mark.parametrize(("lead_s", "cap_s", "active_s", "capped"),
+                         [(0.0, 300.0, 0.0, False), (299.9, 300.0, 299.9, False), (300.0, 300.0, 300.0, False),
+                          (300.1, 300.0, 300.0, True), (7200.0, 300.0, 300.0, True), (50.0, 30.0, 30.0, True)])  # fmt: skip
+def test_idle_cap_arithmetic(lead_s: float, cap_s: float, active_s: float, capped: bool) -> None:
+    assert active_seconds(lead_s, cap_s) == (active_s, capped)
+    v = parse(raw(lead=lead_s), cap_s=cap_s)
+    assert (v.lead_time_s, v.active_s, v.idle_cap_s) == (lead_s, active_s, cap_s)
+    assert ("idle_capped" in v.flags) is capped
+
+
+def test_valid_and_skipped() -> None:
+    v = parse(raw())
+    assert (v.annotator, v.label, v.reject_reason, v.task_id) == ("alice", "positive", None, 10)
+    assert v.created_at == dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)
+    s = parse(raw(label=None, cancelled=True, lead=42.0))
+    assert (s.label, s.reject_reason, s.active_s, s.was_cancelled) == (None, None, 42.0, True)
+    assert "skipped" in s.flags
+    assert parse(raw(by=99)).annotator == "user-99"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [({"by": None}, "no_completed_by"), ({"lead": None}, "null_lead_time"), ({"lead": -1.0}, "negative_lead_time"),
+     ({"lead": 1e9}, "huge_lead_time"), ({"lead": float("nan")}, "bad_lead_time"), ({"lead": "abc"}, "bad_lead_time"),
+     ({"label": None}, "empty_result"), ({"label": "maybe"}, "choice_not_in_config"),
+     ({"result": [{"value": {"choices": ["negative", "positive"]}}]}, "multiple_choices"),
+     ({"result": [{"value": {"text": ["x"]}}]}, "empty_result")],
+)  # fmt: skip
+def test_malformed_are_rejected_with_reason(kwargs: dict[str, Any], reason: str) -> None:
+    v = parse(raw(**kwargs))
+    assert v.reject_reason == reason and v.label is None
+    assert f"rejected:{reason}" in v.flags
+    if "lead" in kwargs:
+        assert v.lead_time_s is None and v.active_s == 0.0 and "raw_lead_time=" in v.flags
+
+
+def test_majority_ties_and_agreement() -> None:
+    vs = [parse(raw(1, label="positive", by=7), 1), parse(raw(2, label="positive", by=8), 1),
+          parse(raw(3, label="negative", by=9), 1), parse(raw(4, label="positive", by=7), 2),
+          parse(raw(5, label="negative", by=8), 2), parse(raw(6, label="negative", by=9), 3),
+          parse(raw(7, label=None, cancelled=True, by=7), 3), parse(raw(8, label="maybe", by=8), 3)]  # fmt: skip
+    labels = task_labels(vs)
+    assert (labels[1].label, labels[1].n_annotations, labels[1].agreement) == ("positive", 3, pytest.approx(2 / 3))
+    assert (labels[2].label, labels[2].agreement) == (None, 0.5)  # tie
+    assert (labels[3].label, labels[3].n_annotations, labels[3].agreement) == ("negative", 1, 1.0)
+    assert annotator_agreement(vs, labels) == {"alice": 1.0, "bob": 1.0, "cat": 0.0}
+
+
+def test_per_annotator_hours_cost_and_table() -> None:
+    vs = [parse(raw(1, lead=1800.0, by=7), 1, cap_s=3600.0), parse(raw(2, lead=7200.0, by=7), 2, cap_s=3600.0),
+          parse(raw(3, lead=900.0, by=8, label=None, cancelled=True), 3, cap_s=3600.0)]  # fmt: skip
+    rows_default = per_annotator(vs, task_labels(vs), lambda a: {"alice": 20.0}.get(a, 10.0))
+    rows = {r.annotator: r for r in rows_default}
+    a, b = rows["alice"], rows["bob"]
+    assert (a.annotations, a.raw_h, a.active_h, a.cost_usd, a.labels, a.labels_per_h) == (2, 2.5, 1.5, 30.0, 2, 2 / 1.5)
+    assert (b.annotations, b.skipped, b.active_h, b.cost_usd, b.labels, b.labels_per_h) == (1, 1, 0.25, 2.5, 0, 0.0)
+    md = markdown_table(rows_default)
+    assert md.splitlines()[0].startswith("| annotator | annotations |") and "| alice | 2 | 0 | 0 | 2.500 | 1.500 |" in md
+    assert "**total**" in md and "32.50" in md
+
+
+def test_forecast_and_budget_levels() -> None:
+    vs = [parse(raw(i, lead=lead), i) for i, lead in enumerate([10.0, 20.0, 30.0, 900.0], 1)]
+    fc = forecast(total_tasks=104, labelled_tasks=4, versions=vs, usd_per_hour=18.0)
+    assert (fc.remaining_tasks, fc.median_active_s) == (100, 25.0)
+    assert fc.cost_to_finish_usd == pytest.approx(100 * 25 / 3600 * 18)
+    assert forecast(10, 0, [], 18.0).cost_to_finish_usd is None
+    assert [budget_status(s, 100.0).level for s in (0.0, 79.99, 80.0, 99.99, 100.0, 250.0)] == \
+        ["ok", "ok", "warn", "warn", "error", "error"]  # fmt: skip
+    assert budget_status(0.0, 0.0).level == "error"
+    warn, err, ok = budget_check_result(85.0, 100.0, 0.8), budget_check_result(100.0, 100.0, 0.8), budget_check_result(1, 100, 0.8)
+    assert (warn.passed, warn.severity.value, err.passed, err.severity.value, ok.passed) == (False, "WARN", False, "ERROR", True)
+
+
+def test_state_roundtrip_merge_and_deletions(tmp_path: Path) -> None:
+    path = tmp_path / "s" / "annotations.parquet"
+    assert load_state(path).cursor is None
+    state = SyncState()
+    t1 = dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)
+    v1, v2 = parse(raw(1), 10), parse(raw(2, by=8), 10)
+    first = state.merge([ChangedTask(10, t1, [])], {10: [v1, v2]})
+    assert len(first.new_versions) == 2 and state.cursor == t1
+    save_state(path, state)
+    again = load_state(path)
+    assert again.annotations == state.annotations and again.cursor == t1
+    # same versions again (lookback overlap): nothing new; annotation 2 deleted in LS: dropped
+    t2 = t1 + dt.timedelta(seconds=5)
+    second = again.merge([ChangedTask(10, t2, [])], {10: [v1]})
+    assert second.new_versions == [] and second.removed_ids == [2] and again.cursor == t2
+    newer = parse(raw(1, lead=99.0, updated="2026-11-01T10:00:09Z"), 10)
+    assert again.merge([ChangedTask(10, t2, [])], {10: [newer]}).new_versions == [newer]
+
+
+def test_label_config_and_choice_result() -> None:
+    xml = label_config(["neg", 'a "quoted" one'])
+    assert '<Choice value="neg"/>' in xml and "&quot;quoted&quot;" in xml and 'value="$text"' in xml
+    assert config_choices(xml) == ["neg", 'a "quoted" one']
+    with pytest.raises(ValueError, match="distinct"):
+        label_config(["a", "a"])
+    assert choice_result("neg")[0]["value"] == {"choices": ["neg"]}
+
+
+def _client(handler: Any, **kw: Any) -> tuple[LabelStudioClient, list[float]]:
+    sleeps: list[float] = []
+    c = LabelStudioClient("http://ls.test:8080", TOKEN, transport=httpx.MockTransport(handler), backoff_s=0.1,
+                          sleep=sleeps.append, **kw)  # fmt: skip
+    return c, sleeps
+
+
+def test_get_retries_5xx_with_backoff_then_succeeds() -> None:
+    calls = iter([503, 502, 200])
+    c, sleeps = _client(lambda req: httpx.Response(next(calls), json={"ok": 1}))
+    assert c.get_json("/api/x") == {"ok": 1}
+    assert sleeps == [0.1, 0.2] and c.counter.total.requests == 3
+
+
+def test_failures_are_bounded_clear_and_token_free() -> None:
+    c, sleeps = _client(lambda req: httpx.Response(500, text=f"boom {TOKEN}"), max_attempts=3)
+    with pytest.raises(LabelStudioUnavailable) as err:
+        c.get_json("/api/x")
+    assert "http://ls.test:8080/api/x" in str(err.value) and "3 attempts" in str(err.value)
+    assert TOKEN not in str(err.value) and len(sleeps) == 2
+
+    def refuse(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=req)
+
+    c, _ = _client(refuse, max_attempts=2)
+    with pytest.raises(LabelStudioUnavailable, match="cannot connect"):
+        c.post_json("/api/y", {})
+
+    def slow(req: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=req)
+
+    c, sleeps = _client(slow)
+    with pytest.raises(LabelStudioUnavailable, match="not retried"):  # a POST may have been applied
+        c.post_json("/api/y", {})
+    assert sleeps == []
+    c, sleeps = _client(lambda req: httpx.Response(401, json={"detail": "bad"}))
+    with pytest.raises(LabelStudioAuthError, match="rejected the API token"):
+        c.get_json("/api/x")
+    assert sleeps == []
+    c, _ = _client(lambda req: httpx.Response(400, json={"detail": "nope"}))
+    with pytest.raises(LabelStudioError, match="HTTP 400"):
+        c.post_json("/api/y", {})
+
+
+def test_credentials_are_private_and_busy_port_fails_clearly(tmp_path: Path) -> None:
+    paths = ServerPaths.under(tmp_path / "ls", tmp_path / "venv")
+    creds = credentials(paths)
+    assert len(creds["token"]) == 40 and int(creds["token"], 16) >= 0
+    assert paths.credentials.stat().st_mode & 0o777 == 0o600
+    assert credentials(paths) == creds  # stable across calls
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not port_is_free(port)
+        with pytest.raises(ServerError, match=f"port {port} on 127.0.0.1 is busy"):
+            up(paths, port=port, install=False)
+
+
+def test_definitions_load() -> None:
+    from pipelines.definitions import defs
+
+    d = defs()
+    keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
+    assert {"label_tasks", "annotations"} <= keys
+    assert d.resolve_sensor_def("annotations_poll_sensor") is not None

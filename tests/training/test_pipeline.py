@@ -1,0 +1,156 @@
+"""pretrained_model -> finetuned_model through Dagster (in process), each trained by a torchrun job
+launched through Pipes: checkpoints, metadata, and the facts beside them in the warehouse."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assets.training.finetuned import finetuned_model
+from assets.training.pretrained import pretrained_model
+from tests.training.helpers import (
+    fake_upstream,
+    handle,
+    metadata,
+    query,
+    run_assets,
+    tiny_checkpoint,
+    write_annotations,
+    write_corpus,
+)
+from training.save import weights_sha256
+from warehouse.artifacts import ArtifactHandle, tree_bytes
+from warehouse.home import ENV_HOME, FootprintHome
+
+pytestmark = [pytest.mark.slow]
+
+PRETRAIN = {"max_steps": 30, "log_every_steps": 10, "vocab_size": 300}
+FINETUNE = {"max_steps": 40, "log_every_steps": 10, "learning_rate": 2e-3}
+
+
+@dataclass
+class Pretrained:
+    home: FootprintHome
+    corpus: ArtifactHandle
+    handle: ArtifactHandle
+    meta: dict[str, object]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pretrained]:
+    root = tmp_path_factory.mktemp("training") / "fp-home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_HOME, str(root))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        home = FootprintHome.resolve(root).ensure()
+        d = home.artifacts_dir / "clean_corpus" / "m-corpus"
+        d.mkdir(parents=True)
+        corpus = handle("clean_corpus", write_corpus(d / "clean.parquet"), "m-corpus")
+        res = run_assets(
+            home, [*fake_upstream(clean_corpus=corpus), pretrained_model], {"pretrained_model": PRETRAIN}
+        )
+        assert res.success
+        yield Pretrained(
+            home, corpus, res.output_for_node("pretrained_model"), metadata(res, "pretrained_model")
+        )
+
+
+def test_pretrained_checkpoint_and_metadata(pretrained: Pretrained) -> None:
+    h, meta = pretrained.handle, pretrained.meta
+    ckpt = Path(h.path)
+    assert ckpt == pretrained.home.artifacts_dir / "pretrained_model" / h.materialization_id
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "loss_curve.png"):
+        assert (ckpt / name).is_file(), name
+    assert (ckpt / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert meta["training/steps"] == 30
+    for key in (
+        "training/wall_s",
+        "training/samples_per_s",
+        "training/tokens_per_s",
+        "training/energy_j/cpu",
+    ):
+        assert float(meta[key]) > 0, key  # type: ignore[arg-type]
+    assert "data:image/png;base64," in str(meta["training/loss_curve"])
+    assert "| 0 | cpu:0" in str(meta["training/energy_by_device"])
+    assert float(meta["plan/energy_kwh"]) > 0 and float(meta["measured/energy_kwh"]) > 0  # type: ignore[arg-type]
+    assert float(meta["footprint/energy_kwh"]) > 0 and "footprint/cost_usd" in meta  # type: ignore[arg-type]
+
+
+def test_pretrained_facts(pretrained: Pretrained) -> None:
+    home, mid = pretrained.home, pretrained.handle.materialization_id
+    assert query(home, "SELECT status FROM materialization_status WHERE materialization_id = ?", [mid]) == [
+        ("success",)
+    ]
+    [(held,)] = query(
+        home, "SELECT bytes_held FROM storage WHERE materialization_id = ? AND kind = 'checkpoint'", [mid]
+    )
+    assert held == tree_bytes(Path(pretrained.handle.path))
+    [(written,)] = query(
+        home, "SELECT sum(bytes) FROM transfer WHERE materialization_id = ? AND direction = 'write'", [mid]
+    )
+    assert written > 0
+    windows = query(
+        home,
+        "SELECT window_id, rank, list(DISTINCT device_kind ORDER BY device_kind) FROM energy_reading "
+        "WHERE materialization_id = ? AND is_final GROUP BY window_id, rank ORDER BY rank NULLS FIRST",
+        [mid],
+    )
+    # the orchestrator's window (rank NULL: its own process) and rank 0's window (agent + rank tree)
+    assert [(r, kinds) for _, r, kinds in windows] == [(None, ["cpu", "ram"]), (0, ["cpu", "gpu", "ram"])]
+    assert query(
+        home, "SELECT upstream_materialization_id FROM lineage_edge WHERE materialization_id = ?", [mid]
+    ) == [("m-corpus",)]
+
+
+def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_path: Path) -> None:
+    home, corpus = pretrained.home, pretrained.corpus
+    given = Path(pretrained.handle.path)
+    # a NEWER checkpoint beside it: "the newest file" would pick this one
+    decoy = tiny_checkpoint(given.parent / "zz-newer", corpus.local_path, seed=7)
+    os.utime(decoy, (given.stat().st_mtime + 60,) * 2)
+    assert weights_sha256(decoy) != weights_sha256(given)
+    ann = handle(
+        "annotations", write_annotations(corpus.local_path, tmp_path / "labels.parquet", n=80), "m-ann"
+    )
+    upstream = fake_upstream(clean_corpus=corpus, annotations=ann, pretrained_model=pretrained.handle)
+    res = run_assets(home, [*upstream, finetuned_model], {"finetuned_model": FINETUNE})
+    assert res.success
+    out: ArtifactHandle = res.output_for_node("finetuned_model")
+    meta = metadata(res, "finetuned_model")
+    assert meta["training/init_checkpoint"] == str(given)
+    assert out.extra["init_weights_sha256"] == weights_sha256(given)
+    assert (Path(out.path) / "config.json").is_file()
+    for key in ("quality/accuracy", "quality/f1_macro", "quality/f1/negative", "quality/recall/positive"):
+        assert 0.0 <= float(meta[key]) <= 1.0, key  # type: ignore[arg-type]
+    mid = out.materialization_id
+    metrics = dict(
+        query(
+            home,
+            "SELECT name || coalesce('/' || label, ''), value FROM quality_metric "
+            "WHERE materialization_id = ?",
+            [mid],
+        )
+    )
+    assert metrics["f1_macro"] == pytest.approx(float(meta["quality/f1_macro"]), abs=1e-4)  # type: ignore[arg-type]
+    assert {"accuracy", "precision_macro", "recall_macro", "f1/negative", "precision/positive"} <= set(
+        metrics
+    )
+    # cost per F1 point: one query over the footprint view and the quality facts
+    [(usd_per_f1_point,)] = query(
+        home,
+        "SELECT f.cost_usd / nullif(q.value * 100, 0) FROM asset_footprint f JOIN quality_metric q "
+        "USING (materialization_id) WHERE q.name = 'f1_macro' AND materialization_id = ?",
+        [mid],
+    )
+    assert usd_per_f1_point is None or usd_per_f1_point >= 0
+    upstreams = {
+        r[0]
+        for r in query(
+            home, "SELECT upstream_materialization_id FROM lineage_edge WHERE materialization_id = ?", [mid]
+        )
+    }
+    assert upstreams == {pretrained.handle.materialization_id, "m-ann", "m-corpus"}
