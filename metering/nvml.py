@@ -37,6 +37,9 @@ from metering.meter import BackendWindow, MeterError
 from metering.sampler import Sampler, Trapezoid, check_interval
 from warehouse.facts import Method
 
+NO_DEVICE_INDEX = -1  # a reading that stands for "no GPU here", not for GPU 0
+
+
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_COUNTER_POLL_S = 1.0
 COUNTER_MODULUS = 2**64
@@ -261,7 +264,9 @@ class _NvmlWindow:
         b = self._b
         duration_s = now_s - self._t0
         if b.unavailable_reason is not None:
-            idx = b._requested[0] if b._requested else 0
+            # No GPU could be enumerated at all: index -1 = "no device", so nothing is billed for it
+            # (a requested index that cannot be reached keeps its number).
+            idx = b._requested[0] if b._requested else NO_DEVICE_INDEX
             return [self._dev(idx, "gpu", None, duration_s, "unavailable", "nvml", b.unavailable_reason)]
         out = []
         for st in self._states:

@@ -59,6 +59,7 @@ def figures(result: RunResult) -> dict[str, float | int]:
     out: dict[str, float | int] = {
         "training/wall_s": round(result.wall_s, 3),
         "training/loop_s": round(result.loop_s, 3),
+        "training/loop_cpu_s": round(result.loop_cpu_s, 3),
         "training/steps": result.steps,
         "training/world_size": result.world_size,
         "training/samples_per_s": round(result.samples_per_s, 2),

@@ -108,6 +108,7 @@ def run(spec: RunSpec, dist: Dist, log: Log) -> RunResult:
         tokens=stats.tokens,
         padded_tokens=stats.padded_tokens,
         loop_s=stats.loop_s,
+        loop_cpu_s=stats.loop_cpu_s,
         wall_s=time.perf_counter() - t_start,
         samples_per_s=stats.samples_per_s,
         tokens_per_s=stats.tokens_per_s,

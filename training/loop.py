@@ -66,6 +66,7 @@ class TrainStats:
     tokens: int = 0  # real (non-padding) tokens
     padded_tokens: int = 0  # tokens the model computed on (for MFU)
     loop_s: float = 0.0
+    loop_cpu_s: float = 0.0  # CPU seconds of this process during the loop (contention-independent)
     loss_steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
 
@@ -125,7 +126,7 @@ def train(
     stats = TrainStats()
     local = [0, 0, 0]  # samples, tokens, padded tokens
     window_loss, window_n = 0.0, 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for step in range(1, max_steps + 1):
         batch = {k: v.to(dist.device) for k, v in make_batch(step).items()}
         out: Any = ddp(**batch)
@@ -150,6 +151,7 @@ def train(
     if dist.device.startswith("cuda"):
         torch.cuda.synchronize()
     stats.loop_s = time.perf_counter() - t0
+    stats.loop_cpu_s = time.process_time() - c0
     stats.steps = max_steps
     stats.samples, stats.tokens, stats.padded_tokens = _sum_over_ranks(local, dist)
     return stats

@@ -31,6 +31,7 @@ class RunResult:
     tokens: int
     padded_tokens: int
     loop_s: float  # the training loop at rank 0 (wall)
+    loop_cpu_s: float  # CPU seconds of rank 0's process during the loop
     wall_s: float  # rank 0 from process start to checkpoint saved
     samples_per_s: float
     tokens_per_s: float

@@ -133,6 +133,18 @@ def test_energy_methods_models_and_missing_rates(mem_warehouse, query) -> None:
     assert got["est"]["energy_kwh"] == approx(1.5 * 1.5) and got["est"]["cost_hardware_usd"] == approx(1.0)
 
 
+def test_no_gpu_reading_is_neither_billed_nor_mixed(mem_warehouse, query) -> None:
+    """A CPU-only host reports its missing GPU as index -1 'unavailable': no GPU-hours are charged
+    and the CPU estimate stays 'estimated' (not 'mixed')."""
+    b = FactBatch().add(Materialization("C", "run", "c", T0), MaterializationOutcome("C", "success", T0 + H))
+    b.add(reading("C", 1, 1.0, 3600, method="estimated"))
+    b.add(reading("C", 1, None, 3600, kind="gpu", name="gpu", method="unavailable", index=-1))
+    m = query(mem_warehouse(b), "SELECT * FROM asset_footprint")[0]
+    assert m["energy_method"] == "estimated"
+    assert m["cost_hardware_usd"] == approx(1.0)  # the cpu hour only; no $3 gpu hour
+    assert m["energy_kwh"] == approx(1.5)
+
+
 def test_unavailable_heartbeat_supersedes_a_measured_one(mem_warehouse, query) -> None:
     b = FactBatch().add(Materialization("X", "run", "x", T0), MaterializationOutcome("X", "success", T0 + H))
     b.add(reading("X", 1, 5.0, 600), reading("X", 2, None, 1200, method="unavailable"))

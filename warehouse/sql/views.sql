@@ -76,9 +76,15 @@ WITH mat AS MATERIALIZED (
 ),
 hw AS (  -- device energy and C_hardware; C_hardware is NULL when a device has no rate (never a silent 0)
   SELECT e.materialization_id, sum(e.energy_j) / 3.6e6 AS device_kwh,
-         CASE WHEN bool_and(coalesce(rn.value, rk.value) IS NOT NULL)
-              THEN sum(e.duration_s / 3600.0 * coalesce(rn.value, rk.value)) END AS cost_hardware_usd,
-         CASE WHEN min(e.method) = max(e.method) THEN min(e.method) ELSE 'mixed' END AS energy_method,
+         -- device_index -1 stands for "no such device here" (e.g. no GPU): never billed
+         CASE WHEN bool_and(coalesce(rn.value, rk.value) IS NOT NULL) FILTER (WHERE e.device_index >= 0)
+                   IS NOT FALSE
+              THEN coalesce(sum(e.duration_s / 3600.0 * coalesce(rn.value, rk.value))
+                            FILTER (WHERE e.device_index >= 0), 0) END AS cost_hardware_usd,
+         CASE WHEN count(*) FILTER (WHERE e.device_index >= 0) = 0 THEN 'unavailable'
+              WHEN min(e.method) FILTER (WHERE e.device_index >= 0)
+                   = max(e.method) FILTER (WHERE e.device_index >= 0)
+              THEN min(e.method) FILTER (WHERE e.device_index >= 0) ELSE 'mixed' END AS energy_method,
          max(e.measured_at) AS last_measured_at
   FROM energy_reading_latest e JOIN mat USING (materialization_id)
   LEFT JOIN rate rn ON rn.version = mat.rate_card_version AND rn.key = 'device_usd_per_hour'

@@ -4,6 +4,7 @@ the finetuned materialization of a synthetic run."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -36,7 +37,7 @@ def test_materialized_report_is_scoped_accounted_and_described(home: FootprintHo
         for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey("footprint_report")
     )
-    meta = mat.metadata
+    meta: dict[str, Any] = dict(mat.metadata)
     assert meta["report/for_materialization_id"].value == first.finetuned_id
     assert meta["report/lineage_materializations"].value == 6
     tables = meta["report/tables"].value
