@@ -40,10 +40,17 @@ def _ensure_project(client: object, n_tasks: int) -> int:
     rng = random.Random(1)
     batch = []
     for i in range(have, n_tasks):
-        task: dict[str, object] = {"data": {"text": f"benchmark text {i} " + "lorem ipsum " * 8, "row_id": f"b{i}"}}
+        task: dict[str, object] = {
+            "data": {"text": f"benchmark text {i} " + "lorem ipsum " * 8, "row_id": f"b{i}"}
+        }
         if i % 2 == 0:  # half the project already annotated (bulk import keeps lead_time/completed_by)
-            task["annotations"] = [{"result": choice_result(rng.choice(["negative", "positive"])),
-                                    "lead_time": round(rng.lognormvariate(3.0, 0.6), 2), "completed_by": uid}]  # fmt: skip
+            task["annotations"] = [
+                {
+                    "result": choice_result(rng.choice(["negative", "positive"])),
+                    "lead_time": round(rng.lognormvariate(3.0, 0.6), 2),
+                    "completed_by": uid,
+                }
+            ]
         batch.append(task)
         if len(batch) == 1000 or i == n_tasks - 1:
             client.post_json(f"/api/projects/{pid}/import", batch)
@@ -81,14 +88,19 @@ def run(n_tasks: int, n_new: int) -> list[BenchRow]:
             inc_s = time.perf_counter() - t0
             inc = client.counter.reset()
             t0 = time.perf_counter()
-            export = client.request("GET", f"/api/projects/{pid}/export", params={"exportType": "JSON",
-                                                                                  "download_all_tasks": "true"})  # fmt: skip
+            export = client.request(
+                "GET",
+                f"/api/projects/{pid}/export",
+                params={"exportType": "JSON", "download_all_tasks": "true"},
+            )
             n_exported = len(export.json())
             full_s = time.perf_counter() - t0
             full = client.counter.reset()
     finally:
         down(paths)
-    new_annotations = sum(1 for t in changed for a in t.annotations if (parse_time(a.get("updated_at")) or cursor) > cursor)
+    new_annotations = sum(
+        1 for t in changed for a in t.annotations if (parse_time(a.get("updated_at")) or cursor) > cursor
+    )
     inc_req, inc_down = sum(t.requests for t in inc.values()), sum(t.bytes_received for t in inc.values())
     inc_up = sum(t.bytes_sent for t in inc.values())
     full_req, full_down = sum(t.requests for t in full.values()), sum(t.bytes_received for t in full.values())
@@ -96,12 +108,27 @@ def run(n_tasks: int, n_new: int) -> list[BenchRow]:
     b = "bench_labeling"
     return [
         BenchRow(b, "incremental sync requests", inc_req, "requests", baseline=full_req, note=note),
-        BenchRow(b, "incremental sync bytes down", inc_down, "B", baseline=full_down,
-                 target="<= " + str(int(0.05 * full_down)), note="target: <= 5 % of a full export"),  # fmt: skip
+        BenchRow(
+            b,
+            "incremental sync bytes down",
+            inc_down,
+            "B",
+            baseline=full_down,
+            target="<= " + str(int(0.05 * full_down)),
+            note="target: <= 5 % of a full export",
+        ),
         BenchRow(b, "incremental sync bytes up", inc_up, "B"),
-        BenchRow(b, "incremental sync seconds", inc_s, "s", baseline=full_s, note="baseline = full JSON export"),
-        BenchRow(b, "incremental bytes per new annotation", inc_down / max(1, n_new), "B/annotation",
-                 baseline=full_down / max(1, n_new), note=f"new annotation versions seen: {new_annotations}"),  # fmt: skip
+        BenchRow(
+            b, "incremental sync seconds", inc_s, "s", baseline=full_s, note="baseline = full JSON export"
+        ),
+        BenchRow(
+            b,
+            "incremental bytes per new annotation",
+            inc_down / max(1, n_new),
+            "B/annotation",
+            baseline=full_down / max(1, n_new),
+            note=f"new annotation versions seen: {new_annotations}",
+        ),
     ]
 
 

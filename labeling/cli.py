@@ -1,4 +1,4 @@
-"""`footprint labelstudio install|up|down|status`, `footprint labeling-report`, `footprint labeling-replay`."""
+"""Subcommands: `footprint labelstudio install|up|down|status`, `labeling-report`, `labeling-replay`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ls, name="labelstudio")
 
     @ls.command("install")
-    def install(venv: Path = typer.Option(None, help="venv to create (default $FOOTPRINT_HOME/labelstudio/venv)")) -> None:
+    def install(
+        venv: Path = typer.Option(None, help="venv to create (default $FOOTPRINT_HOME/labelstudio/venv)"),
+    ) -> None:
         """Install Label Studio into its own virtualenv (idempotent; about 85 s the first time)."""
         from labeling.server import ServerError, ensure_venv
 
@@ -53,8 +55,10 @@ def register(app: typer.Typer) -> None:
             info = server.up(_paths(), port=port, wait_s=wait_s)
         except server.ServerError as err:
             _fail(err)
-        typer.echo(f"Label Studio is up at {info.url} (pid {info.pid}); API token in {_paths().credentials} "
-                   "(owner-only)")  # fmt: skip
+        typer.echo(
+            f"Label Studio is up at {info.url} (pid {info.pid}); API token in {_paths().credentials} "
+            "(owner-only)"
+        )
 
     @ls.command("down")
     def down() -> None:
@@ -77,7 +81,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("labeling-report")
     def labeling_report(
-        default_usd_per_hour: float = typer.Option(None, help="override the rate card's default annotator rate"),
+        default_usd_per_hour: float = typer.Option(
+            None, help="override the rate card's default annotator rate"
+        ),
     ) -> None:
         """Per-annotator annotations, hours, cost, labels/hour and agreement (from the last sync)."""
         from rich.console import Console

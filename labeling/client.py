@@ -49,11 +49,14 @@ class LabelStudioClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not url:
-            raise LabelStudioError("no Label Studio URL configured: set LABEL_STUDIO_URL or run "
-                                   "`footprint labelstudio up`")  # fmt: skip
+            raise LabelStudioError(
+                "no Label Studio URL configured: set LABEL_STUDIO_URL or run `footprint labelstudio up`"
+            )
         if not token:
-            raise LabelStudioError(f"no API token for Label Studio at {url}: set LABEL_STUDIO_API_KEY "
-                                   "or run `footprint labelstudio up` (provisions one)")  # fmt: skip
+            raise LabelStudioError(
+                f"no API token for Label Studio at {url}: set LABEL_STUDIO_API_KEY "
+                "or run `footprint labelstudio up` (provisions one)"
+            )
         register_secret(token)
         self.url = url.rstrip("/")
         self.counter = transport if isinstance(transport, CountingTransport) else CountingTransport(transport)
@@ -91,8 +94,10 @@ class LabelStudioClient:
             except httpx.TimeoutException as err:
                 last = f"timed out after {self.http.timeout.read} s ({type(err).__name__})"
                 if not retry_http:
-                    raise LabelStudioUnavailable(f"{where}: {last}; not retried (it may have been applied); "
-                                                 "re-run: the next run resumes") from err  # fmt: skip
+                    raise LabelStudioUnavailable(
+                        f"{where}: {last}; not retried (it may have been applied); "
+                        "re-run: the next run resumes"
+                    ) from err
             except httpx.TransportError as err:
                 last = f"transport error ({type(err).__name__})"
                 if not retry_http:
@@ -146,7 +151,9 @@ class LabelStudioClient:
         items = body.get("results", body) if isinstance(body, dict) else body
         return {int(u["id"]): u for u in items}
 
-    def iter_tasks(self, project: int, *, include: str, query: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_tasks(
+        self, project: int, *, include: str, query: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every task of `project` matching the data-manager `query`, page by page (only `include`d
         fields, so the bytes moved stay small)."""
         page = 1
@@ -158,19 +165,37 @@ class LabelStudioClient:
             page += 1
 
     def task_page(
-        self, project: int, *, include: str, query: dict[str, Any] | None = None, page: int = 1,
+        self,
+        project: int,
+        *,
+        include: str,
+        query: dict[str, Any] | None = None,
+        page: int = 1,
         page_size: int = PAGE_SIZE,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        return list(self.task_page_body(project, include=include, query=query, page=page,
-                                        page_size=page_size).get("tasks", []))  # fmt: skip
+    ) -> list[dict[str, Any]]:
+        return list(
+            self.task_page_body(project, include=include, query=query, page=page, page_size=page_size).get(
+                "tasks", []
+            )
+        )
 
     def task_page_body(
-        self, project: int, *, include: str, query: dict[str, Any] | None = None, page: int = 1,
+        self,
+        project: int,
+        *,
+        include: str,
+        query: dict[str, Any] | None = None,
+        page: int = 1,
         page_size: int = PAGE_SIZE,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """One page of the data manager's task list (`tasks`, `total`, ...); {} past the last page."""
-        params: dict[str, Any] = {"project": project, "page": page, "page_size": page_size, "fields": "all",
-                                  "include": include}  # fmt: skip
+        params: dict[str, Any] = {
+            "project": project,
+            "page": page,
+            "page_size": page_size,
+            "fields": "all",
+            "include": include,
+        }
         if query:
             params["query"] = json.dumps(query)
         try:

@@ -53,7 +53,9 @@ def write_task_map(path: Path, mapping: dict[str, int]) -> None:
     _atomic_write(table, path)
 
 
-def training_table(labels: dict[int, TaskLabel], task_map: dict[int, str], corpus_path: str | Path) -> pa.Table:
+def training_table(
+    labels: dict[int, TaskLabel], task_map: dict[int, str], corpus_path: str | Path
+) -> pa.Table:
     texts = dict(read_train_rows(corpus_path))
     rows = []
     for task_id in sorted(labels):
@@ -62,8 +64,14 @@ def training_table(labels: dict[int, TaskLabel], task_map: dict[int, str], corpu
         if tl.label is None or row_id is None or row_id not in texts:
             continue
         rows.append(
-            {"row_id": row_id, "text": texts[row_id], "label": tl.label, "n_annotations": tl.n_annotations,
-             "agreement": tl.agreement, "task_id": task_id}  # fmt: skip
+            {
+                "row_id": row_id,
+                "text": texts[row_id],
+                "label": tl.label,
+                "n_annotations": tl.n_annotations,
+                "agreement": tl.agreement,
+                "task_id": task_id,
+            }
         )
     return pa.Table.from_pylist(rows, schema=TRAINING_SCHEMA)
 

@@ -51,9 +51,11 @@ class ReplayResult:
     tasks: int = 0
 
     def summary(self) -> str:
-        return (f"project {self.project_id}: {self.annotations} annotations on {self.tasks} tasks by "
-                f"{len(self.annotators)} simulated annotators ({self.skipped} skipped, {self.idle_outliers} "
-                f"idle outliers, {self.wrong_labels} wrong on purpose)")  # fmt: skip
+        return (
+            f"project {self.project_id}: {self.annotations} annotations on {self.tasks} tasks by "
+            f"{len(self.annotators)} simulated annotators ({self.skipped} skipped, {self.idle_outliers} "
+            f"idle outliers, {self.wrong_labels} wrong on purpose)"
+        )
 
 
 def ensure_annotators(client: LabelStudioClient, n: int) -> dict[str, int]:
@@ -67,8 +69,13 @@ def ensure_annotators(client: LabelStudioClient, n: int) -> dict[str, int]:
         name = NAMES[i] if i < len(NAMES) else f"annotator{i}"
         email = f"{name}@{SIMULATION_DOMAIN}"
         if email not in existing:
-            user = sdk.users.create(username=f"sim-{name}", email=email, first_name=name.title(),
-                                    last_name="(simulated)", request_options={"max_retries": 0})  # fmt: skip
+            user = sdk.users.create(
+                username=f"sim-{name}",
+                email=email,
+                first_name=name.title(),
+                last_name="(simulated)",
+                request_options={"max_retries": 0},
+            )
             existing[email] = int(user.id or 0)
         out[email] = existing[email]
     return out
@@ -89,7 +96,9 @@ def _choices(client: LabelStudioClient, project_id: int) -> list[str]:
     return found
 
 
-def replay(client: LabelStudioClient, project: str | int, corpus_path: str | Path, cfg: ReplayConfig) -> ReplayResult:
+def replay(
+    client: LabelStudioClient, project: str | int, corpus_path: str | Path, cfg: ReplayConfig
+) -> ReplayResult:
     """Annotate up to `cfg.n_tasks` not-yet-annotated tasks of `project` (title or id). SIMULATION."""
     from label_studio_sdk.client import LabelStudio
 
@@ -98,13 +107,18 @@ def replay(client: LabelStudioClient, project: str | int, corpus_path: str | Pat
     else:
         found = client.find_project(project)
         if found is None:
-            raise LabelStudioError(f"no project titled {project!r} at {client.url}; materialize label_tasks first")
+            raise LabelStudioError(
+                f"no project titled {project!r} at {client.url}; materialize label_tasks first"
+            )
         pid = int(found["id"])
     choices = _choices(client, pid)
     gold_table = pq.read_table(corpus_path, columns=["row_id", "gold_label"])
     gold = dict(zip(gold_table["row_id"].to_pylist(), gold_table["gold_label"].to_pylist(), strict=True))
-    todo = [t for t in client.iter_tasks(pid, include="id,data,total_annotations,cancelled_annotations")
-            if not t.get("total_annotations") and not t.get("cancelled_annotations")]  # fmt: skip
+    todo = [
+        t
+        for t in client.iter_tasks(pid, include="id,data,total_annotations,cancelled_annotations")
+        if not t.get("total_annotations") and not t.get("cancelled_annotations")
+    ]
     todo = sorted(todo, key=lambda t: int(t["id"]))[: cfg.n_tasks]
     rng = random.Random(cfg.seed)
     users = ensure_annotators(client, cfg.n_annotators)
@@ -122,8 +136,12 @@ def replay(client: LabelStudioClient, project: str | int, corpus_path: str | Pat
             if not skipped and rng.random() < cfg.error_rate and len(choices) > 1:
                 label = rng.choice([c for c in choices if c != truth])
                 result.wrong_labels += 1
-            body: dict[str, Any] = {"result": [] if skipped else choice_result(str(label)), "lead_time": seconds,
-                                    "completed_by": users[email], "was_cancelled": skipped}  # fmt: skip
+            body: dict[str, Any] = {
+                "result": [] if skipped else choice_result(str(label)),
+                "lead_time": seconds,
+                "completed_by": users[email],
+                "was_cancelled": skipped,
+            }
             sdk.annotations.create(id=int(task["id"]), **body, request_options={"max_retries": 0})
             result.annotations += 1
             result.skipped += skipped

@@ -35,12 +35,9 @@ class LabelStudioResource(dg.ConfigurableResource):  # type: ignore[misc]
     @classmethod
     def from_env(cls) -> LabelStudioResource:
         """Wire `LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` through dg.EnvVar when they are set."""
-        kwargs: dict[str, object] = {}
-        if os.environ.get(ENV_URL):
-            kwargs["url"] = dg.EnvVar(ENV_URL)
-        if os.environ.get(ENV_API_KEY):
-            kwargs["api_key"] = dg.EnvVar(ENV_API_KEY)
-        return cls(**kwargs)
+        url = dg.EnvVar(ENV_URL) if os.environ.get(ENV_URL) else ""
+        api_key = dg.EnvVar(ENV_API_KEY) if os.environ.get(ENV_API_KEY) else ""
+        return cls(url=url, api_key=api_key)
 
     def server_paths(self) -> ServerPaths:
         return ServerPaths.under(FootprintHome.resolve(self.home_root or None).labelstudio_dir)

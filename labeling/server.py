@@ -114,7 +114,14 @@ def ensure_venv(venv: Path, *, python: str | None = None, quiet: bool = True) ->
         base = python or getattr(sys, "_base_executable", None) or sys.executable
         steps = [
             [base, "-m", "venv", str(venv)],
-            [str(venv / "bin" / "python"), "-m", "pip", "install", *(["-q"] if quiet else []), LABEL_STUDIO_SPEC],
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                *(["-q"] if quiet else []),
+                LABEL_STUDIO_SPEC,
+            ],
         ]
         for cmd in steps:
             if cmd[1:3] == ["-m", "venv"] and (venv / "bin" / "python").exists():
@@ -237,7 +244,9 @@ def _server_env(paths: ServerPaths, creds: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def up(paths: ServerPaths, *, port: int = DEFAULT_PORT, wait_s: float = 240.0, install: bool = True) -> ServerInfo:
+def up(
+    paths: ServerPaths, *, port: int = DEFAULT_PORT, wait_s: float = 240.0, install: bool = True
+) -> ServerInfo:
     """Start the server on 127.0.0.1:`port` (or return the running one) and wait until it answers
     with the provisioned token. Raises ServerError with the log's tail when it does not."""
     current = status(paths)
@@ -260,9 +269,14 @@ def up(paths: ServerPaths, *, port: int = DEFAULT_PORT, wait_s: float = 240.0, i
     cmd = [str(exe), "start", "--no-browser", "--internal-host", LOOPBACK, "--port", str(port)]
     with paths.log.open("ab") as log:
         proc = subprocess.Popen(
-            cmd, env=_server_env(paths, creds), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=paths.root, start_new_session=True,
-        )  # fmt: skip
+            cmd,
+            env=_server_env(paths, creds),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=paths.root,
+            start_new_session=True,
+        )
     state = {"pid": proc.pid, "url": url, "port": port, "started_at": dt.datetime.now(dt.UTC).isoformat()}
     _write_private(paths.state, json.dumps(state))
     return _wait_healthy(paths, url, proc.pid, wait_s)
@@ -273,7 +287,9 @@ def _wait_healthy(paths: ServerPaths, url: str, pid: int, wait_s: float) -> Serv
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if not _alive(pid) or _reaped(pid):
-            raise ServerError(f"Label Studio exited while starting on {url}; log {paths.log}:\n{_tail(paths)}")
+            raise ServerError(
+                f"Label Studio exited while starting on {url}; log {paths.log}:\n{_tail(paths)}"
+            )
         if _healthy(url):
             who = httpx.get(f"{url}/api/current-user/whoami", headers={"Authorization": f"Token {token}"})
             if who.status_code == 200:

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labeling.labels import TaskLabel, annotator_agreement
 from labeling.sync import AnnotationVersion
@@ -77,24 +78,52 @@ def _fmt(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
-TABLE_HEADER = ("annotator", "annotations", "skipped", "rejected", "raw h", "active h", "USD/h", "cost USD",
-                "labels/h", "agreement")  # fmt: skip
+TABLE_HEADER = (
+    "annotator",
+    "annotations",
+    "skipped",
+    "rejected",
+    "raw h",
+    "active h",
+    "USD/h",
+    "cost USD",
+    "labels/h",
+    "agreement",
+)
 
 
 def table_rows(rows: Iterable[AnnotatorSpend]) -> list[tuple[str, ...]]:
     """The table's cells as text (shared by the markdown metadata and the terminal report)."""
     rows = list(rows)
-    cells = [
-        (r.annotator, str(r.annotations), str(r.skipped), str(r.rejected), _fmt(r.raw_h, 3), _fmt(r.active_h, 3),
-         _fmt(r.usd_per_hour), _fmt(r.cost_usd), _fmt(r.labels_per_h, 1),
-         "-" if r.agreement is None else f"{r.agreement:.0%}")  # fmt: skip
+    cells: list[tuple[str, ...]] = [
+        (
+            r.annotator,
+            str(r.annotations),
+            str(r.skipped),
+            str(r.rejected),
+            _fmt(r.raw_h, 3),
+            _fmt(r.active_h, 3),
+            _fmt(r.usd_per_hour),
+            _fmt(r.cost_usd),
+            _fmt(r.labels_per_h, 1),
+            "-" if r.agreement is None else f"{r.agreement:.0%}",
+        )
         for r in rows
     ]
     if rows:
         cells.append(
-            ("**total**", str(sum(r.annotations for r in rows)), str(sum(r.skipped for r in rows)),
-             str(sum(r.rejected for r in rows)), _fmt(sum(r.raw_h for r in rows), 3),
-             _fmt(sum(r.active_h for r in rows), 3), "", _fmt(sum(r.cost_usd for r in rows)), "", "")  # fmt: skip
+            (
+                "**total**",
+                str(sum(r.annotations for r in rows)),
+                str(sum(r.skipped for r in rows)),
+                str(sum(r.rejected for r in rows)),
+                _fmt(sum(r.raw_h for r in rows), 3),
+                _fmt(sum(r.active_h for r in rows), 3),
+                "",
+                _fmt(sum(r.cost_usd for r in rows)),
+                "",
+                "",
+            )
         )
     return cells
 
@@ -113,10 +142,14 @@ class Forecast:
     cost_to_finish_usd: float | None  # None: no completed annotation to learn the pace from
 
 
-def forecast(total_tasks: int, labelled_tasks: int, versions: Iterable[AnnotationVersion], usd_per_hour: float) -> Forecast:
+def forecast(
+    total_tasks: int, labelled_tasks: int, versions: Iterable[AnnotationVersion], usd_per_hour: float
+) -> Forecast:
     """Remaining tasks x median active seconds per valid annotation x rate."""
     remaining = max(0, total_tasks - labelled_tasks)
-    actives = [v.active_s for v in versions if v.reject_reason is None and not v.was_cancelled and v.active_s > 0]
+    actives = [
+        v.active_s for v in versions if v.reject_reason is None and not v.was_cancelled and v.active_s > 0
+    ]
     if not actives:
         return Forecast(remaining, None, usd_per_hour, None if remaining else 0.0)
     median_s = float(statistics.median(actives))
@@ -139,9 +172,14 @@ def budget_status(spent_usd: float, budget_usd: float, warn_fraction: float = 0.
 
 
 def burn_down_png(
-    versions: Sequence[AnnotationVersion], rate_of: RateFn, budget_usd: float, path: Path,
-    *, warn_fraction: float = 0.8, forecast_usd: float | None = None,
-) -> Path:  # fmt: skip
+    versions: Sequence[AnnotationVersion],
+    rate_of: RateFn,
+    budget_usd: float,
+    path: Path,
+    *,
+    warn_fraction: float = 0.8,
+    forecast_usd: float | None = None,
+) -> Path:
     """Budget remaining over time (by annotation creation), with the warn line and, when known, the
     forecast cost to finish drawn as the budget it will leave. Written with the Agg backend."""
     import matplotlib
@@ -153,16 +191,29 @@ def burn_down_png(
     fig = Figure(figsize=(7, 3.6), dpi=100)
     ax = fig.add_subplot()
     if points:
-        times, spent, total = [], [], 0.0
+        times: list[Any] = []
+        spent: list[float] = []
+        total = 0.0
         for when, cost in points:
             total += cost
             times.append(when)
             spent.append(budget_usd - total)
         ax.step(times, spent, where="post", label="budget left (USD)", color="tab:blue")
         if forecast_usd is not None:
-            ax.plot([times[-1], times[-1]], [spent[-1], spent[-1] - forecast_usd], "--", color="tab:orange",
-                    label=f"forecast to finish: {forecast_usd:,.2f} USD")  # fmt: skip
-    ax.axhline(budget_usd * (1 - warn_fraction), color="tab:olive", lw=0.8, ls=":", label=f"{warn_fraction:.0%} spent")
+            ax.plot(
+                [times[-1], times[-1]],
+                [spent[-1], spent[-1] - forecast_usd],
+                "--",
+                color="tab:orange",
+                label=f"forecast to finish: {forecast_usd:,.2f} USD",
+            )
+    ax.axhline(
+        budget_usd * (1 - warn_fraction),
+        color="tab:olive",
+        lw=0.8,
+        ls=":",
+        label=f"{warn_fraction:.0%} spent",
+    )
     ax.axhline(0.0, color="tab:red", lw=1.0, label="budget exhausted")
     ax.set_title(f"Annotation spend burn-down (budget {budget_usd:,.2f} USD)")
     ax.set_ylabel("USD")

@@ -48,7 +48,9 @@ class SyncState:
     annotations: dict[int, AnnotationVersion] = field(default_factory=dict)
     cursor: dt.datetime | None = None  # newest task updated_at seen (server clock)
 
-    def merge(self, changed: Iterable[ChangedTask], parsed: dict[int, list[AnnotationVersion]]) -> MergeResult:
+    def merge(
+        self, changed: Iterable[ChangedTask], parsed: dict[int, list[AnnotationVersion]]
+    ) -> MergeResult:
         """Apply the changed tasks: new/updated versions replace older ones; annotations a changed
         task no longer has (deleted in Label Studio) are dropped. Returns what changed."""
         new: list[AnnotationVersion] = []
@@ -57,7 +59,9 @@ class SyncState:
         for task in changed:
             versions = parsed.get(task.task_id, [])
             keep = {v.annotation_id for v in versions}
-            for aid in [a for a, v in self.annotations.items() if v.task_id == task.task_id and a not in keep]:
+            for aid in [
+                a for a, v in self.annotations.items() if v.task_id == task.task_id and a not in keep
+            ]:
                 removed.append(aid)
                 del self.annotations[aid]
             for v in versions:

@@ -185,8 +185,12 @@ def fetch_changed(
     while True:
         query: dict[str, Any] = {"ordering": ["tasks:updated_at"]}
         if bound is not None:
-            item = {"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
-                    "value": bound.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}  # fmt: skip
+            item = {
+                "filter": "filter:tasks:updated_at",
+                "operator": "greater_or_equal",
+                "type": "Datetime",
+                "value": bound.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            }
             query["filters"] = {"conjunction": "and", "items": [item]}
         tasks = client.task_page(project_id, include=SYNC_FIELDS, query=query, page=page)
         fresh = 0

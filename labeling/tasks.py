@@ -61,8 +61,9 @@ def ensure_project(client: LabelStudioClient, title: str, choices: Sequence[str]
             client.request("PATCH", f"/api/projects/{pid}/", json={"label_config": config})
         except LabelStudioError as err:
             raise LabelStudioError(
-                f"project {title!r} (id {pid}) at {client.url}: cannot change its choices to {list(choices)}: "
-                f"{err}. Annotations may use a choice you removed; keep it, or use a new project title."
+                f"project {title!r} (id {pid}) at {client.url}: cannot change its choices to "
+                f"{list(choices)}: {err}. Annotations may use a choice you removed; keep it, or use a "
+                "new project title."
             ) from err
     return pid, False
 

@@ -8,7 +8,6 @@ are committed only after the materialization's facts batch is published; a faile
 nothing and the next run resumes from the same cursor.
 """
 
-
 import base64
 import time
 from collections import Counter
@@ -18,7 +17,14 @@ import dagster as dg
 from labeling.dataset import read_task_map, training_table, write_training_set
 from labeling.labels import task_labels
 from labeling.resource import AnnotationPolicy, LabelStudioResource
-from labeling.spend import budget_status, burn_down_png, forecast, markdown_table, per_annotator, rate_card_rates
+from labeling.spend import (
+    budget_status,
+    burn_down_png,
+    forecast,
+    markdown_table,
+    per_annotator,
+    rate_card_rates,
+)
 from labeling.store import load_state, save_state, state_path
 from labeling.sync import AnnotationVersion, fetch_changed, parse_annotation
 from pipelines.accounting import accounted
@@ -32,11 +38,20 @@ BUDGET_CHECK = "annotation_budget"
 
 def _fact(v: AnnotationVersion, materialization_id: str, project: str) -> AnnotationWork:
     return AnnotationWork(
-        materialization_id=materialization_id, annotation_id=v.annotation_id, task_id=v.task_id,
-        annotator=v.annotator, project=project, lead_time_s=v.lead_time_s, active_s=v.active_s,
-        idle_cap_s=v.idle_cap_s, was_cancelled=v.was_cancelled, label=v.label, flags=v.flags,
-        created_at=v.created_at, updated_at=v.updated_at,
-    )  # fmt: skip
+        materialization_id=materialization_id,
+        annotation_id=v.annotation_id,
+        task_id=v.task_id,
+        annotator=v.annotator,
+        project=project,
+        lead_time_s=v.lead_time_s,
+        active_s=v.active_s,
+        idle_cap_s=v.idle_cap_s,
+        was_cancelled=v.was_cancelled,
+        label=v.label,
+        flags=v.flags,
+        created_at=v.created_at,
+        updated_at=v.updated_at,
+    )
 
 
 def _f(x: float, digits: int = 4) -> dg.FloatMetadataValue:
@@ -74,8 +89,12 @@ def annotations(
     policy = annotation_policy
     project_id = int(label_tasks.extra["project_id"])
     choices = list(label_tasks.extra.get("choices") or policy.choices)
-    corpus = ArtifactHandle("clean_corpus", label_tasks.extra["clean_corpus_materialization_id"],
-                            label_tasks.extra["clean_corpus_path"], int(label_tasks.extra.get("clean_corpus_bytes", 0)))
+    corpus = ArtifactHandle(
+        "clean_corpus",
+        label_tasks.extra["clean_corpus_materialization_id"],
+        label_tasks.extra["clean_corpus_path"],
+        int(label_tasks.extra.get("clean_corpus_bytes", 0)),
+    )
     home = footprint.home()
     state_file = state_path(home.labelstudio_dir, labelstudio.project_key(project_id))
     state = load_state(state_file)
@@ -85,16 +104,31 @@ def annotations(
         with labelstudio.client() as client:
             try:
                 changed = fetch_changed(client, project_id, since=state.cursor, lookback_s=policy.lookback_s)
-                users = {uid: str(u.get("email") or u.get("username") or f"user-{uid}")
-                         for uid, u in client.users().items()} if changed else {}  # fmt: skip
+                users = (
+                    {
+                        uid: str(u.get("email") or u.get("username") or f"user-{uid}")
+                        for uid, u in client.users().items()
+                    }
+                    if changed
+                    else {}
+                )
             finally:
                 traffic = client.counter.record_into(rec, endpoint_kind="label-studio")
         sync_s = time.perf_counter() - t0
         parsed = {
-            t.task_id: [parse_annotation(a, t.task_id, choices=choices, users=users, idle_cap_s=policy.idle_cap_s,
-                                         max_lead_time_s=policy.max_lead_time_s) for a in t.annotations]
+            t.task_id: [
+                parse_annotation(
+                    a,
+                    t.task_id,
+                    choices=choices,
+                    users=users,
+                    idle_cap_s=policy.idle_cap_s,
+                    max_lead_time_s=policy.max_lead_time_s,
+                )
+                for a in t.annotations
+            ]
             for t in changed
-        }  # fmt: skip
+        }
         merged = state.merge(changed, parsed)
         project = f"{client.url}#{project_id}"
         rec.add(*[_fact(v, rec.materialization_id, project) for v in merged.new_versions])
@@ -112,8 +146,14 @@ def annotations(
         spent_usd = sum(r.cost_usd for r in spend)
         labelled = sum(1 for t in labels.values() if t.label is not None)
         fc = forecast(label_tasks.rows or 0, labelled, versions, rate_of(""))
-        chart = burn_down_png(versions, rate_of, policy.budget_usd, folder / f"{rec.materialization_id}-burn-down.png",
-                              warn_fraction=policy.warn_fraction, forecast_usd=fc.cost_to_finish_usd)  # fmt: skip
+        chart = burn_down_png(
+            versions,
+            rate_of,
+            policy.budget_usd,
+            folder / f"{rec.materialization_id}-burn-down.png",
+            warn_fraction=policy.warn_fraction,
+            forecast_usd=fc.cost_to_finish_usd,
+        )
         rejected_all = Counter(v.reject_reason for v in versions if v.reject_reason)
         rejected_new = Counter(v.reject_reason for v in merged.new_versions if v.reject_reason)
         png64 = base64.b64encode(chart.read_bytes()).decode()
@@ -149,16 +189,30 @@ def annotations(
         }
         meta.update({f"rejected/{k}": dg.MetadataValue.int(n) for k, n in sorted(rejected_all.items())})
         context.add_output_metadata(meta)
-        handle = rec.handle(path, rows=table.num_rows, project_id=project_id, choices=choices,
-                            label_tasks_materialization_id=label_tasks.materialization_id,
-                            clean_corpus_materialization_id=corpus.materialization_id,
-                            spend_usd=spent_usd, forecast_cost_to_finish_usd=fc.cost_to_finish_usd)  # fmt: skip
+        handle = rec.handle(
+            path,
+            rows=table.num_rows,
+            project_id=project_id,
+            choices=choices,
+            label_tasks_materialization_id=label_tasks.materialization_id,
+            clean_corpus_materialization_id=corpus.materialization_id,
+            spend_usd=spent_usd,
+            forecast_cost_to_finish_usd=fc.cost_to_finish_usd,
+        )
     save_state(state_file, state)  # the facts batch is published: now the cursor may advance
     return handle
 
 
-@dg.asset_check(asset=annotations, name=BUDGET_CHECK,
-                description="Annotation spend of the project: WARN from 80 %, ERROR from 100 % of the budget.")
-def annotation_budget(annotation_policy: AnnotationPolicy, annotations: ArtifactHandle) -> dg.AssetCheckResult:
-    return budget_check_result(float(annotations.extra.get("spend_usd", 0.0)), annotation_policy.budget_usd,
-                               annotation_policy.warn_fraction)  # fmt: skip
+@dg.asset_check(
+    asset=annotations,
+    name=BUDGET_CHECK,
+    description="Annotation spend of the project: WARN from 80 %, ERROR from 100 % of the budget.",
+)
+def annotation_budget(
+    annotation_policy: AnnotationPolicy, annotations: ArtifactHandle
+) -> dg.AssetCheckResult:
+    return budget_check_result(
+        float(annotations.extra.get("spend_usd", 0.0)),
+        annotation_policy.budget_usd,
+        annotation_policy.warn_fraction,
+    )

@@ -6,7 +6,6 @@ project_id, project_title, choices, server (URL, never the token) and the consum
 materialization (id, path) so `annotations` reads exactly those texts.
 """
 
-
 import time
 
 import dagster as dg
@@ -36,9 +35,13 @@ def label_tasks(
     rows = read_train_rows(clean_corpus.path)
     with accounted(context, footprint, upstream=[clean_corpus]) as rec:
         rec.add_transfer(
-            bytes_=clean_corpus.bytes, duration_s=0.0, direction="read", endpoint_kind="file",
-            scope="local", endpoint=clean_corpus.path,
-        )  # fmt: skip
+            bytes_=clean_corpus.bytes,
+            duration_s=0.0,
+            direction="read",
+            endpoint_kind="file",
+            scope="local",
+            endpoint=clean_corpus.path,
+        )
         t0 = time.perf_counter()
         with labelstudio.client() as client:
             try:

@@ -6,7 +6,6 @@ updated after the project's sync cursor (page size 1, newest first). The sensor 
 newest `updated_at` already requested, so one burst of work gives one run.
 """
 
-
 import datetime as dt
 
 import dagster as dg
@@ -34,8 +33,17 @@ def newest_change(
         query: dict[str, object] = {"ordering": ["-tasks:updated_at"]}
         if cursor is not None:
             value = cursor.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-            query["filters"] = {"conjunction": "and", "items": [
-                {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": value}]}
+            query["filters"] = {
+                "conjunction": "and",
+                "items": [
+                    {
+                        "filter": "filter:tasks:updated_at",
+                        "operator": "greater",
+                        "type": "Datetime",
+                        "value": value,
+                    }
+                ],
+            }
         body = client.task_page_body(pid, include="id,updated_at", query=query, page_size=1)
     tasks = body.get("tasks") or []
     if not tasks or (cursor is None and not body.get("total_annotations")):
@@ -63,6 +71,10 @@ def annotations_poll_sensor(
     if context.cursor == mark:
         return dg.SkipReason(f"a sync for work up to {mark} was already requested")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"annotations-p{pid}-{mark}", tags={"labelstudio/tasks_changed": str(n_tasks)})],
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"annotations-p{pid}-{mark}", tags={"labelstudio/tasks_changed": str(n_tasks)}
+            )
+        ],
         cursor=mark,
     )

@@ -41,7 +41,9 @@ def hf_home(cache_dir: Path) -> Path:
 
 def check_hub(name: str, cache_dir: Path) -> None:
     """Fail at once (not after a ~20 s hang) when `name` cannot be fetched: offline mode without a
-    cached copy, or the hub endpoint not reachable."""
+    cached copy, or the hub endpoint not reachable. A local checkpoint directory needs no hub."""
+    if Path(name).is_dir():
+        return
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     if offline:
         from huggingface_hub import try_to_load_from_cache

@@ -91,7 +91,9 @@ class AnnotationPipeline:
 
         @dg.asset(name="clean_corpus")
         def clean_corpus():  # type: ignore[no-untyped-def]  # (no string annotation: dagster resolves hints)
-            return ArtifactHandle("clean_corpus", new_id(), str(corpus_path), corpus_path.stat().st_size, None, {})
+            return ArtifactHandle(
+                "clean_corpus", new_id(), str(corpus_path), corpus_path.stat().st_size, None, {}
+            )
 
         return dg.materialize(
             [clean_corpus, label_tasks, annotations, annotation_budget],
@@ -108,15 +110,24 @@ def write_corpus(path: Path, n_train: int, n_eval: int = 3) -> Path:
     rows = []
     for i in range(n_train + n_eval):
         text = f"sample text number {i} that is {'good' if i % 2 else 'bad'}"
-        rows.append({"row_id": f"row-{i:05d}", "text": text, "split": "train" if i < n_train else "eval",
-                     "gold_label": "positive" if i % 2 else "negative", "source_label": None,
-                     "text_chars": len(text)})  # fmt: skip
+        rows.append(
+            {
+                "row_id": f"row-{i:05d}",
+                "text": text,
+                "split": "train" if i < n_train else "eval",
+                "gold_label": "positive" if i % 2 else "negative",
+                "source_label": None,
+                "text_chars": len(text),
+            }
+        )
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
 
 
 @pytest.fixture
-def pipeline(home: object, tmp_path: Path, labelstudio_server: LiveLabelStudio, project_title: str) -> AnnotationPipeline:
+def pipeline(
+    home: object, tmp_path: Path, labelstudio_server: LiveLabelStudio, project_title: str
+) -> AnnotationPipeline:
     from labeling.resource import AnnotationPolicy, LabelStudioResource
     from pipelines.resources import FootprintHomeResource
 
@@ -127,8 +138,11 @@ def pipeline(home: object, tmp_path: Path, labelstudio_server: LiveLabelStudio, 
         io_dir=tmp_path / "io",
         resources={
             "footprint": FootprintHomeResource(root=root, heartbeat_s=60.0),
-            "labelstudio": LabelStudioResource(url=labelstudio_server.url, api_key=labelstudio_server.token,
-                                               home_root=root, backoff_s=0.05),  # fmt: skip
-            "annotation_policy": AnnotationPolicy(project_title=project_title, import_batch_size=5, budget_usd=1.0),
+            "labelstudio": LabelStudioResource(
+                url=labelstudio_server.url, api_key=labelstudio_server.token, home_root=root, backoff_s=0.05
+            ),
+            "annotation_policy": AnnotationPolicy(
+                project_title=project_title, import_batch_size=5, budget_usd=1.0
+            ),
         },
     )

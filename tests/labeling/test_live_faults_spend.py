@@ -58,17 +58,26 @@ def test_malformed_annotations_are_tallied_not_fatal_and_budget_errors(pipeline:
     meta = _meta(result, "annotations")
     assert meta["rows_labelled"] == 1 and meta["rejected_total"] == 5
     reasons = {k.split("/", 1)[1]: v for k, v in meta.items() if k.startswith("rejected/")}
-    assert reasons == {"negative_lead_time": 1, "null_lead_time": 1, "huge_lead_time": 1,
-                       "choice_not_in_config": 1, "empty_result": 1}  # fmt: skip
+    assert reasons == {
+        "negative_lead_time": 1,
+        "null_lead_time": 1,
+        "huge_lead_time": 1,
+        "choice_not_in_config": 1,
+        "empty_result": 1,
+    }
     # budget 1 USD; 320 s active at 15 USD/h = 1.33 USD -> ERROR
     check = _check(result)
     assert not check.passed and check.severity.value == "ERROR"
 
 
 @pytest.mark.parametrize(("budget_usd", "passed", "severity"), [(1.5, False, "WARN"), (5.0, True, None)])
-def test_budget_check_warns_from_80_percent(pipeline: Any, budget_usd: float, passed: bool, severity: str) -> None:
+def test_budget_check_warns_from_80_percent(
+    pipeline: Any, budget_usd: float, passed: bool, severity: str
+) -> None:
     old = pipeline.resources["annotation_policy"]
-    pipeline.resources["annotation_policy"] = AnnotationPolicy(project_title=old.project_title, budget_usd=budget_usd)
+    pipeline.resources["annotation_policy"] = AnnotationPolicy(
+        project_title=old.project_title, budget_usd=budget_usd
+    )
     pipeline.run(["clean_corpus", "label_tasks"])
     with _client(pipeline) as client:
         t = _task_ids(client, pipeline.resources["annotation_policy"].project_title)
@@ -88,8 +97,9 @@ def test_server_down_names_url_resumes_exactly(pipeline: Any, labelstudio_server
         pid = int(client.find_project(title)["id"])  # type: ignore[index]
     good = pipeline.resources["labelstudio"]
     dead_url = f"http://127.0.0.1:{free_port()}"
-    pipeline.resources["labelstudio"] = LabelStudioResource(url=dead_url, api_key=good.api_key,
-                                                            home_root=good.home_root, max_attempts=2, backoff_s=0.01)  # fmt: skip
+    pipeline.resources["labelstudio"] = LabelStudioResource(
+        url=dead_url, api_key=good.api_key, home_root=good.home_root, max_attempts=2, backoff_s=0.01
+    )
     failed = pipeline.run(["annotations"], raise_on_error=False)
     assert not failed.success
     text = str(failed.all_events)
@@ -104,16 +114,25 @@ def test_server_down_names_url_resumes_exactly(pipeline: Any, labelstudio_server
 
 def test_wrong_token_is_401_with_url_not_token(labelstudio_server: Any) -> None:
     wrong = "0123456789abcdef0123456789abcdef01234567"
-    with LabelStudioClient(labelstudio_server.url, wrong) as client, pytest.raises(LabelStudioAuthError) as err:
+    with (
+        LabelStudioClient(labelstudio_server.url, wrong) as client,
+        pytest.raises(LabelStudioAuthError) as err,
+    ):
         client.whoami()
     assert labelstudio_server.url in str(err.value) and wrong not in str(err.value)
-    with LabelStudioClient(f"http://127.0.0.1:{free_port()}", wrong, max_attempts=2, backoff_s=0.01) as client:
-        with pytest.raises(LabelStudioUnavailable, match="gave up after 2 attempts"):
-            client.whoami()
+    with (
+        LabelStudioClient(f"http://127.0.0.1:{free_port()}", wrong, max_attempts=2, backoff_s=0.01) as client,
+        pytest.raises(LabelStudioUnavailable, match="gave up after 2 attempts"),
+    ):
+        client.whoami()
 
 
-def test_token_never_printed(pipeline: Any, labelstudio_server: Any, capfd: pytest.CaptureFixture[str],
-                             caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_token_never_printed(
+    pipeline: Any,
+    labelstudio_server: Any,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import duckdb
 
     result = pipeline.run()
@@ -144,13 +163,19 @@ def test_sensor_replay_and_report(pipeline: Any, monkeypatch: pytest.MonkeyPatch
     ls, policy = pipeline.resources["labelstudio"], pipeline.resources["annotation_policy"]
 
     def tick(cursor: str | None = None) -> Any:
-        ctx = dg.build_sensor_context(cursor=cursor, resources={"labelstudio": ls, "annotation_policy": policy})
+        ctx = dg.build_sensor_context(
+            cursor=cursor, resources={"labelstudio": ls, "annotation_policy": policy}
+        )
         return annotations_poll_sensor(ctx)
 
     assert isinstance(tick(), dg.SkipReason)
     with _client(pipeline) as client:
-        done = replay(client, policy.project_title, pipeline.corpus_path,
-                      ReplayConfig(n_annotators=3, n_tasks=8, multi_fraction=0.5, idle_rate=0.2, seed=3))  # fmt: skip
+        done = replay(
+            client,
+            policy.project_title,
+            pipeline.corpus_path,
+            ReplayConfig(n_annotators=3, n_tasks=8, multi_fraction=0.5, idle_rate=0.2, seed=3),
+        )
     assert done.tasks == 8 and done.annotations >= 8 and "simulated" in done.summary()
     fired = tick()
     assert isinstance(fired, dg.SensorResult) and len(fired.run_requests or []) == 1

@@ -37,10 +37,22 @@ def _user(client: LabelStudioClient, email: str) -> int:
     return int(made["id"])
 
 
-def _annotate(client: LabelStudioClient, task_id: int, label: str | None, lead_time_s: Any, uid: int,
-              *, cancelled: bool = False, result: Any = None) -> int:  # fmt: skip
-    body = {"result": result if result is not None else ([] if label is None else choice_result(label)),
-            "lead_time": lead_time_s, "completed_by": uid, "was_cancelled": cancelled}  # fmt: skip
+def _annotate(
+    client: LabelStudioClient,
+    task_id: int,
+    label: str | None,
+    lead_time_s: Any,
+    uid: int,
+    *,
+    cancelled: bool = False,
+    result: Any = None,
+) -> int:
+    body = {
+        "result": result if result is not None else ([] if label is None else choice_result(label)),
+        "lead_time": lead_time_s,
+        "completed_by": uid,
+        "was_cancelled": cancelled,
+    }
     return int(client.post_json(f"/api/tasks/{task_id}/annotations/", body)["id"])
 
 
@@ -114,7 +126,9 @@ def test_incremental_sync_idle_cap_hours_and_skips(pipeline: Any) -> None:
     assert sorted(w["lead_time_s"] for w in work if w["annotation_id"] == a1) == [10.0, 20.0]
     con = duckdb.connect(str(pipeline.home.warehouse_path), read_only=True)
     try:
-        spend = dict(con.execute("SELECT annotator, sum(hours_active) FROM labeling_spend GROUP BY 1").fetchall())
+        spend = dict(
+            con.execute("SELECT annotator, sum(hours_active) FROM labeling_spend GROUP BY 1").fetchall()
+        )
     finally:
         con.close()
     assert spend["alice@test.invalid"] == pytest.approx((20 + 250 + 5) / 3600)
@@ -142,6 +156,10 @@ def test_training_set_majority_and_agreement(pipeline: Any) -> None:
     assert rows["row-00004"]["text"].startswith("sample text number 4")
     meta = _meta(result, "annotations")
     assert meta["tasks_tied"] == 1
-    state = load_state(state_path(pipeline.home.labelstudio_dir,
-                                  pipeline.resources["labelstudio"].project_key(handle.extra["project_id"])))  # fmt: skip
+    state = load_state(
+        state_path(
+            pipeline.home.labelstudio_dir,
+            pipeline.resources["labelstudio"].project_key(handle.extra["project_id"]),
+        )
+    )
     assert len(state.annotations) == 5 and state.cursor is not None

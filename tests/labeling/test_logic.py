@@ -25,21 +25,49 @@ T0 = "2026-11-01T10:00:00.000000Z"
 TOKEN = "feedfacefeedfacefeedfacefeedfacefeedface"
 
 
-def raw(aid: int = 1, *, label: str | None = "positive", lead: Any = 30.0, by: Any = 7, cancelled: bool = False,
-        result: Any = None, updated: str = T0) -> dict[str, Any]:  # fmt: skip
-    return {"id": aid, "completed_by": by, "lead_time": lead, "was_cancelled": cancelled, "created_at": T0,
-            "updated_at": updated,
-            "result": result if result is not None else (choice_result(label) if label else [])}  # fmt: skip
+def raw(
+    aid: int = 1,
+    *,
+    label: str | None = "positive",
+    lead: Any = 30.0,
+    by: Any = 7,
+    cancelled: bool = False,
+    result: Any = None,
+    updated: str = T0,
+) -> dict[str, Any]:
+    return {
+        "id": aid,
+        "completed_by": by,
+        "lead_time": lead,
+        "was_cancelled": cancelled,
+        "created_at": T0,
+        "updated_at": updated,
+        "result": result if result is not None else (choice_result(label) if label else []),
+    }
 
 
 def parse(r: dict[str, Any], task_id: int = 10, cap_s: float = 300.0) -> Any:
-    return parse_annotation(r, task_id, choices=CHOICES, users={7: "alice", 8: "bob", 9: "cat"},
-                            idle_cap_s=cap_s, max_lead_time_s=86_400.0)  # fmt: skip
+    return parse_annotation(
+        r,
+        task_id,
+        choices=CHOICES,
+        users={7: "alice", 8: "bob", 9: "cat"},
+        idle_cap_s=cap_s,
+        max_lead_time_s=86_400.0,
+    )
 
 
-@pytest.mark.parametrize(("lead_s", "cap_s", "active_s", "capped"),
-                         [(0.0, 300.0, 0.0, False), (299.9, 300.0, 299.9, False), (300.0, 300.0, 300.0, False),
-                          (300.1, 300.0, 300.0, True), (7200.0, 300.0, 300.0, True), (50.0, 30.0, 30.0, True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("lead_s", "cap_s", "active_s", "capped"),
+    [
+        (0.0, 300.0, 0.0, False),
+        (299.9, 300.0, 299.9, False),
+        (300.0, 300.0, 300.0, False),
+        (300.1, 300.0, 300.0, True),
+        (7200.0, 300.0, 300.0, True),
+        (50.0, 30.0, 30.0, True),
+    ],
+)
 def test_idle_cap_arithmetic(lead_s: float, cap_s: float, active_s: float, capped: bool) -> None:
     assert active_seconds(lead_s, cap_s) == (active_s, capped)
     v = parse(raw(lead=lead_s), cap_s=cap_s)
@@ -59,12 +87,19 @@ def test_valid_and_skipped() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
-    [({"by": None}, "no_completed_by"), ({"lead": None}, "null_lead_time"), ({"lead": -1.0}, "negative_lead_time"),
-     ({"lead": 1e9}, "huge_lead_time"), ({"lead": float("nan")}, "bad_lead_time"), ({"lead": "abc"}, "bad_lead_time"),
-     ({"label": None}, "empty_result"), ({"label": "maybe"}, "choice_not_in_config"),
-     ({"result": [{"value": {"choices": ["negative", "positive"]}}]}, "multiple_choices"),
-     ({"result": [{"value": {"text": ["x"]}}]}, "empty_result")],
-)  # fmt: skip
+    [
+        ({"by": None}, "no_completed_by"),
+        ({"lead": None}, "null_lead_time"),
+        ({"lead": -1.0}, "negative_lead_time"),
+        ({"lead": 1e9}, "huge_lead_time"),
+        ({"lead": float("nan")}, "bad_lead_time"),
+        ({"lead": "abc"}, "bad_lead_time"),
+        ({"label": None}, "empty_result"),
+        ({"label": "maybe"}, "choice_not_in_config"),
+        ({"result": [{"value": {"choices": ["negative", "positive"]}}]}, "multiple_choices"),
+        ({"result": [{"value": {"text": ["x"]}}]}, "empty_result"),
+    ],
+)
 def test_malformed_are_rejected_with_reason(kwargs: dict[str, Any], reason: str) -> None:
     v = parse(raw(**kwargs))
     assert v.reject_reason == reason and v.label is None
@@ -74,27 +109,57 @@ def test_malformed_are_rejected_with_reason(kwargs: dict[str, Any], reason: str)
 
 
 def test_majority_ties_and_agreement() -> None:
-    vs = [parse(raw(1, label="positive", by=7), 1), parse(raw(2, label="positive", by=8), 1),
-          parse(raw(3, label="negative", by=9), 1), parse(raw(4, label="positive", by=7), 2),
-          parse(raw(5, label="negative", by=8), 2), parse(raw(6, label="negative", by=9), 3),
-          parse(raw(7, label=None, cancelled=True, by=7), 3), parse(raw(8, label="maybe", by=8), 3)]  # fmt: skip
+    vs = [
+        parse(raw(1, label="positive", by=7), 1),
+        parse(raw(2, label="positive", by=8), 1),
+        parse(raw(3, label="negative", by=9), 1),
+        parse(raw(4, label="positive", by=7), 2),
+        parse(raw(5, label="negative", by=8), 2),
+        parse(raw(6, label="negative", by=9), 3),
+        parse(raw(7, label=None, cancelled=True, by=7), 3),
+        parse(raw(8, label="maybe", by=8), 3),
+    ]
     labels = task_labels(vs)
-    assert (labels[1].label, labels[1].n_annotations, labels[1].agreement) == ("positive", 3, pytest.approx(2 / 3))
+    assert (labels[1].label, labels[1].n_annotations, labels[1].agreement) == (
+        "positive",
+        3,
+        pytest.approx(2 / 3),
+    )
     assert (labels[2].label, labels[2].agreement) == (None, 0.5)  # tie
     assert (labels[3].label, labels[3].n_annotations, labels[3].agreement) == ("negative", 1, 1.0)
     assert annotator_agreement(vs, labels) == {"alice": 1.0, "bob": 1.0, "cat": 0.0}
 
 
 def test_per_annotator_hours_cost_and_table() -> None:
-    vs = [parse(raw(1, lead=1800.0, by=7), 1, cap_s=3600.0), parse(raw(2, lead=7200.0, by=7), 2, cap_s=3600.0),
-          parse(raw(3, lead=900.0, by=8, label=None, cancelled=True), 3, cap_s=3600.0)]  # fmt: skip
+    vs = [
+        parse(raw(1, lead=1800.0, by=7), 1, cap_s=3600.0),
+        parse(raw(2, lead=7200.0, by=7), 2, cap_s=3600.0),
+        parse(raw(3, lead=900.0, by=8, label=None, cancelled=True), 3, cap_s=3600.0),
+    ]
     rows_default = per_annotator(vs, task_labels(vs), lambda a: {"alice": 20.0}.get(a, 10.0))
     rows = {r.annotator: r for r in rows_default}
     a, b = rows["alice"], rows["bob"]
-    assert (a.annotations, a.raw_h, a.active_h, a.cost_usd, a.labels, a.labels_per_h) == (2, 2.5, 1.5, 30.0, 2, 2 / 1.5)
-    assert (b.annotations, b.skipped, b.active_h, b.cost_usd, b.labels, b.labels_per_h) == (1, 1, 0.25, 2.5, 0, 0.0)
+    assert (a.annotations, a.raw_h, a.active_h, a.cost_usd, a.labels, a.labels_per_h) == (
+        2,
+        2.5,
+        1.5,
+        30.0,
+        2,
+        2 / 1.5,
+    )
+    assert (b.annotations, b.skipped, b.active_h, b.cost_usd, b.labels, b.labels_per_h) == (
+        1,
+        1,
+        0.25,
+        2.5,
+        0,
+        0.0,
+    )
     md = markdown_table(rows_default)
-    assert md.splitlines()[0].startswith("| annotator | annotations |") and "| alice | 2 | 0 | 0 | 2.500 | 1.500 |" in md
+    assert (
+        md.splitlines()[0].startswith("| annotator | annotations |")
+        and "| alice | 2 | 0 | 0 | 2.500 | 1.500 |" in md
+    )
     assert "**total**" in md and "32.50" in md
 
 
@@ -104,11 +169,27 @@ def test_forecast_and_budget_levels() -> None:
     assert (fc.remaining_tasks, fc.median_active_s) == (100, 25.0)
     assert fc.cost_to_finish_usd == pytest.approx(100 * 25 / 3600 * 18)
     assert forecast(10, 0, [], 18.0).cost_to_finish_usd is None
-    assert [budget_status(s, 100.0).level for s in (0.0, 79.99, 80.0, 99.99, 100.0, 250.0)] == \
-        ["ok", "ok", "warn", "warn", "error", "error"]  # fmt: skip
+    assert [budget_status(s, 100.0).level for s in (0.0, 79.99, 80.0, 99.99, 100.0, 250.0)] == [
+        "ok",
+        "ok",
+        "warn",
+        "warn",
+        "error",
+        "error",
+    ]
     assert budget_status(0.0, 0.0).level == "error"
-    warn, err, ok = budget_check_result(85.0, 100.0, 0.8), budget_check_result(100.0, 100.0, 0.8), budget_check_result(1, 100, 0.8)
-    assert (warn.passed, warn.severity.value, err.passed, err.severity.value, ok.passed) == (False, "WARN", False, "ERROR", True)
+    warn, err, ok = (
+        budget_check_result(85.0, 100.0, 0.8),
+        budget_check_result(100.0, 100.0, 0.8),
+        budget_check_result(1, 100, 0.8),
+    )
+    assert (warn.passed, warn.severity.value, err.passed, err.severity.value, ok.passed) == (
+        False,
+        "WARN",
+        False,
+        "ERROR",
+        True,
+    )
 
 
 def test_state_roundtrip_merge_and_deletions(tmp_path: Path) -> None:
@@ -141,8 +222,14 @@ def test_label_config_and_choice_result() -> None:
 
 def _client(handler: Any, **kw: Any) -> tuple[LabelStudioClient, list[float]]:
     sleeps: list[float] = []
-    c = LabelStudioClient("http://ls.test:8080", TOKEN, transport=httpx.MockTransport(handler), backoff_s=0.1,
-                          sleep=sleeps.append, **kw)  # fmt: skip
+    c = LabelStudioClient(
+        "http://ls.test:8080",
+        TOKEN,
+        transport=httpx.MockTransport(handler),
+        backoff_s=0.1,
+        sleep=sleeps.append,
+        **kw,
+    )
     return c, sleeps
 
 
