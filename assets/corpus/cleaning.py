@@ -7,7 +7,8 @@ Order (each step sees the previous one's output):
 2. encoding repair: mojibake tokens (UTF-8 bytes decoded as cp1252/latin-1, e.g. 'cafÃ©') are
    re-encoded and decoded as UTF-8 ('café'); two passes undo double mojibake
 3. HTML: AG News style entity remnants (' #39;', ' quot;', ' amp;': '&' became a space) are
-   restored to entities; every entity is unescaped (html.unescape per distinct entity); tags
+   restored to entities; every entity is unescaped (html.unescape per distinct entity, a second
+   pass for double escaping such as "&amp;amp;"); tags
    ('<p>', '<br/>', '<A HREF=...>') become a space
 4. Unicode NFKC normalisation
 5. whitespace: zero-width characters removed, runs of whitespace/control characters -> one space,
@@ -128,7 +129,9 @@ def strip_html(text: pa.Array, con: duckdb.DuckDBPyConnection | None = None) -> 
     Returns the text and the number of rows it changed."""
     before = text
     text = pc.replace_substring_regex(text, _AG_ENTITY, r"&\1;")
-    text, _ = _replace_tokens(text, ENTITY_TOKEN, html.unescape, con)
+    text, n_rows = _replace_tokens(text, ENTITY_TOKEN, html.unescape, con)
+    if n_rows:  # double escaping ('&amp;amp;'): a second pass
+        text, _ = _replace_tokens(text, ENTITY_TOKEN, html.unescape, con)
     text = pc.replace_substring_regex(text, HTML_TAG, " ")
     return text, _changed(before, text)
 

@@ -59,6 +59,7 @@ def test_html_and_agnews_entities() -> None:
                 "&lt;A HREF=x&gt;link&lt;/A&gt; costs  #36;41",
                 "a < b and c > d",
                 "&unknownentity; stays",
+                "Western &amp;amp; Southern",
             ]
         )
     )
@@ -68,8 +69,9 @@ def test_html_and_agnews_entities() -> None:
         " link  costs $41",
         "a < b and c > d",
         "&unknownentity; stays",
+        "Western & Southern",
     ]
-    assert n == 3
+    assert n == 4
 
 
 def test_whitespace_and_nfkc() -> None:
