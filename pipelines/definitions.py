@@ -8,6 +8,7 @@ from assets.annotation import definitions as annotation_definitions
 from assets.corpus import definitions as corpus_definitions
 from assets.report import definitions as report_definitions
 from assets.training import definitions as training_definitions
+from pipelines.jobs import main_job
 from pipelines.resources import FootprintHomeResource
 from pipelines.sensors import warehouse_sync_sensor
 
@@ -23,6 +24,7 @@ def defs() -> dg.Definitions:
             *training_definitions(),
             *report_definitions(),
         ],
+        jobs=[main_job()],
         sensors=[warehouse_sync_sensor, *annotation["sensors"]],
         resources={"footprint": FootprintHomeResource(), **annotation["resources"]},
     )
