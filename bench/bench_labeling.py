@@ -23,13 +23,14 @@ from pathlib import Path
 from bench.common import BenchRow, print_rows
 
 TITLE = "bench: 10k tasks"
+LOOKBACK_S = 5.0  # AnnotationPolicy.lookback_s default
 
 
 def _cache() -> Path:
     return Path(os.environ.get("FOOTPRINT_TEST_CACHE") or "~/.cache/footprint-tests").expanduser()
 
 
-def _ensure_project(client: object, n_tasks: int) -> int:
+def _ensure_project(client: object, n_tasks: int) -> tuple[int, bool]:
     from labeling.client import LabelStudioClient
     from labeling.tasks import choice_result, ensure_project
 
@@ -55,12 +56,14 @@ def _ensure_project(client: object, n_tasks: int) -> int:
         if len(batch) == 1000 or i == n_tasks - 1:
             client.post_json(f"/api/projects/{pid}/import", batch)
             batch = []
-    return pid
+    return pid, have < n_tasks
 
 
 def run(n_tasks: int, n_new: int) -> list[BenchRow]:
     from labeling.client import LabelStudioClient
-    from labeling.server import ServerPaths, down, ensure_venv, free_port, read_token, up
+    from labeling.install import ensure_venv
+    from labeling.server import ServerPaths, down, free_port, read_token, up
+    from labeling.store import SyncState
     from labeling.sync import fetch_changed, parse_time
     from labeling.tasks import choice_result
 
@@ -71,19 +74,25 @@ def run(n_tasks: int, n_new: int) -> list[BenchRow]:
     info = up(paths, port=free_port(), wait_s=300.0)
     try:
         with LabelStudioClient(info.url, read_token(paths) or "", timeout_s=300.0) as client:
-            pid = _ensure_project(client, n_tasks)
-            first = fetch_changed(client, pid, since=None)  # establishes the cursor
-            cursor = max(t.updated_at for t in first)
+            pid, imported = _ensure_project(client, n_tasks)
+            if imported:  # the scenario is an established project, not one imported a second ago
+                time.sleep(LOOKBACK_S + 2.0)
+            first = fetch_changed(client, pid, after=None)  # the previous sync
+            state = SyncState()
+            state.merge(first.tasks, {})
+            state.fetched_at = first.server_time
+            cursor = state.cursor
+            assert cursor is not None
             rng = random.Random(time.time_ns())
             uid = int(client.whoami()["id"])
-            task_ids = rng.sample([t.task_id for t in first], n_new)
+            task_ids = rng.sample([t.task_id for t in first.tasks], n_new)
             for tid in task_ids:
                 body = {"result": choice_result("positive"), "lead_time": 12.0, "completed_by": uid}
                 client.post_json(f"/api/tasks/{tid}/annotations/", body)
             client.counter.reset()
 
             t0 = time.perf_counter()
-            changed = fetch_changed(client, pid, since=cursor)
+            changed = fetch_changed(client, pid, after=state.resume_bound(LOOKBACK_S)).tasks
             client.users()
             inc_s = time.perf_counter() - t0
             inc = client.counter.reset()

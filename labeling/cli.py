@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         venv: Path = typer.Option(None, help="venv to create (default $FOOTPRINT_HOME/labelstudio/venv)"),
     ) -> None:
         """Install Label Studio into its own virtualenv (idempotent; about 85 s the first time)."""
-        from labeling.server import ServerError, ensure_venv
+        from labeling.install import ServerError, ensure_venv
 
         paths = _paths(venv)
         try:
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = ReplayConfig(n_annotators=annotators, n_tasks=tasks, error_rate=error_rate, seed=seed)
         try:
-            with LabelStudioResource.from_env().client() as client:
+            with LabelStudioResource.from_env_now().client() as client:
                 result = replay(client, AnnotationPolicy().project_title, corpus, cfg)
         except LabelStudioError as err:
             _fail(err)

@@ -8,9 +8,11 @@ resume instead). 401/403 are never retried.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -71,6 +73,7 @@ class LabelStudioClient:
             follow_redirects=True,
         )
         self._token = token
+        self.last_server_time: dt.datetime | None = None  # `Date` of the last response (server clock)
 
     def close(self) -> None:
         self.http.close()
@@ -110,6 +113,7 @@ class LabelStudioClient:
                         "`footprint labelstudio up` for the managed server."
                     )
                 if resp.status_code < 400:
+                    self.last_server_time = _server_time(resp)
                     return resp
                 if not (retry_http and (resp.status_code >= 500 or resp.status_code == 429)):
                     if resp.status_code >= 500:
@@ -205,6 +209,13 @@ class LabelStudioClient:
                 return {}
             raise
         return body
+
+
+def _server_time(resp: httpx.Response) -> dt.datetime | None:
+    try:
+        return parsedate_to_datetime(resp.headers["date"]).astimezone(dt.UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _snippet(resp: httpx.Response, n_chars: int = 300) -> str:

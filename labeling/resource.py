@@ -18,6 +18,7 @@ from labeling.server import ServerPaths, read_token, status
 from warehouse.home import FootprintHome
 
 ENV_URL = "LABEL_STUDIO_URL"
+ENV_SIMULATE = "FOOTPRINT_SIMULATE_ANNOTATORS"  # "1": demo annotators (a SIMULATION) label tasks first
 ENV_API_KEY = "LABEL_STUDIO_API_KEY"
 DEFAULT_CHOICES = ("negative", "positive")
 
@@ -38,6 +39,11 @@ class LabelStudioResource(dg.ConfigurableResource):  # type: ignore[misc]
         url = dg.EnvVar(ENV_URL) if os.environ.get(ENV_URL) else ""
         api_key = dg.EnvVar(ENV_API_KEY) if os.environ.get(ENV_API_KEY) else ""
         return cls(url=url, api_key=api_key)
+
+    @classmethod
+    def from_env_now(cls) -> LabelStudioResource:
+        """For code outside Dagster (CLI, bench): the same variables, read now."""
+        return cls(url=os.environ.get(ENV_URL, ""), api_key=os.environ.get(ENV_API_KEY, ""))
 
     def server_paths(self) -> ServerPaths:
         return ServerPaths.under(FootprintHome.resolve(self.home_root or None).labelstudio_dir)
@@ -73,7 +79,18 @@ class AnnotationPolicy(dg.ConfigurableResource):  # type: ignore[misc]
     import_batch_size: int = 500
     idle_cap_s: float = 300.0  # Labelbox / Ango Hub pause timers after 5 min idle
     max_lead_time_s: float = 86_400.0  # above this a lead_time is malformed, not merely idle
+    # Demo only: before syncing, simulated annotators (labeling/replay.py) label up to
+    # `simulate_tasks` unannotated tasks through the real API. Off unless FOOTPRINT_SIMULATE_ANNOTATORS=1
+    # (set by `make demo`, `make dev` and the UI test): a fresh machine has no human annotators.
+    simulate_annotators: bool = False
+    simulate_tasks: int = 240
+    simulate_error_rate: float = 0.1
     lookback_s: float = 5.0  # re-read tasks updated this long before the cursor (commit races)
     budget_usd: float = 500.0
     warn_fraction: float = 0.8
     default_usd_per_hour: float | None = None  # None: the rate card's annotator_usd_per_hour default
+
+    @classmethod
+    def from_env(cls) -> AnnotationPolicy:
+        """The default policy; the demo simulation is switched on by FOOTPRINT_SIMULATE_ANNOTATORS=1."""
+        return cls(simulate_annotators=os.environ.get(ENV_SIMULATE, "") == "1")

@@ -15,33 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from labeling.install import ENV_VENV, ServerError, ensure_venv
 from warehouse.home import make_private_dir
 from warehouse.redact import redact, register_secret
 
-ENV_VENV = "FOOTPRINT_LABELSTUDIO_VENV"
-LABEL_STUDIO_SPEC = "label-studio>=1.23,<1.24"  # 1.23.x: the API this package was tested against
 ADMIN_EMAIL = "admin@footprint.local"
 DEFAULT_PORT = 8080
 LOOPBACK = "127.0.0.1"
-
-
-class ServerError(RuntimeError):
-    """The local Label Studio server could not be installed, started or stopped."""
 
 
 @dataclass(frozen=True)
@@ -87,54 +79,6 @@ class ServerInfo:
     running: bool
     healthy: bool
     log: Path
-
-
-# -- virtualenv ------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def ensure_venv(venv: Path, *, python: str | None = None, quiet: bool = True) -> Path:
-    """Create `venv` and pip-install Label Studio into it unless already done. Returns the
-    `label-studio` executable. Safe to call concurrently (a file lock serializes installers)."""
-    exe = venv / "bin" / "label-studio"
-    stamp = venv / ".footprint-installed"
-    if exe.exists() and stamp.exists() and stamp.read_text().strip() == LABEL_STUDIO_SPEC:
-        return exe
-    with _file_lock(venv.parent / f".{venv.name}.lock"):
-        if exe.exists() and stamp.exists() and stamp.read_text().strip() == LABEL_STUDIO_SPEC:
-            return exe
-        base = python or getattr(sys, "_base_executable", None) or sys.executable
-        steps = [
-            [base, "-m", "venv", str(venv)],
-            [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                *(["-q"] if quiet else []),
-                LABEL_STUDIO_SPEC,
-            ],
-        ]
-        for cmd in steps:
-            if cmd[1:3] == ["-m", "venv"] and (venv / "bin" / "python").exists():
-                continue
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout)[-2000:]
-                raise ServerError(
-                    f"installing Label Studio into {venv} failed ({' '.join(cmd[-3:])}):\n{tail}\n"
-                    f"Fix the error above, or point ${ENV_VENV} at an existing Label Studio venv."
-                )
-        stamp.write_text(LABEL_STUDIO_SPEC + "\n")
-    return exe
 
 
 # -- credentials -----------------------------------------------------------------------------------
@@ -267,7 +211,8 @@ def up(
     creds = credentials(paths)
     url = f"http://{LOOPBACK}:{port}"
     cmd = [str(exe), "start", "--no-browser", "--internal-host", LOOPBACK, "--port", str(port)]
-    with paths.log.open("ab") as log:
+    fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
             cmd,
             env=_server_env(paths, creds),

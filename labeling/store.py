@@ -1,10 +1,11 @@
 """Per-project sync state: the newest version of every annotation seen, and the sync cursor.
 
 `$FOOTPRINT_HOME/labelstudio/sync/<server>-p<project>/annotations.parquet` holds one row per
-annotation id (its newest version); the cursor (the newest task `updated_at` seen) travels in the
-same file's schema metadata, so state and cursor are replaced together by one atomic rename. The
-`annotations` asset commits a new state only after its facts batch is published: a run that dies
-earlier leaves the old state, and the next run re-syncs exactly the same window.
+annotation id (its newest version); the cursor (the newest task `updated_at` seen, and the server
+time of the last sync's first query) travels in the same file's schema metadata, so state and
+cursor are replaced together by one atomic rename. The `annotations` asset commits a new state
+only after its facts batch is published: a run that dies earlier leaves the old state, and the
+next run re-syncs exactly the same window.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ _CURSOR_KEY = b"footprint.sync_cursor"
 class SyncState:
     annotations: dict[int, AnnotationVersion] = field(default_factory=dict)
     cursor: dt.datetime | None = None  # newest task updated_at seen (server clock)
+    fetched_at: dt.datetime | None = None  # server clock at the last sync's first query
+
+    def resume_bound(self, lookback_s: float) -> dt.datetime | None:
+        """Where the next sync starts (see labeling.sync): None = everything."""
+        if self.cursor is None:
+            return None
+        return (self.fetched_at or self.cursor) - dt.timedelta(seconds=lookback_s)
 
     def merge(
         self, changed: Iterable[ChangedTask], parsed: dict[int, list[AnnotationVersion]]
@@ -89,8 +97,11 @@ def load_state(path: Path) -> SyncState:
         return SyncState()
     table = pq.read_table(path)
     meta = table.schema.metadata or {}
-    cursor_raw = json.loads(meta.get(_CURSOR_KEY, b"null"))
-    state = SyncState(cursor=dt.datetime.fromisoformat(cursor_raw) if cursor_raw else None)
+    raw = json.loads(meta.get(_CURSOR_KEY, b"{}")) or {}
+    state = SyncState(
+        cursor=dt.datetime.fromisoformat(raw["cursor"]) if raw.get("cursor") else None,
+        fetched_at=dt.datetime.fromisoformat(raw["fetched_at"]) if raw.get("fetched_at") else None,
+    )
     for row in table.to_pylist():
         v = AnnotationVersion(**row)
         state.annotations[v.annotation_id] = v
@@ -101,8 +112,11 @@ def save_state(path: Path, state: SyncState) -> None:
     """Atomically replace the state file (write beside it, fsync, rename)."""
     make_private_dir(path.parent)
     rows = [dataclasses.asdict(v) for v in sorted(state.annotations.values(), key=lambda v: v.annotation_id)]
-    cursor = None if state.cursor is None else state.cursor.isoformat()
-    schema = STATE_SCHEMA.with_metadata({_CURSOR_KEY: json.dumps(cursor).encode()})
+    marks = {
+        k: None if v is None else v.isoformat()
+        for k, v in (("cursor", state.cursor), ("fetched_at", state.fetched_at))
+    }
+    schema = STATE_SCHEMA.with_metadata({_CURSOR_KEY: json.dumps(marks).encode()})
     table = pa.Table.from_pylist(rows, schema=schema)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)

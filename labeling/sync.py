@@ -2,10 +2,16 @@
 
 Label Studio bumps a task's `updated_at` whenever one of its annotations is created, updated or
 deleted (drafts do not), and its data manager filters and orders tasks by it. So a sync asks for
-tasks with `updated_at >= cursor - lookback_s`, oldest first, with only the fields it needs, and
-walks forward by keyset (the last `updated_at` seen) rather than by page number, so tasks updated
-during the walk are neither skipped nor looped over. Requests and bytes grow with the work done
-since the last sync, not with the project's size.
+tasks with `updated_at >= bound`, oldest first, with only the fields it needs, and walks forward
+by keyset (the last `updated_at` seen) rather than by page number, so tasks updated during the walk
+are neither skipped nor looped over. Requests and bytes grow with the work done since the last
+sync, not with the project's size.
+
+The bound (`SyncState.resume_bound`): a save whose transaction was still open when the previous
+sync queried can carry an `updated_at` older than the newest one that sync saw. Every such save
+started after (previous query's server time - lookback_s), given saves shorter than lookback_s, so
+the next sync starts there (server time from the HTTP `Date` header, floored to the second, minus
+one more second). Versions seen twice are de-duplicated by (annotation id, updated_at).
 
 `parse_annotation` is pure: it never raises on bad input; a malformed annotation comes back with a
 `reject_reason` (excluded from labels, tallied) and flags that keep its raw values.
@@ -61,6 +67,11 @@ def parse_time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
+
+
+def filter_time(ts: dt.datetime) -> str:
+    """A data-manager Datetime filter value: LS parses exactly '%Y-%m-%dT%H:%M:%S.%fZ' (UTC)."""
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def active_seconds(lead_time_s: float, idle_cap_s: float) -> tuple[float, bool]:
@@ -174,12 +185,17 @@ class ChangedTask:
     annotations: list[dict[str, Any]]
 
 
-def fetch_changed(
-    client: LabelStudioClient, project_id: int, *, since: dt.datetime | None, lookback_s: float = 5.0
-) -> list[ChangedTask]:
-    """Tasks of `project_id` updated at or after `since - lookback_s` (all tasks when `since` is None),
-    with their (non-draft) annotations. Keyset walk on `updated_at`; each task once."""
-    bound = None if since is None else since - dt.timedelta(seconds=lookback_s)
+@dataclass(frozen=True)
+class Fetched:
+    tasks: list[ChangedTask]
+    server_time: dt.datetime | None  # server clock at the first query of this sync (lower bound)
+
+
+def fetch_changed(client: LabelStudioClient, project_id: int, *, after: dt.datetime | None) -> Fetched:
+    """Tasks of `project_id` updated at or after `after` (all tasks when None), with their (non-draft)
+    annotations. Keyset walk on `updated_at`; each task once."""
+    bound = after
+    server_time: dt.datetime | None = None
     seen: dict[int, ChangedTask] = {}
     page = 1
     while True:
@@ -189,10 +205,12 @@ def fetch_changed(
                 "filter": "filter:tasks:updated_at",
                 "operator": "greater_or_equal",
                 "type": "Datetime",
-                "value": bound.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+                "value": filter_time(bound),
             }
             query["filters"] = {"conjunction": "and", "items": [item]}
         tasks = client.task_page(project_id, include=SYNC_FIELDS, query=query, page=page)
+        if server_time is None and client.last_server_time is not None:
+            server_time = client.last_server_time - dt.timedelta(seconds=1)  # `Date` has 1 s resolution
         fresh = 0
         newest = bound
         for t in tasks:
@@ -211,4 +229,4 @@ def fetch_changed(
             bound, page = newest, 1  # keyset: continue after what we have seen
         else:
             page += 1  # a full page sharing one timestamp: step past it by page
-    return sorted(seen.values(), key=lambda c: (c.updated_at, c.task_id))
+    return Fetched(sorted(seen.values(), key=lambda c: (c.updated_at, c.task_id)), server_time)

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     latest = home.reports_dir / "latest"
     _say(f"report page: {latest / 'index.html' if latest.exists() else home.reports_dir}")
     _say("next: `make dev` opens the Dagster UI at http://127.0.0.1:3000 (this run is in it);")
-    _say("      `.venv/bin/footprint sql \"SELECT asset_key, cost_usd, energy_kwh FROM asset_footprint\"`;")
+    _say('      `.venv/bin/footprint sql "SELECT asset_key, cost_usd, energy_kwh FROM asset_footprint"`;')
     _say(f"      Label Studio keeps running at {url} (`.venv/bin/footprint labelstudio down` stops it).")
     return 0
 

@@ -11,6 +11,8 @@ def main_job() -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         MAIN_JOB,
         selection=dg.AssetSelection.all(),
-        description="ingestion -> cleaning -> Label Studio annotation -> pretraining -> fine-tuning -> report, "
-        "every materialization accounted in the footprint warehouse.",
+        description=(
+            "ingestion -> cleaning -> Label Studio annotation -> pretraining -> fine-tuning -> report; "
+            "every materialization accounted in the footprint warehouse."
+        ),
     )

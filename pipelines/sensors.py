@@ -16,13 +16,16 @@ SYNC_INTERVAL_S = 30
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Merges pending fact batches into the DuckDB warehouse when no other process holds it.",
 )
-def warehouse_sync_sensor(context: dg.SensorEvaluationContext, footprint: FootprintHomeResource) -> dg.SkipReason:
+def warehouse_sync_sensor(
+    context: dg.SensorEvaluationContext, footprint: FootprintHomeResource
+) -> dg.SkipReason:
     result = try_sync(footprint.home(), wait_s=1.0)
     if result.locked:
         return dg.SkipReason(f"warehouse locked; {result.pending_left} fact batches stay pending")
     parts = [f"loaded {result.loaded_batches} batches ({result.loaded_facts} facts)"]
     if result.quarantined:
-        parts.append(f"quarantined {len(result.quarantined)}: " + "; ".join(
-            f"{b}: {why}" for b, why in result.quarantined.items()
-        ))
+        parts.append(
+            f"quarantined {len(result.quarantined)}: "
+            + "; ".join(f"{b}: {why}" for b, why in result.quarantined.items())
+        )
     return dg.SkipReason(", ".join(parts))

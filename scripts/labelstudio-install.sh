@@ -14,4 +14,4 @@ else
   venv="${FOOTPRINT_HOME:-$PWD/var}/labelstudio/venv"
 fi
 PY="${PY:-.venv/bin/python}"
-"$PY" -c 'import sys; from pathlib import Path; from labeling.server import ensure_venv; print("Label Studio:", ensure_venv(Path(sys.argv[1]).resolve()))' "$venv"
+"$PY" -c 'import sys; from pathlib import Path; from labeling.install import ensure_venv; print("Label Studio:", ensure_venv(Path(sys.argv[1]).resolve()))' "$venv"

@@ -11,19 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
-from warehouse.batches import MANIFEST, pending_batches
+from warehouse.batches import MANIFEST, TMP_PREFIX, pending_batches
 from warehouse.connection import WarehouseLockedError, connect, ensure_schema
 from warehouse.facts import FACT_SCHEMAS
 from warehouse.home import FootprintHome
 from warehouse.views import ensure_views, merge_derived
 
 log = logging.getLogger(__name__)
+
+# A `.tmp-<id>` batch directory is a write in progress (milliseconds) or the leftover of a writer that
+# died mid-write (never published, never loaded). One untouched for this long is the latter.
+STALE_TMP_S = 3600.0
 
 
 @dataclass
@@ -34,6 +39,7 @@ class SyncResult:
     quarantined: dict[str, str] = field(default_factory=dict)  # batch id -> reason
     pending_left: int = 0
     locked: bool = False
+    stale_tmp_removed: list[str] = field(default_factory=list)  # leftover .tmp-* dirs deleted
 
 
 class CorruptBatchError(ValueError):
@@ -82,6 +88,26 @@ def _check_batch_id(batch: Path, path: Path, meta: pq.FileMetaData) -> None:
             )
 
 
+def remove_stale_tmp(home: FootprintHome, *, older_than_s: float = STALE_TMP_S) -> list[str]:
+    """Delete `.tmp-*` batch dirs in pending/ whose newest file is older than `older_than_s`: the
+    remains of a writer killed mid-write. Their facts were never published (the rename is the
+    publication), so nothing is lost; a write in progress is seconds old and is left alone."""
+    if not home.pending_dir.exists():
+        return []
+    cutoff = time.time() - older_than_s
+    removed: list[str] = []
+    for tmp in sorted(home.pending_dir.glob(f"{TMP_PREFIX}*")):
+        try:
+            newest = max([tmp.lstat().st_mtime, *(p.lstat().st_mtime for p in tmp.rglob("*"))])
+        except OSError:  # vanished under us: its writer finished or another sync removed it
+            continue
+        if newest < cutoff and tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp.name)
+            log.warning("removed %s: an unpublished fact batch left by a writer that died mid-write", tmp)
+    return removed
+
+
 def pending_count(home: FootprintHome) -> int:
     """Batches published and not yet merged (readers report this: 'N fact batches pending')."""
     return len(pending_batches(home))
@@ -123,6 +149,7 @@ def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False
     try:
         ensure_schema(con)
         ensure_views(con)
+        result.stale_tmp_removed = remove_stale_tmp(home)
         batches = pending_batches(home)  # listed under the lock: a sync before us may have loaded some
         if not batches:
             return result

@@ -17,5 +17,8 @@ def definitions() -> dict[str, Any]:
     return {
         "assets": [label_tasks, annotations, annotation_budget],
         "sensors": [annotations_poll_sensor],
-        "resources": {"labelstudio": LabelStudioResource.from_env(), "annotation_policy": AnnotationPolicy()},
+        "resources": {
+            "labelstudio": LabelStudioResource.from_env(),
+            "annotation_policy": AnnotationPolicy.from_env(),
+        },
     }

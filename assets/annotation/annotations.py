@@ -74,6 +74,26 @@ def budget_check_result(spent_usd: float, budget_usd: float, warn_fraction: floa
     )
 
 
+def simulate_annotators(
+    context: dg.AssetExecutionContext,
+    labelstudio: LabelStudioResource,
+    policy: AnnotationPolicy,
+    project_id: int,
+    corpus_path: str,
+) -> None:
+    """Demo only: simulated annotators label unannotated tasks through the real API (labeling/replay.py).
+    Runs before the sync's accounting window: the simulated humans' lead times are recorded as
+    annotation work by the sync; the simulator's own clicking is not the sync's compute."""
+    from labeling.replay import ReplayConfig, replay
+
+    cfg = ReplayConfig(
+        n_tasks=policy.simulate_tasks, error_rate=policy.simulate_error_rate, idle_cap_s=policy.idle_cap_s
+    )
+    with labelstudio.client() as client:
+        result = replay(client, project_id, corpus_path, cfg)
+    context.log.warning(f"SIMULATED annotators (demo, not humans): {result.summary()}")
+
+
 @dg.asset(
     group_name="annotation",
     kinds={"labelstudio", "parquet"},
@@ -99,11 +119,14 @@ def annotations(
     state_file = state_path(home.labelstudio_dir, labelstudio.project_key(project_id))
     state = load_state(state_file)
     first_sync = state.cursor is None
+    if policy.simulate_annotators:
+        simulate_annotators(context, labelstudio, policy, project_id, corpus.path)
     with accounted(context, footprint, upstream=[label_tasks, corpus]) as rec:
         t0 = time.perf_counter()
         with labelstudio.client() as client:
             try:
-                changed = fetch_changed(client, project_id, since=state.cursor, lookback_s=policy.lookback_s)
+                fetched = fetch_changed(client, project_id, after=state.resume_bound(policy.lookback_s))
+                changed = fetched.tasks
                 users = (
                     {
                         uid: str(u.get("email") or u.get("username") or f"user-{uid}")
@@ -130,6 +153,7 @@ def annotations(
             for t in changed
         }
         merged = state.merge(changed, parsed)
+        state.fetched_at = fetched.server_time
         project = f"{client.url}#{project_id}"
         rec.add(*[_fact(v, rec.materialization_id, project) for v in merged.new_versions])
 

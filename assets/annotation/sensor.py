@@ -13,6 +13,7 @@ import dagster as dg
 from labeling.client import LabelStudioError
 from labeling.resource import AnnotationPolicy, LabelStudioResource
 from labeling.store import load_state, state_path
+from labeling.sync import filter_time
 from warehouse.home import FootprintHome
 
 POLL_INTERVAL_S = 60
@@ -32,7 +33,7 @@ def newest_change(
         cursor = load_state(state_path(home.labelstudio_dir, labelstudio.project_key(pid))).cursor
         query: dict[str, object] = {"ordering": ["-tasks:updated_at"]}
         if cursor is not None:
-            value = cursor.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            value = filter_time(cursor)
             query["filters"] = {
                 "conjunction": "and",
                 "items": [

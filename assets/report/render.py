@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import html
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,17 +40,19 @@ class Chart:
 
 
 def fmt(value: Any) -> str:
-    """One cell: numbers to 4 significant digits, times to the second (UTC), missing as n/a."""
-    if value is None or value is pd.NaT:
+    """One cell: small numbers to 4 significant digits, >= 1000 as whole thousands-separated numbers,
+    times to the second (UTC), missing as n/a."""
+    if value is None or value is pd.NaT or value is pd.NA:
         return MISSING
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
-        if math.isnan(value):
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
             return MISSING
-        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+        return f"{number:.4g}" if abs(number) < 1000 else f"{number:,.0f}"
     if isinstance(value, pd.Timestamp | dt.datetime):
         ts = pd.Timestamp(value)
         if ts.tzinfo is not None:

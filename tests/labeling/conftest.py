@@ -34,7 +34,8 @@ def _test_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def labelstudio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLabelStudio]:
-    from labeling.server import ServerPaths, down, ensure_venv, free_port, read_token, up
+    from labeling.install import ensure_venv
+    from labeling.server import ServerPaths, down, free_port, read_token, up
 
     cache = _test_cache()
     venv = Path(os.environ.get("FOOTPRINT_LABELSTUDIO_VENV") or cache / "labelstudio" / "venv")

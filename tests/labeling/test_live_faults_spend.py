@@ -54,9 +54,11 @@ def test_malformed_annotations_are_tallied_not_fatal_and_budget_errors(pipeline:
         _post(client, t[3], result=choice_result("maybe"), lead_time=10.0)
         _post(client, t[4], result=[], lead_time=10.0)
         _post(client, t[5], result=choice_result("negative"), lead_time=300.0)  # the one valid label
+        client.post_json(f"/api/tasks/{t[6]}/drafts", {"result": choice_result("positive"), "lead_time": 9.0})
     result = pipeline.run(["annotations"])
     meta = _meta(result, "annotations")
     assert meta["rows_labelled"] == 1 and meta["rejected_total"] == 5
+    assert meta["annotations_total"] == 6  # the draft is not counted
     reasons = {k.split("/", 1)[1]: v for k, v in meta.items() if k.startswith("rejected/")}
     assert reasons == {
         "negative_lead_time": 1,

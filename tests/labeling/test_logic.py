@@ -14,6 +14,7 @@ import pytest
 from assets.annotation.annotations import budget_check_result
 from labeling.client import LabelStudioAuthError, LabelStudioClient, LabelStudioError, LabelStudioUnavailable
 from labeling.labels import annotator_agreement, task_labels
+from labeling.resource import LabelStudioResource
 from labeling.server import ServerError, ServerPaths, credentials, port_is_free, up
 from labeling.spend import budget_status, forecast, markdown_table, per_annotator
 from labeling.store import SyncState, load_state, save_state
@@ -203,12 +204,25 @@ def test_state_roundtrip_merge_and_deletions(tmp_path: Path) -> None:
     save_state(path, state)
     again = load_state(path)
     assert again.annotations == state.annotations and again.cursor == t1
+    assert again.resume_bound(5.0) == t1 - dt.timedelta(seconds=5)  # no server time known: cursor
+    again.fetched_at = t1 + dt.timedelta(minutes=10)
+    save_state(path, again)
+    again = load_state(path)
+    assert again.resume_bound(5.0) == t1 + dt.timedelta(minutes=10, seconds=-5)
     # same versions again (lookback overlap): nothing new; annotation 2 deleted in LS: dropped
     t2 = t1 + dt.timedelta(seconds=5)
     second = again.merge([ChangedTask(10, t2, [])], {10: [v1]})
     assert second.new_versions == [] and second.removed_ids == [2] and again.cursor == t2
     newer = parse(raw(1, lead=99.0, updated="2026-11-01T10:00:09Z"), 10)
     assert again.merge([ChangedTask(10, t2, [])], {10: [newer]}).new_versions == [newer]
+
+
+def test_filter_time_always_has_microseconds() -> None:
+    from labeling.sync import filter_time
+
+    assert filter_time(dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)) == "2026-11-01T10:00:00.000000Z"
+    cet = dt.timezone(dt.timedelta(hours=1))
+    assert filter_time(dt.datetime(2026, 11, 1, 11, 0, 0, 5, tzinfo=cet)) == "2026-11-01T10:00:00.000005Z"
 
 
 def test_label_config_and_choice_result() -> None:
@@ -292,3 +306,37 @@ def test_definitions_load() -> None:
     keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
     assert {"label_tasks", "annotations"} <= keys
     assert d.resolve_sensor_def("annotations_poll_sensor") is not None
+
+
+def test_resource_takes_url_and_token_through_envvar(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
+    monkeypatch.setenv("LABEL_STUDIO_URL", "http://ls.example:9")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    resource = LabelStudioResource.from_env()
+    assert TOKEN not in repr(resource)  # the config holds the variable's name, not its value
+    seen: list[str] = []
+
+    @dg.asset
+    def probe(labelstudio: LabelStudioResource) -> None:
+        seen.append(labelstudio.resolved_url())
+        seen.append(labelstudio.client().url)
+
+    assert dg.materialize([probe], resources={"labelstudio": resource}).success
+    assert seen == ["http://ls.example:9", "http://ls.example:9"]
+    assert LabelStudioResource.from_env_now().api_key == TOKEN
+    monkeypatch.delenv("LABEL_STUDIO_URL")
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY")
+    assert LabelStudioResource.from_env().url == ""  # unset: the managed local server
+
+
+def test_ensure_venv_is_idempotent_and_fails_clearly(tmp_path: Path) -> None:
+    from labeling.install import LABEL_STUDIO_SPEC, ensure_venv
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "label-studio").touch()
+    (venv / ".footprint-installed").write_text(LABEL_STUDIO_SPEC + "\n")
+    assert ensure_venv(venv, python="/bin/false") == venv / "bin" / "label-studio"  # stamped: no pip
+    with pytest.raises(ServerError, match=r"installing Label Studio into .* failed"):
+        ensure_venv(tmp_path / "other", python="/bin/false")

@@ -2,8 +2,8 @@
 consume each other, so every run produces materialization, energy, transfer, storage and lineage
 facts through the same `accounted()` bridge the product's assets use."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Dagster inspects the `context` annotation at definition
+# time and refuses the string "dg.AssetExecutionContext".
 import dagster as dg
 
 from pipelines.accounting import accounted
@@ -40,4 +40,10 @@ def load_sink(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[load_source, load_sink], resources={"footprint": FootprintHomeResource()})
+    # in-process executor: one Python process per run (not one per step), so 8 concurrent runs fit
+    # on 2 cores; the runs still race each other on the batch directory and the warehouse.
+    return dg.Definitions(
+        assets=[load_source, load_sink],
+        resources={"footprint": FootprintHomeResource()},
+        executor=dg.in_process_executor,
+    )

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -259,22 +260,40 @@ def _skip_community_popup(page: Any) -> None:
     skip.first.wait_for(state="hidden", timeout=5000)
 
 
-def _expand_groups(page: Any) -> None:
-    """The global lineage shows one collapsed box per asset group; unfold them all, then zoom out."""
+def _frame_whole_graph(page: Any) -> None:
+    """The global lineage shows one collapsed box per asset group: hide the asset sidebar, unfold every
+    group, zoom out and drag the canvas so the chain up to the report is in view."""
+    page.get_by_role("button", name="panel_show_right", exact=True).click()
     for _ in range(20):
         unfold = page.get_by_role("img", name="unfold_more")
         if unfold.count() == 0:
             break
         unfold.first.click()
         page.wait_for_timeout(500)
-    zoom_out = page.get_by_role("button", name="zoom_out")
     for _ in range(2):
-        zoom_out.click()
+        page.get_by_role("button", name="zoom_out").click()
     page.wait_for_timeout(500)
+    box = page.get_by_text(ASSET_TO_OPEN, exact=True).first.bounding_box()
+    if box is not None:  # grab empty canvas above the node, drop it right of the centre
+        page.mouse.move(box["x"], box["y"] - 60)
+        page.mouse.down()
+        page.mouse.move(1150, 600, steps=10)
+        page.mouse.up()
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(500)
+
+
+def _keep_report_files(home: Any) -> None:
+    """Copy the HTML report and its PNGs (reports/latest) beside the screenshots."""
+    latest = Path(home.reports_dir) / "latest"
+    if latest.exists():
+        dest = ARTIFACTS / "report"
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(latest.resolve(), dest)
 
 
 def test_materialize_all_in_the_ui_shows_footprint_metadata(
-    dagster_dev: DagsterDev, labelstudio_server: LiveLabelStudio
+    dagster_dev: DagsterDev, labelstudio_server: LiveLabelStudio, home: Any
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -288,14 +307,14 @@ def test_materialize_all_in_the_ui_shows_footprint_metadata(
             args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
         )
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
             page.set_default_timeout(60_000)
             page.goto(f"{dagster_dev.url}/asset-groups", wait_until="domcontentloaded")
             _skip_community_popup(page)
             materialize_all = page.get_by_role("button", name=re.compile("Materialize all"))
             expect(materialize_all.first).to_be_enabled(timeout=60_000)
             # The graph must show the asset we will open, before anything is launched.
-            _expand_groups(page)
+            _frame_whole_graph(page)
             expect(page.get_by_text(ASSET_TO_OPEN, exact=True).first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "01-asset-graph.png"))
 
@@ -319,6 +338,13 @@ def test_materialize_all_in_the_ui_shows_footprint_metadata(
                 page.goto(f"{dagster_dev.url}/assets/{REPORT_ASSET}", wait_until="domcontentloaded")
                 expect(page.get_by_text("report/tables").first).to_be_visible(timeout=60_000)
                 page.screenshot(path=str(ARTIFACTS / "05-footprint-report.png"), full_page=True)
+                # the charts are PNGs embedded in markdown metadata: Dagster must render them as images
+                page.locator("tr", has_text="report/charts").get_by_text("Show Markdown").click()
+                chart = page.get_by_role("img", name="cost_by_component")
+                expect(chart).to_be_visible(timeout=30_000)
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(ARTIFACTS / "06-footprint-report-charts.png"))
+                _keep_report_files(home)
         except BaseException:
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)

@@ -74,6 +74,13 @@ def run_sync(home: FootprintHome, *, wait_s: float, keep_loaded: bool) -> int:
         f"quarantined {len(result.quarantined)}; pending {result.pending_left}",
         highlight=False,
     )
+    if result.stale_tmp_removed:
+        console.print(
+            f"removed {len(result.stale_tmp_removed)} unpublished batch dirs left by writers that died "
+            f"mid-write: {', '.join(result.stale_tmp_removed)}",
+            highlight=False,
+            markup=False,
+        )
     for batch_id, reason in sorted(result.quarantined.items()):
         console.print(
             f"quarantined {batch_id}: {reason} (moved to {home.quarantine_dir / batch_id})",

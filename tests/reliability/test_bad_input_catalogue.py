@@ -1,0 +1,576 @@
+"""Bad input catalogue: every entry is refused with an error that names the problem, or accepted as a
+flagged, counted rejection. None may give a silent wrong number.
+
+Each case drives the product API that meets the input (many are also covered in depth by the room's
+own suite: the `see` field points there). docs/reliability.md lists the same ids in its table; a test
+below keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from warehouse.facts import EnergyReading, FactBatch, Materialization, Transfer, utcnow
+from warehouse.home import FootprintHome
+
+pytestmark = [pytest.mark.reliability]
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    area: str  # dataset | annotation | configuration | nvml | warehouse | measurement
+    check: Callable[[Path, FootprintHome], None]
+
+
+CASES: list[Case] = []
+
+
+def case(case_id: str, area: str) -> Callable[[Callable[[Path, FootprintHome], None]], Callable[..., None]]:
+    def register(fn: Callable[[Path, FootprintHome], None]) -> Callable[..., None]:
+        CASES.append(Case(case_id, area, fn))
+        return fn
+
+    return register
+
+
+@contextmanager
+def refused(exc: type[BaseException], *needles: str) -> Iterator[None]:
+    """The block must raise `exc` whose message contains every needle (the problem, named)."""
+    with pytest.raises(exc) as info:
+        yield
+    text = str(info.value)
+    missing = [n for n in needles if n not in text]
+    assert not missing, f"error {text!r} does not name {missing}"
+
+
+# -- datasets ------------------------------------------------------------------------------------------
+def _load(path: Path, **kw: Any) -> Any:
+    from assets.corpus.sources import load_file
+
+    opts: dict[str, Any] = {
+        "text_column": "text",
+        "label_column": "label",
+        "has_header": True,
+        "file_format": "",
+        "limit_rows": 0,
+    }
+    return load_file(str(path), **{**opts, **kw}).table
+
+
+@case("dataset-missing-text-column", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "x.csv").write_text("body,label\nhello,pos\n")
+    with refused(CorpusError, "x.csv", "'text'", "['body', 'label']"):
+        _load(tmp / "x.csv")
+
+
+@case("dataset-text-column-wrong-type", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    pq.write_table(pa.table({"text": [1, 2], "label": ["a", "b"]}), tmp / "ints.parquet")
+    with refused(CorpusError, "ints.parquet", "column 'text': has type int64, expected string"):
+        _load(tmp / "ints.parquet")
+
+
+@case("dataset-invalid-utf8", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "latin1.csv").write_bytes("text,label\nfine,pos\ncaf\xe9,neg\n".encode("latin-1"))
+    with refused(CorpusError, "latin1.csv", "row 1 holds bytes that are not valid UTF-8"):
+        _load(tmp / "latin1.csv")
+
+
+@case("dataset-empty", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "empty.csv").write_text("text,label\n")
+    with refused(CorpusError, "empty.csv", "the source has no rows"):
+        _load(tmp / "empty.csv")
+
+
+@case("dataset-not-parquet", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "garbage.parquet").write_bytes(b"not parquet at all")
+    with refused(CorpusError, "garbage.parquet", "cannot read as parquet"):
+        _load(tmp / "garbage.parquet")
+
+
+@case("dataset-unknown-file-type", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "x.xlsx").write_bytes(b"PK")
+    with refused(CorpusError, "unknown file type '.xlsx'"):
+        _load(tmp / "x.xlsx")
+
+
+@case("dataset-unknown-source", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+    from assets.corpus.sources import parse_source
+
+    with refused(CorpusError, "unknown source", "s3://bucket/x"):
+        parse_source("s3://bucket/x")
+
+
+@case("dataset-enormous-rows", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.cleaner import CleaningRules, clean_table
+
+    huge = "word " * 200_000  # 1 MB in one row
+    texts = [huge, "a perfectly normal review", huge[:2001], "another normal review here"]
+    raw = pa.table({"row_id": [f"r{i}" for i in range(4)], "text": texts, "source_label": ["x"] * 4,
+                    "gold_label": ["x"] * 4})  # fmt: skip
+    out, report = clean_table(raw, CleaningRules(max_chars=2000), tmp)
+    assert out.num_rows == 2 and report.dropped["too_long"] == 2, report.dropped  # flagged, counted
+    assert max(len(t) for t in out.column("text").to_pylist()) <= 2000
+
+
+@case("dataset-nothing-left-after-cleaning", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.cleaner import CleaningRules, clean_table
+    from assets.corpus.errors import CorpusError
+
+    raw = pa.table({"row_id": ["a", "b", "c"], "text": ["", "  ", None], "source_label": ["x"] * 3,
+                    "gold_label": ["x"] * 3})  # fmt: skip
+    with refused(CorpusError, "nothing left after cleaning 3 rows", "min_chars/max_chars"):
+        clean_table(raw, CleaningRules(), tmp)
+
+
+# -- annotations (parse_annotation never raises: it flags and the asset counts by reason) ---------------
+def _parse(**raw: Any) -> Any:
+    from labeling.sync import parse_annotation
+    from labeling.tasks import choice_result
+
+    body: dict[str, Any] = {
+        "id": 7,
+        "completed_by": 1,
+        "lead_time": 12.0,
+        "result": choice_result("positive"),
+        "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2025-01-01T00:00:10Z",
+    }
+    body.update(raw)
+    return parse_annotation(
+        body, 3, choices=["negative", "positive"], users={1: "alice"}, idle_cap_s=300.0,
+        max_lead_time_s=86_400.0,
+    )  # fmt: skip
+
+
+def _rejected(reason: str, **raw: Any) -> None:
+    v = _parse(**raw)
+    assert v.reject_reason == reason, (v.reject_reason, v.flags)
+    assert f"rejected:{reason}" in v.flags and v.label is None  # never a label
+    assert reason in __import__("labeling.sync", fromlist=["REJECT_REASONS"]).REJECT_REASONS  # tallied
+    if "lead_time" in raw:
+        assert v.active_s == 0.0 and v.lead_time_s is None  # no hours invented from a bad lead time
+        assert "raw_lead_time=" in v.flags  # the raw value is kept for the audit
+
+
+@case("annotation-lead-time-negative", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    _rejected("negative_lead_time", lead_time=-5.0)
+
+
+@case("annotation-lead-time-null", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    _rejected("null_lead_time", lead_time=None)
+
+
+@case("annotation-lead-time-absurd", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    _rejected("huge_lead_time", lead_time=10 * 86_400.0)
+
+
+@case("annotation-lead-time-not-a-number", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    _rejected("bad_lead_time", lead_time="soon")
+    _rejected("bad_lead_time", lead_time=math.inf)
+
+
+@case("annotation-no-annotator", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    _rejected("no_completed_by", completed_by=None)
+
+
+@case("annotation-unknown-annotator-id", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    v = _parse(completed_by=99)  # not a user the server listed: kept, attributed visibly, default rate
+    assert v.annotator == "user-99" and v.reject_reason is None and v.active_s == 12.0
+
+
+@case("annotation-unknown-choice", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from labeling.tasks import choice_result
+
+    _rejected("choice_not_in_config", result=choice_result("maybe"))
+
+
+@case("annotation-several-choices", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    result = [{"from_name": "label", "to_name": "text", "type": "choices",
+               "value": {"choices": ["negative", "positive"]}}]  # fmt: skip
+    _rejected("multiple_choices", result=result)
+
+
+@case("annotation-bad-timestamp", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    _rejected("bad_timestamp", created_at="yesterday", updated_at=None)
+
+
+@case("annotation-fact-negative-active-seconds", "annotation")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.facts import AnnotationWork, FactValidationError
+
+    now = utcnow()
+    with refused(FactValidationError, "AnnotationWork.active_s is negative (-5.0)"):
+        FactBatch().add(AnnotationWork("m", 1, 1, "alice", "p", None, -5.0, 300.0, False, "x", "", now, now))
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+@case("config-rate-negative", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.ratecard import RateCardError, read_rate_card
+
+    (tmp / "card.yaml").write_text("rates:\n  electricity_usd_per_kwh: {value: -0.1, source: s}\n")
+    with refused(RateCardError, str(tmp / "card.yaml"), "rates.electricity_usd_per_kwh.value: must be >= 0"):
+        read_rate_card(tmp / "card.yaml")
+
+
+@case("config-rate-unknown-key-or-unit", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.ratecard import RateCardError, read_rate_card
+
+    (tmp / "typo.yaml").write_text("rates:\n  pue_typo: {value: 1.2, source: s}\n")
+    with refused(RateCardError, "rates.pue_typo: unknown rate key"):
+        read_rate_card(tmp / "typo.yaml")
+    (tmp / "unit.yaml").write_text("rates:\n  pue: {value: 1.2, source: s, unit: W}\n")
+    with refused(RateCardError, "rates.pue.unit"):
+        read_rate_card(tmp / "unit.yaml")
+
+
+@case("config-rate-card-path-missing", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.ratecard import RateCardError, read_rate_card
+
+    with refused(RateCardError, "file not found", "nope.yaml"):
+        read_rate_card(tmp / "nope.yaml")
+
+
+@case("config-budget-zero-or-negative", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.annotation.annotations import budget_check_result
+
+    for budget in (0.0, -10.0):  # never "ok": a budget that cannot be met fails the check loudly
+        check = budget_check_result(spent_usd=0.5, budget_usd=budget, warn_fraction=0.8)
+        assert not check.passed and check.severity.value == "ERROR", (budget, check)
+
+
+@case("config-model-heads-do-not-divide-hidden", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from training.config import ModelShape, TrainingConfigError
+
+    with refused(TrainingConfigError, "num_heads=3 does not divide hidden_size=64"):
+        ModelShape(hidden_size=64, num_heads=3).check(seq_len=32)
+
+
+@case("config-model-seq-len-beyond-positions", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from training.config import ModelShape, TrainingConfigError
+
+    with refused(TrainingConfigError, "seq_len=128 exceeds max_position_embeddings=64"):
+        ModelShape(max_position_embeddings=64).check(seq_len=128)
+
+
+@case("config-training-zero-steps", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from training.config import RunSpec, TrainingConfigError
+
+    with refused(TrainingConfigError, "max_steps must be > 0"):
+        RunSpec(task="pretrain", out_dir="x", corpus_path="x", max_steps=0).check()
+
+
+@case("config-estimate-negative-hours", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.estimate import EstimateInputError, estimate
+
+    with refused(EstimateInputError, "hours"):
+        estimate(devices=1, device_watts=100, hours=-1)
+
+
+@case("config-heartbeat-not-positive", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.meter import Meter, MeterError
+    from metering.recorder import MaterializationRecorder
+
+    with refused(MeterError, "heartbeat_s must be > 0 seconds, got 0"):
+        MaterializationRecorder(home, asset_key="a", run_id="r", heartbeat_s=0, meter=Meter([]))
+
+
+@case("config-cpu-tdp-not-a-number", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.backends import cpu_backend
+    from metering.meter import MeterError
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("FOOTPRINT_CPU_TDP_W", "lots")
+        with refused(MeterError, "FOOTPRINT_CPU_TDP_W='lots' is not a number"):
+            cpu_backend(powercap_root=Path("/nonexistent"))
+    finally:
+        mp.undo()
+
+
+@case("config-footprint-home-is-a-file", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    (tmp / "home-file").write_text("not a directory")
+    with refused(OSError, str(tmp / "home-file")):
+        FootprintHome.resolve(tmp / "home-file").ensure()
+
+
+# -- NVML (fakes autospec'd from pynvml: no GPU needed) --------------------------------------------------
+def _gpu_window(gpus: list[Any], seconds: float = 0.05, *, library: bool = True, **kw: Any) -> Any:
+    from metering.meter import Meter
+    from metering.nvml import NvmlGpuBackend
+    from metering.nvml_fake import FakeNvml, autospec_nvml
+
+    nvml = autospec_nvml(FakeNvml(gpus) if library else FakeNvml(library=False))
+    b = NvmlGpuBackend(nvml=nvml, interval_s=0.01, counter_poll_s=0.02, **kw)  # type: ignore[arg-type]
+    meter = Meter([b])
+    meter.begin_window("w")
+    time.sleep(seconds)
+    return meter.end_window("w").devices
+
+
+@case("nvml-library-missing", "nvml")
+def _(tmp: Path, home: FootprintHome) -> None:
+    (d,) = _gpu_window([], library=False, visible_devices=None)
+    assert (d.method, d.energy_j) == ("unavailable", None) and "LibraryNotFound" in (d.note or "")
+
+
+@case("nvml-power-not-supported", "nvml")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.nvml_fake import FakeGpu
+
+    (d,) = _gpu_window([FakeGpu(counter=False, power_supported=False)])
+    assert (d.method, d.energy_j) == ("unavailable", None) and "NotSupported" in (d.note or "")
+
+
+@case("nvml-gpu-lost-mid-window", "nvml")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.nvml_fake import FakeGpu
+
+    gpu = FakeGpu(power_w=100.0)
+    gpu.lost = True  # fell off the bus: every call raises GpuIsLost
+    (d,) = _gpu_window([gpu], 0.1)
+    assert "GpuIsLost" in (d.note or ""), d
+    assert d.energy_j is None or d.energy_j < 100.0 * d.duration_s  # no energy invented for the gap
+
+
+@case("nvml-unknown-gpu-index", "nvml")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.meter import MeterError
+    from metering.nvml_fake import FakeGpu
+
+    with refused(MeterError, "unknown GPU index 5: 2 GPU(s) visible"):
+        _gpu_window([FakeGpu(), FakeGpu()], devices=[5])
+
+
+@case("nvml-no-visible-device", "nvml")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.nvml_fake import FakeGpu
+
+    (d,) = _gpu_window([FakeGpu()], visible_devices="")
+    assert (d.method, d.energy_j) == ("unavailable", None) and "no GPU visible" in (d.note or "")
+
+
+# -- measurements -----------------------------------------------------------------------------------------
+@case("fact-negative-duration", "measurement")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.facts import FactValidationError
+
+    with refused(FactValidationError, "Transfer.duration_s is negative (-1.0)"):
+        FactBatch().add(Transfer("m", 10, -1.0, "read", "file", "local", utcnow()))  # type: ignore[arg-type]
+
+
+@case("fact-energy-with-unavailable-method", "measurement")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.facts import FactValidationError
+
+    reading = EnergyReading("m", "w", 1, True, "gpu", 0, "g", "h", 0.0, 1.0, "unavailable", "nvml", utcnow())
+    with refused(FactValidationError, "method='unavailable' must have energy_j=None"):
+        FactBatch().add(reading)
+
+
+# -- warehouse --------------------------------------------------------------------------------------------
+HOLD = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@case("warehouse-locked", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.connection import WarehouseLockedError
+    from warehouse.loader import sync, try_sync
+
+    sync(home)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(home.warehouse_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        _batch(home, "m-locked")
+        with refused(WarehouseLockedError, str(home.warehouse_path), "locked by another process", "pending"):
+            sync(home, wait_s=0.2)
+        res = try_sync(home, wait_s=0.1)  # what a step does: never fails, the facts stay pending
+        assert res.locked and res.pending_left == 1
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert sync(home).loaded_batches == 1
+
+
+@case("warehouse-missing", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.connection import WarehouseMissingError, connect
+
+    with refused(WarehouseMissingError, str(home.warehouse_path), "footprint sync"):
+        connect(home, read_only=True)
+
+
+@case("warehouse-file-corrupt", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.connection import WarehouseError, connect
+
+    home.warehouse_path.write_bytes(b"\x00garbage, not a DuckDB file" * 1000)
+    with refused(WarehouseError, str(home.warehouse_path)):
+        connect(home, read_only=True).close()
+
+
+def _batch(home: FootprintHome, mid: str) -> Path:
+    from warehouse.batches import write_batch
+
+    now = utcnow()
+    path = write_batch(home, FactBatch().add(Materialization(mid, "r", "a", now, host="h")))
+    assert path is not None
+    return path
+
+
+def _quarantined(home: FootprintHome, batch: Path, needle: str) -> None:
+    """sync quarantines `batch` naming `needle`, loads nothing of it, and the good batch beside it."""
+    from tests.reliability.helpers import rows
+    from warehouse.loader import sync
+
+    good = _batch(home, "m-good")
+    res = sync(home)
+    assert batch.name in res.quarantined and needle in res.quarantined[batch.name], res.quarantined
+    assert needle in (home.quarantine_dir / batch.name / "REASON.txt").read_text()
+    assert rows(home, "SELECT reason FROM quarantined_batch WHERE batch_id = ?", [batch.name])
+    assert rows(home, "SELECT count(*) FROM loaded_batch WHERE batch_id = ?", [batch.name]) == [(0,)]
+    assert rows(home, "SELECT count(*) FROM loaded_batch WHERE batch_id = ?", [good.name]) == [(1,)]
+
+
+@case("batch-manifest-missing", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    b = _batch(home, "m-a")
+    (b / "MANIFEST").unlink()
+    _quarantined(home, b, "MANIFEST missing")
+
+
+@case("batch-row-count-disagrees", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    b = _batch(home, "m-a")
+    (b / "MANIFEST").write_text("materialization\t5\n")
+    _quarantined(home, b, "materialization.parquet has 1 rows, MANIFEST says 5")
+
+
+@case("batch-truncated-file", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    b = _batch(home, "m-a")
+    f = b / "materialization.parquet"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    _quarantined(home, b, "materialization.parquet is unreadable")
+
+
+@case("batch-wrong-schema", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    b = _batch(home, "m-a")
+    pq.write_table(pa.table({"fact_id": ["x"], "batch_id": [b.name]}), b / "materialization.parquet")
+    _quarantined(home, b, "does not match the materialization fact schema")
+
+
+@case("batch-copied-under-another-name", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    b = _batch(home, "m-a")
+    copy = b.with_name(b.name + "-copy")
+    shutil.copytree(b, copy)
+    _quarantined(home, copy, "holds facts of batch")
+
+
+@case("batch-duplicate-materialization", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.loader import sync
+
+    _batch(home, "m-twice")
+    sync(home)
+    again = _batch(home, "m-twice")  # a second 'begin' for one id: the primary key refuses it
+    _quarantined(home, again, "load failed")
+
+
+@case("sql-write-attempt", "warehouse")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.cli.errors import CliError
+    from warehouse.cli.sql import read_only_statements
+
+    with refused(CliError, "read-only"):
+        read_only_statements("DELETE FROM materialization")
+
+
+# -- the tests ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("entry", CASES, ids=[c.id for c in CASES])
+def test_bad_input(entry: Case, tmp_path: Path, home: FootprintHome) -> None:
+    work = tmp_path / "case"
+    work.mkdir()
+    entry.check(work, home)
+
+
+def test_catalogue_is_broad_and_documented() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "duplicate case id"
+    assert len(CASES) >= 20, f"only {len(CASES)} bad inputs"
+    areas = {c.area for c in CASES}
+    assert {"dataset", "annotation", "configuration", "nvml", "warehouse"} <= areas, areas
+    doc = DOC.read_text(encoding="utf-8")
+    undocumented = [i for i in ids if f"`{i}`" not in doc]
+    assert not undocumented, f"docs/reliability.md lacks rows for {undocumented}"
+    summary = json.dumps({a: sum(c.area == a for c in CASES) for a in sorted(areas)})
+    assert f"{len(CASES)} bad inputs" in doc, f"docs/reliability.md must state the count ({summary})"
