@@ -35,5 +35,8 @@ dev: install
 bench: install
 	$(BIN)/python -m bench.run_all
 
+labelstudio-install: install
+	bash scripts/labelstudio-install.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -42,9 +42,16 @@ def _say(msg: str) -> None:
 
 
 def start_labelstudio(home: FootprintHome, port: int) -> str:
-    from labeling.server import ServerPaths, up
+    from labeling.install import ensure_venv
+    from labeling.server import ServerPaths, status, up
 
-    info = up(ServerPaths.under(home.labelstudio_dir), port=port)
+    paths = ServerPaths.under(home.labelstudio_dir)
+    if not status(paths).running:
+        if not paths.executable.exists():
+            _say(f"installing Label Studio into its own venv {paths.venv} (once; about 1-2 min)")
+        ensure_venv(paths.venv)
+        _say("starting Label Studio on 127.0.0.1 (first start runs migrations: about 1 min)")
+    info = up(paths, port=port)
     return info.url
 
 

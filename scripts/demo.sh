@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export FOOTPRINT_HOME="${FOOTPRINT_HOME:-$PWD/var}"
 export DAGSTER_HOME="$FOOTPRINT_HOME/dagster"
-export HF_HOME="$FOOTPRINT_HOME/cache/hf"
-mkdir -p "$DAGSTER_HOME"
+export HF_HOME="${HF_HOME:-$FOOTPRINT_HOME/cache/huggingface}"
+mkdir -p "$FOOTPRINT_HOME"
+source scripts/dagster-home.sh
 BIN=.venv/bin
 exec $BIN/python -m pipelines.demo "$@"

@@ -10,22 +10,7 @@ HOST="${DAGSTER_HOST:-127.0.0.1}"
 PORT="${DAGSTER_PORT:-3000}"
 BIN="${VENV_BIN:-.venv/bin}"
 
-mkdir -p "$DAGSTER_HOME"
-chmod 700 "$FOOTPRINT_HOME" "$DAGSTER_HOME"
-if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then
-  # Local storage: SQLite run/event/schedule storage under $DAGSTER_HOME (Dagster's default), one run
-  # at a time (2-core machines; training saturates them), no telemetry (no network here).
-  cat >"$DAGSTER_HOME/dagster.yaml" <<YAML
-storage:
-  sqlite:
-    base_dir:
-      env: DAGSTER_HOME
-run_queue:
-  max_concurrent_runs: 1
-telemetry:
-  enabled: false
-YAML
-fi
+source scripts/dagster-home.sh
 
 echo "Dagster UI: http://$HOST:$PORT  (DAGSTER_HOME=$DAGSTER_HOME, FOOTPRINT_HOME=$FOOTPRINT_HOME)"
 echo "Open the asset graph at http://$HOST:$PORT/asset-groups and click 'Materialize all'; Ctrl-C stops."

@@ -9,6 +9,9 @@ import pytest
 
 from warehouse.home import ENV_HOME, FootprintHome
 
+# Fixtures with a real Label Studio server (session-scoped: one server for the whole run).
+pytest_plugins = ["tests.labelstudio_fixtures"]
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FootprintHome]:

@@ -48,6 +48,10 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
     def start(self) -> FaultProxy:
         proxy = self
 
@@ -70,10 +74,11 @@ class FaultProxy:
 
     def stop(self) -> None:
         """The server goes away: the listening socket closes (new connections are refused)."""
-        server, self._server = self._server, None
+        server = self._server
         if server is not None:
             server.shutdown()
             server.server_close()
+        self._server = None  # only now: `running` is False once the port is really closed
 
     def close(self) -> None:
         self.stop()

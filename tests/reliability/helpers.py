@@ -42,16 +42,16 @@ def footprint_snapshot(home: FootprintHome) -> dict[str, dict[str, Any]]:
 def published_table(home: FootprintHome, table: str) -> pa.Table | None:
     """All rows of `table` in published pending batches (not `.tmp-*` dirs), or None."""
     files = [
-        p
-        for p in sorted(home.pending_dir.glob(f"*/{table}.parquet"))
-        if not p.parent.name.startswith(".")
+        p for p in sorted(home.pending_dir.glob(f"*/{table}.parquet")) if not p.parent.name.startswith(".")
     ]
     if not files:
         return None
     return pa.concat_tables([pq.read_table(f) for f in files])
 
 
-def run_footprint(home: FootprintHome, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+def run_footprint(
+    home: FootprintHome, *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FOOTPRINT_HOME": str(home.root), "COLUMNS": "200"}
     return subprocess.run(
         [str(FOOTPRINT), *args], env=env, capture_output=True, text=True, timeout=timeout_s, cwd=REPO

@@ -143,8 +143,14 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
     huge = "word " * 200_000  # 1 MB in one row
     texts = [huge, "a perfectly normal review", huge[:2001], "another normal review here"]
-    raw = pa.table({"row_id": [f"r{i}" for i in range(4)], "text": texts, "source_label": ["x"] * 4,
-                    "gold_label": ["x"] * 4})  # fmt: skip
+    raw = pa.table(
+        {
+            "row_id": [f"r{i}" for i in range(4)],
+            "text": texts,
+            "source_label": ["x"] * 4,
+            "gold_label": ["x"] * 4,
+        }
+    )
     out, report = clean_table(raw, CleaningRules(max_chars=2000), tmp)
     assert out.num_rows == 2 and report.dropped["too_long"] == 2, report.dropped  # flagged, counted
     assert max(len(t) for t in out.column("text").to_pylist()) <= 2000
@@ -155,8 +161,14 @@ def _(tmp: Path, home: FootprintHome) -> None:
     from assets.corpus.cleaner import CleaningRules, clean_table
     from assets.corpus.errors import CorpusError
 
-    raw = pa.table({"row_id": ["a", "b", "c"], "text": ["", "  ", None], "source_label": ["x"] * 3,
-                    "gold_label": ["x"] * 3})  # fmt: skip
+    raw = pa.table(
+        {
+            "row_id": ["a", "b", "c"],
+            "text": ["", "  ", None],
+            "source_label": ["x"] * 3,
+            "gold_label": ["x"] * 3,
+        }
+    )
     with refused(CorpusError, "nothing left after cleaning 3 rows", "min_chars/max_chars"):
         clean_table(raw, CleaningRules(), tmp)
 
@@ -176,9 +188,13 @@ def _parse(**raw: Any) -> Any:
     }
     body.update(raw)
     return parse_annotation(
-        body, 3, choices=["negative", "positive"], users={1: "alice"}, idle_cap_s=300.0,
+        body,
+        3,
+        choices=["negative", "positive"],
+        users={1: "alice"},
+        idle_cap_s=300.0,
         max_lead_time_s=86_400.0,
-    )  # fmt: skip
+    )
 
 
 def _rejected(reason: str, **raw: Any) -> None:
@@ -232,8 +248,14 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
 @case("annotation-several-choices", "annotation")
 def _(tmp: Path, home: FootprintHome) -> None:
-    result = [{"from_name": "label", "to_name": "text", "type": "choices",
-               "value": {"choices": ["negative", "positive"]}}]  # fmt: skip
+    result = [
+        {
+            "from_name": "label",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": ["negative", "positive"]},
+        }
+    ]
     _rejected("multiple_choices", result=result)
 
 
@@ -442,9 +464,11 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
     sync(home)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(home.warehouse_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [sys.executable, "-c", HOLD, str(home.warehouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         _batch(home, "m-locked")

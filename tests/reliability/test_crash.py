@@ -112,7 +112,8 @@ def test_sigkilled_training_step_is_incomplete_with_energy_and_rerun_adds_not_do
         ((kind, idx), j)
         for kind, idx, j in rows(
             home,
-            "SELECT device_kind, device_index, energy_j FROM energy_reading_latest WHERE materialization_id = ?",
+            "SELECT device_kind, device_index, energy_j FROM energy_reading_latest "
+            "WHERE materialization_id = ?",
             [killed],
         )
     )
@@ -155,7 +156,9 @@ def _good_batch(home: FootprintHome, mid: str) -> Path:
     batch = FactBatch().add(
         Materialization(mid, "run-pc", "reliability/power_cut", now, host="h"),
         *[
-            EnergyReading(mid, f"w-{mid}", i, i == 49, "cpu", 0, "cpu", "h", float(i), 1.0, "estimated", "t", now)
+            EnergyReading(
+                mid, f"w-{mid}", i, i == 49, "cpu", 0, "cpu", "h", float(i), 1.0, "estimated", "t", now
+            )
             for i in range(50)
         ],
         MaterializationOutcome(mid, "success", now),

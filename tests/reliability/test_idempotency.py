@@ -59,9 +59,11 @@ def test_rematerialise_resync_and_reload_change_no_past_number(home: FootprintHo
     # 2. re-materialise every asset while the warehouse is held, so the batches stay pending and can
     #    be kept after loading (keep_loaded) for step 3
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(home.warehouse_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [sys.executable, "-c", HOLD, str(home.warehouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         _materialize(home)

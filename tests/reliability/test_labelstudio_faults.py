@@ -6,12 +6,13 @@ between syncs is handled and reported."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from labeling.client import LabelStudioClient
+from labeling.client import LabelStudioClient, LabelStudioUnavailable
 from labeling.resource import LabelStudioResource
 from labeling.server import free_port
 from labeling.tasks import choice_result
@@ -31,9 +32,13 @@ def proxy(labelstudio_server: Any, pipeline: Any) -> Iterator[FaultProxy]:
     fp = FaultProxy(labelstudio_server.url, free_port()).start()
     good = pipeline.resources["labelstudio"]
     pipeline.resources["labelstudio"] = LabelStudioResource(
-        url=fp.url, api_key=good.api_key, home_root=good.home_root, timeout_s=TIMEOUT_S,
-        max_attempts=ATTEMPTS, backoff_s=0.01,
-    )  # fmt: skip
+        url=fp.url,
+        api_key=good.api_key,
+        home_root=good.home_root,
+        timeout_s=TIMEOUT_S,
+        max_attempts=ATTEMPTS,
+        backoff_s=0.01,
+    )
     try:
         yield fp
     finally:
@@ -48,7 +53,10 @@ def _project_tasks(server: Any, title: str) -> list[tuple[int, str]]:
     with _direct(server) as c:
         found = c.find_project(title)
         assert found is not None
-        return [(int(t["id"]), str(t["data"]["row_id"])) for t in c.iter_tasks(int(found["id"]), include="id,data")]
+        return [
+            (int(t["id"]), str(t["data"]["row_id"]))
+            for t in c.iter_tasks(int(found["id"]), include="id,data")
+        ]
 
 
 def _failed(pipeline: Any, selection: list[str], server: Any, proxy: FaultProxy, *needles: str) -> str:
@@ -74,12 +82,17 @@ def test_server_stopped_or_reply_lost_mid_import_never_duplicates_tasks(
 ) -> None:
     # 12 train rows, 5 per import request: the 2nd import is applied by the server, its reply lost
     proxy.rules = [Rule("POST", "/import", "drop", after=1)]
-    _failed(pipeline, ["clean_corpus", "label_tasks"], labelstudio_server, proxy, "/import", "transport error")
+    _failed(
+        pipeline, ["clean_corpus", "label_tasks"], labelstudio_server, proxy, "/import", "transport error"
+    )
     assert len(_project_tasks(labelstudio_server, project_title)) == 10
     # the rerun's only import request meets a stopped server
     proxy.rules = [Rule("POST", "/import", "stop")]
     _failed(pipeline, ["clean_corpus", "label_tasks"], labelstudio_server, proxy, "/import")
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any connection error: the port is closed
+    deadline = time.monotonic() + 5
+    while proxy.running and time.monotonic() < deadline:  # the stop runs beside the failing request
+        time.sleep(0.02)
+    with pytest.raises(LabelStudioUnavailable, match="cannot connect"):  # the port is closed
         LabelStudioClient(proxy.url, labelstudio_server.token, max_attempts=1).whoami()
     proxy.start()  # the server is back
     meta = _meta(pipeline.run(["clean_corpus", "label_tasks"]), "label_tasks")
@@ -97,18 +110,28 @@ def test_sync_faults_then_exact_resume(
     tasks = [tid for tid, _ in sorted(_project_tasks(labelstudio_server, project_title), key=lambda t: t[1])]
     with _direct(labelstudio_server) as c:
         ids = [
-            int(c.post_json(f"/api/tasks/{tid}/annotations/", {"result": choice_result(lab), "lead_time": 20.0})["id"])
+            int(
+                c.post_json(
+                    f"/api/tasks/{tid}/annotations/", {"result": choice_result(lab), "lead_time": 20.0}
+                )["id"]
+            )
             for tid, lab in zip(tasks[:4], ["negative", "positive", "negative", "positive"], strict=True)
         ]
     faults = [
-        ([Rule("GET", "/api/tasks/", "500", times=ATTEMPTS)], ("HTTP 500", f"gave up after {ATTEMPTS} attempts")),
-        ([Rule("GET", "/api/tasks/", "delay", times=ATTEMPTS, delay_s=TIMEOUT_S + 1.5)], ("timed out after",)),
+        (
+            [Rule("GET", "/api/tasks/", "500", times=ATTEMPTS)],
+            ("HTTP 500", f"gave up after {ATTEMPTS} attempts"),
+        ),
+        (
+            [Rule("GET", "/api/tasks/", "delay", times=ATTEMPTS, delay_s=TIMEOUT_S + 1.5)],
+            ("timed out after",),
+        ),
         ([Rule("GET", "/api/users/", "stop")], ("/api/users/", "gave up after")),  # stopped mid-sync
     ]
     for rules, needles in faults:
         proxy.rules = rules
         _failed(pipeline, ["annotations"], labelstudio_server, proxy, *needles)
-        if proxy._server is None:
+        if not proxy.running:
             proxy.start()
     assert all(r.fired == r.times for rules, _ in faults for r in rules), "a fault was not injected"
     proxy.rules = []
@@ -122,7 +145,8 @@ def test_sync_faults_then_exact_resume(
     work = rows(home, "SELECT annotation_id, count(*) FROM annotation_work GROUP BY 1 ORDER BY 1")
     assert work == [(i, 1) for i in sorted(ids)], "an annotation was lost or recorded twice"
     statuses = rows(
-        home, "SELECT status, count(*) FROM asset_footprint WHERE asset_key = 'annotations' GROUP BY 1 ORDER BY 1"
+        home,
+        "SELECT status, count(*) FROM asset_footprint WHERE asset_key = 'annotations' GROUP BY 1 ORDER BY 1",
     )
     assert statuses == [("failed", 3), ("success", 3)], statuses  # every attempt accounted for
 
@@ -147,12 +171,16 @@ def _delete_between_syncs(pipeline: Any, server: Any, title: str) -> dict[str, A
     tasks = [tid for tid, _ in sorted(_project_tasks(server, title), key=lambda t: t[1])]
     with _direct(server) as c:
         for tid in tasks[:2]:
-            c.post_json(f"/api/tasks/{tid}/annotations/", {"result": choice_result("positive"), "lead_time": 30.0})
+            c.post_json(
+                f"/api/tasks/{tid}/annotations/", {"result": choice_result("positive"), "lead_time": 30.0}
+            )
     first = _meta(pipeline.run(["annotations"]), "annotations")
     assert first["annotation_versions_new"] == 2 and first["rows_labelled"] == 2
     with _direct(server) as c:
         c.request("DELETE", f"/api/tasks/{tasks[1]}/")
-        c.post_json(f"/api/tasks/{tasks[2]}/annotations/", {"result": choice_result("negative"), "lead_time": 5.0})
+        c.post_json(
+            f"/api/tasks/{tasks[2]}/annotations/", {"result": choice_result("negative"), "lead_time": 5.0}
+        )
     return _meta(pipeline.run(["annotations"]), "annotations")  # handled: no crash
 
 
@@ -165,7 +193,9 @@ def test_task_deleted_between_syncs_is_handled(
 
     sync(pipeline.home)
     # the labour on the deleted task was done and paid: its fact stays, once; nothing is counted twice
-    assert rows(pipeline.home, "SELECT count(*), count(DISTINCT annotation_id) FROM annotation_work") == [(3, 3)]
+    assert rows(pipeline.home, "SELECT count(*), count(DISTINCT annotation_id) FROM annotation_work") == [
+        (3, 3)
+    ]
 
 
 @pytest.mark.xfail(

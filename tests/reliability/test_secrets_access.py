@@ -81,7 +81,10 @@ def test_token_is_nowhere_after_success_and_a_failure_that_echoes_it(
 
         return dg.materialize(
             [clean_corpus, label_tasks, annotations, annotation_budget],
-            resources={**pipeline.resources, "io_manager": dg.FilesystemIOManager(base_dir=str(pipeline.io_dir))},
+            resources={
+                **pipeline.resources,
+                "io_manager": dg.FilesystemIOManager(base_dir=str(pipeline.io_dir)),
+            },
             selection=selection or ["clean_corpus", "label_tasks", "annotations"],
             instance=instance,
             raise_on_error=False,
@@ -91,16 +94,20 @@ def test_token_is_nowhere_after_success_and_a_failure_that_echoes_it(
         ok = run()
         assert ok.success
         with LabelStudioClient(labelstudio_server.url, token) as c:
-            tid = int(next(iter(c.iter_tasks(ok.asset_materializations_for_node("label_tasks")[-1]
-                                             .metadata["project_id"].value, include="id")))["id"])  # fmt: skip
-            c.post_json(f"/api/tasks/{tid}/annotations/", {"result": choice_result("positive"), "lead_time": 9.0})
+            project_id = ok.asset_materializations_for_node("label_tasks")[-1].metadata["project_id"].value
+            tid = int(next(iter(c.iter_tasks(project_id, include="id")))["id"])
+            c.post_json(
+                f"/api/tasks/{tid}/annotations/", {"result": choice_result("positive"), "lead_time": 9.0}
+            )
         # a deliberate failure: a server that reflects the Authorization header in its 500 body
         proxy.rules = [Rule("GET", "/api/tasks/", "500-echo", times=2)]
         failed = run(["annotations"])
         assert not failed.success
         assert [r.fired for r in proxy.rules] == [2]
         errors = [
-            str(e.event_specific_data.error) for e in failed.all_events if e.event_type_value == "STEP_FAILURE"
+            str(e.event_specific_data.error)
+            for e in failed.all_events
+            if e.event_type_value == "STEP_FAILURE"
         ]
         assert errors and "HTTP 500" in errors[0] and "Authorization: ***" in errors[0], errors
         proxy.rules = []
@@ -111,7 +118,12 @@ def test_token_is_nowhere_after_success_and_a_failure_that_echoes_it(
 
     cli_outputs = [
         run_footprint(home, *args)
-        for args in (["sync"], ["report"], ["labeling-report"], ["sql", "SELECT * FROM materialization_outcome"])
+        for args in (
+            ["sync"],
+            ["report"],
+            ["labeling-report"],
+            ["sql", "SELECT * FROM materialization_outcome"],
+        )
     ]
     assert all(p.returncode == 0 for p in cli_outputs), [(p.args, p.stderr) for p in cli_outputs]
     sync(home)
@@ -124,9 +136,11 @@ def test_token_is_nowhere_after_success_and_a_failure_that_echoes_it(
             token in str(rec) for run_rec in instance.get_runs() for rec in instance.all_logs(run_rec.run_id)
         ),
         "metadata": any(
-            token in str(m.metadata) for r in (ok, failed) for n in ("label_tasks", "annotations")
+            token in str(m.metadata)
+            for r in (ok, failed)
+            for n in ("label_tasks", "annotations")
             for m in r.asset_materializations_for_node(n)
-        ),  # fmt: skip
+        ),
         "cli output": any(token in p.stdout + p.stderr for p in cli_outputs),
     }
     assert not any(leaks.values()), f"token leaked into {[k for k, v in leaks.items() if v]}"
@@ -146,8 +160,17 @@ def test_warehouse_and_state_dir_are_owner_only(tmp_path: Path) -> None:
         sync(home)
     finally:
         os.umask(old)
-    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (home.root, home.root / "facts", home.pending_dir,
-                                                          home.loaded_dir, home.quarantine_dir, home.artifacts_dir)}  # fmt: skip
+    modes = {
+        p: stat.S_IMODE(p.stat().st_mode)
+        for p in (
+            home.root,
+            home.root / "facts",
+            home.pending_dir,
+            home.loaded_dir,
+            home.quarantine_dir,
+            home.artifacts_dir,
+        )
+    }
     assert all(m == 0o700 for m in modes.values()), {str(p): oct(m) for p, m in modes.items()}
     assert stat.S_IMODE(home.warehouse_path.stat().st_mode) == 0o600
 
@@ -165,7 +188,11 @@ def test_footprint_sql_cannot_write(home: FootprintHome) -> None:
 @pytest.mark.labelstudio
 def test_labelstudio_listens_on_loopback_only(labelstudio_server: Any) -> None:
     port = int(labelstudio_server.url.rsplit(":", 1)[1])
-    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+    listening = [
+        c
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    ]
     assert listening, f"nothing listens on port {port}"
     assert {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
     owner = psutil.Process(listening[0].pid) if listening[0].pid else None

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tests.labeling.conftest import LiveLabelStudio
+    from tests.labelstudio_fixtures import LiveLabelStudio
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -325,6 +325,7 @@ def test_materialize_all_in_the_ui_shows_footprint_metadata(
             run = dagster_dev.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]
             materialized = {"/".join(m["assetKey"]["path"]) for m in run["assetMaterializations"]}
             assert ASSET_TO_OPEN in materialized, f"run {run_id} materialized only {sorted(materialized)}"
+            page.wait_for_timeout(4000)  # the graph's live data polls every 2 s
             page.screenshot(path=str(ARTIFACTS / "03-after-run.png"))
 
             page.goto(f"{dagster_dev.url}/assets/{ASSET_TO_OPEN}", wait_until="domcontentloaded")

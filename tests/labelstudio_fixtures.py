@@ -1,5 +1,6 @@
-"""Fixtures for the annotation stage. `labelstudio_server` is session-scoped and self-contained so it
-can move to tests/conftest.py as is.
+"""Label Studio fixtures shared by every suite (registered in tests/conftest.py as a plugin, so one
+session starts ONE server). `labelstudio_server` is session-scoped.
+The server is shared by the labeling, reliability and UI suites.
 
 The real server runs from `$FOOTPRINT_LABELSTUDIO_VENV` or `$FOOTPRINT_TEST_CACHE/labelstudio/venv`
 (default cache ~/.cache/footprint-tests; installed once by scripts/labelstudio-install.sh or here),
