@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export FOOTPRINT_HOME="${FOOTPRINT_HOME:-$PWD/var}"
 export DAGSTER_HOME="$FOOTPRINT_HOME/dagster"
-export HF_HOME="${HF_HOME:-$FOOTPRINT_HOME/cache/hf}"
+export HF_HOME="${HF_HOME:-$FOOTPRINT_HOME/cache/huggingface}"
+# The local demo has no human annotators: simulated ones (labeling/replay.py) label tasks inside the
+# `annotations` step. Set FOOTPRINT_SIMULATE_ANNOTATORS=0 when real people annotate.
+export FOOTPRINT_SIMULATE_ANNOTATORS="${FOOTPRINT_SIMULATE_ANNOTATORS:-1}"
 HOST="${DAGSTER_HOST:-127.0.0.1}"
 PORT="${DAGSTER_PORT:-3000}"
 BIN="${VENV_BIN:-.venv/bin}"
