@@ -2,8 +2,8 @@
 every byte counted by metering's CountingTransport.
 
 Retries: connection failures are retried for every method (nothing reached the server); timeouts,
-429 and 5xx only for GET (a POST that timed out may have been applied; our writers re-list and
-resume instead). 401/403 are never retried.
+429 and 5xx only for GET (a POST that timed out, or whose connection broke before the reply, may
+have been applied; our writers re-list and resume instead). 401/403 are never retried.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from metering.http import CountingTransport
 from warehouse.redact import redact, register_secret
 
 PAGE_SIZE = 100
+ID_PAGE_SIZE = 10_000  # task ids per request when listing a project's ids (~10 B each)
 
 
 class LabelStudioError(RuntimeError):
@@ -104,7 +105,10 @@ class LabelStudioClient:
             except httpx.TransportError as err:
                 last = f"transport error ({type(err).__name__})"
                 if not retry_http:
-                    raise LabelStudioUnavailable(f"{where}: {last}") from err
+                    raise LabelStudioUnavailable(
+                        f"{where}: {last}: the connection broke before the reply; not retried (it may "
+                        "have been applied); re-run: the next run resumes"
+                    ) from err
             else:
                 if resp.status_code in (401, 403):
                     raise LabelStudioAuthError(
@@ -191,15 +195,19 @@ class LabelStudioClient:
         query: dict[str, Any] | None = None,
         page: int = 1,
         page_size: int = PAGE_SIZE,
+        all_fields: bool = True,
     ) -> dict[str, Any]:
-        """One page of the data manager's task list (`tasks`, `total`, ...); {} past the last page."""
+        """One page of the data manager's task list (`tasks`, `total`, ...); {} past the last page.
+        `all_fields=False` leaves out annotations, predictions and drafts (Label Studio's task-only
+        default), whatever `include` says."""
         params: dict[str, Any] = {
             "project": project,
             "page": page,
             "page_size": page_size,
-            "fields": "all",
             "include": include,
         }
+        if all_fields:
+            params["fields"] = "all"
         if query:
             params["query"] = json.dumps(query)
         try:
@@ -209,6 +217,26 @@ class LabelStudioClient:
                 return {}
             raise
         return body
+
+    def task_ids(self, project: int, *, page_size: int = ID_PAGE_SIZE) -> set[int]:
+        """The ids of every task of `project` now: ids only, `page_size` per request, walked by keyset
+        on the id (ordered by id, `id > last seen`), so a task deleted or created during the walk
+        never makes another one be skipped. Cost: one request per `page_size` tasks."""
+        ids: set[int] = set()
+        last: int | None = None
+        while True:
+            query: dict[str, Any] = {"ordering": ["tasks:id"]}
+            if last is not None:
+                item = {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": last}
+                query["filters"] = {"conjunction": "and", "items": [item]}
+            body = self.task_page_body(
+                project, include="id", query=query, page_size=page_size, all_fields=False
+            )
+            page = [int(t["id"]) for t in body.get("tasks", [])]
+            ids.update(page)
+            if len(page) < page_size or not page or (last is not None and max(page) <= last):
+                return ids
+            last = max(page)
 
 
 def _server_time(resp: httpx.Response) -> dt.datetime | None:

@@ -77,6 +77,8 @@ class AnnotationPolicy(dg.ConfigurableResource):  # type: ignore[misc]
     project_title: str = "footprint: text classification"
     choices: list[str] = Field(default_factory=lambda: list(DEFAULT_CHOICES))
     import_batch_size: int = 500
+    # label_tasks re-imports rows whose task was deleted in Label Studio (default: honour the deletion)
+    reimport_deleted_tasks: bool = False
     idle_cap_s: float = 300.0  # Labelbox / Ango Hub pause timers after 5 min idle
     max_lead_time_s: float = 86_400.0  # above this a lead_time is malformed, not merely idle
     # Demo only: before syncing, simulated annotators (labeling/replay.py) label up to

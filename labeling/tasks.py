@@ -2,17 +2,26 @@
 
 Idempotent by the corpus `row_id`: the project's existing tasks are listed first (only `id` and
 `data`), and only rows whose id is not there are imported, in batches. A batch that failed (even a
-timed-out one the server did apply) is picked up by the next run's listing, never duplicated.
+timed-out one, or one whose reply was lost, that the server did apply) is picked up by the next
+run's listing, never duplicated.
+
+Tasks deleted on the server: a row whose task an `annotations` sync found deleted in Label Studio
+(`SyncState.deleted_tasks`) is NOT re-imported by default (`skip_rows`). Deleting a task is a
+curation decision by someone with rights on the project (bad text, duplicate, out of scope);
+re-importing it would silently undo that and pay annotators for the row again. Such rows are counted
+(`tasks_deleted_on_server_not_reimported`) and left out of the row -> task map. To bring them back,
+set `AnnotationPolicy.reimport_deleted_tasks` (or delete the row upstream to make it permanent).
+Limit: a deletion no sync has seen yet looks like a row never imported and is re-imported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from labeling.client import LabelStudioClient, LabelStudioError
+from labeling.client import LabelStudioClient, LabelStudioError, LabelStudioUnavailable
 
 FROM_NAME = "label"
 TO_NAME = "text"
@@ -76,6 +85,7 @@ class ImportResult:
     already_present: int
     duplicates_in_project: int  # tasks sharing a row_id (not ours to delete; lowest id is used)
     batches: int
+    skipped_deleted: int = 0  # rows whose task was deleted on the server, not re-imported
 
 
 def existing_row_ids(client: LabelStudioClient, project_id: int) -> tuple[dict[str, int], int]:
@@ -96,22 +106,38 @@ def existing_row_ids(client: LabelStudioClient, project_id: int) -> tuple[dict[s
 
 
 def import_missing(
-    client: LabelStudioClient, project_id: int, rows: Iterable[tuple[str, str]], *, batch_size: int = 500
+    client: LabelStudioClient,
+    project_id: int,
+    rows: Iterable[tuple[str, str]],
+    *,
+    batch_size: int = 500,
+    skip_rows: Collection[str] = (),
 ) -> ImportResult:
-    """Import (row_id, text) rows not yet in the project, `batch_size` tasks per request."""
+    """Import (row_id, text) rows not yet in the project, `batch_size` tasks per request; rows in
+    `skip_rows` (their task was deleted on the server) are not re-imported."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     existing, dupes = existing_row_ids(client, project_id)
     wanted: dict[str, str] = {}
     for row_id, text in rows:
         wanted.setdefault(str(row_id), text)
-    missing = [(r, t) for r, t in wanted.items() if r not in existing]
+    skip = set(skip_rows)
+    absent = [(r, t) for r, t in wanted.items() if r not in existing]
+    missing = [(r, t) for r, t in absent if r not in skip]
     mapping = {r: existing[r] for r in wanted if r in existing}
     batches = 0
+    n_batches = -(-len(missing) // batch_size)
     for start in range(0, len(missing), batch_size):
         chunk = missing[start : start + batch_size]
         body = [{"data": {"text": text, "row_id": row_id}} for row_id, text in chunk]
-        reply = client.post_json(f"/api/projects/{project_id}/import", body, return_task_ids="true")
+        try:
+            reply = client.post_json(f"/api/projects/{project_id}/import", body, return_task_ids="true")
+        except LabelStudioUnavailable as err:
+            raise LabelStudioUnavailable(
+                f"import batch {batches + 1}/{n_batches} ({len(chunk)} tasks) into project {project_id}: "
+                f"{err} (the next run lists the project's tasks by row_id first and imports only the "
+                "rows still missing, so no task is duplicated)"
+            ) from err
         ids = reply.get("task_ids") or []
         if len(ids) != len(chunk):
             raise LabelStudioError(
@@ -120,4 +146,5 @@ def import_missing(
             )
         mapping.update({row_id: int(tid) for (row_id, _), tid in zip(chunk, ids, strict=True)})
         batches += 1
-    return ImportResult(project_id, mapping, len(missing), len(wanted) - len(missing), dupes, batches)
+    present, skipped = len(wanted) - len(absent), len(absent) - len(missing)
+    return ImportResult(project_id, mapping, len(missing), present, dupes, batches, skipped)

@@ -6,6 +6,14 @@ flags), rebuilds the labelled training set from every annotation synced so far (
 `labeling.dataset`), and reports spend per annotator against the budget. The sync state and cursor
 are committed only after the materialization's facts batch is published; a failed run changes
 nothing and the next run resumes from the same cursor.
+
+Tasks deleted on the server between syncs: after the fetch, each sync lists the project's task ids
+(ids only: ~10 bytes per task, one request per 10,000 tasks, counted in the transfer facts like
+every other request) and compares them with the tasks it knows (synced annotations and the
+label_tasks map; `SyncState.reconcile_tasks`). A task that disappeared loses its label in the
+training set; its AnnotationWork facts stay (that work happened and still counts as spend). The
+metadata reports `tasks_deleted_on_server` (this sync), `tasks_deleted_total` and their ids, and
+the run logs a warning. label_tasks then does not re-import those rows (see its docstring).
 """
 
 import base64
@@ -52,6 +60,12 @@ def _fact(v: AnnotationVersion, materialization_id: str, project: str) -> Annota
         created_at=v.created_at,
         updated_at=v.updated_at,
     )
+
+
+def _ids(ids: list[int], limit: int = 20) -> str:
+    """A short list of task ids for metadata and logs ("1, 2, 3 (+17 more)")."""
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
 def _f(x: float, digits: int = 4) -> dg.FloatMetadataValue:
@@ -135,6 +149,7 @@ def annotations(
                     if changed
                     else {}
                 )
+                present = client.task_ids(project_id)  # after the fetch: see SyncState.reconcile_tasks
             finally:
                 traffic = client.counter.record_into(rec, endpoint_kind="label-studio")
         sync_s = time.perf_counter() - t0
@@ -154,12 +169,22 @@ def annotations(
         }
         merged = state.merge(changed, parsed)
         state.fetched_at = fetched.server_time
+        task_map = read_task_map(label_tasks.path)
+        gone = state.reconcile_tasks(present, also_known=task_map, row_of=task_map)
+        if gone.deleted:
+            context.log.warning(
+                f"{len(gone.deleted)} task(s) of project {project_id} deleted on the server since the "
+                f"last sync: {_ids(gone.deleted)}; their labels leave the training set, their "
+                f"{len(gone.annotations_on_deleted)} annotation(s) stay counted as labour"
+            )
+        if gone.reappeared:
+            context.log.info(f"task(s) recorded as deleted exist again: {_ids(gone.reappeared)}")
         project = f"{client.url}#{project_id}"
         rec.add(*[_fact(v, rec.materialization_id, project) for v in merged.new_versions])
 
-        versions = list(state.annotations.values())
-        labels = task_labels(versions)
-        table = training_table(labels, read_task_map(label_tasks.path), corpus.path)
+        versions = list(state.annotations.values())  # labour: tasks deleted since included
+        labels = task_labels(state.live_versions())
+        table = training_table(labels, task_map, corpus.path)
         folder = make_private_dir(home.artifacts_dir / "annotations")
         path = folder / f"{rec.materialization_id}.parquet"
         write_training_set(path, table)
@@ -169,7 +194,8 @@ def annotations(
         spend = per_annotator(versions, labels, rate_of)
         spent_usd = sum(r.cost_usd for r in spend)
         labelled = sum(1 for t in labels.values() if t.label is not None)
-        fc = forecast(label_tasks.rows or 0, labelled, versions, rate_of(""))
+        deleted_mapped = sum(1 for t in state.deleted_tasks if t in task_map)
+        fc = forecast(max(0, (label_tasks.rows or 0) - deleted_mapped), labelled, versions, rate_of(""))
         chart = burn_down_png(
             versions,
             rate_of,
@@ -190,6 +216,12 @@ def annotations(
             "annotation_versions_new": dg.MetadataValue.int(len(merged.new_versions)),
             "annotations_removed": dg.MetadataValue.int(len(merged.removed_ids)),
             "annotations_total": dg.MetadataValue.int(len(versions)),
+            "tasks_deleted_on_server": dg.MetadataValue.int(len(gone.deleted)),
+            "tasks_deleted_on_server_ids": _ids(gone.deleted),
+            "tasks_deleted_total": dg.MetadataValue.int(len(state.deleted_tasks)),
+            "tasks_reappeared": dg.MetadataValue.int(len(gone.reappeared)),
+            "annotations_on_deleted_tasks": dg.MetadataValue.int(len(versions) - len(state.live_versions())),
+            "tasks_on_server": dg.MetadataValue.int(len(present)),
             "rows_labelled": dg.MetadataValue.int(table.num_rows),
             "tasks_tied": dg.MetadataValue.int(sum(1 for t in labels.values() if t.label is None)),
             "tasks_remaining": dg.MetadataValue.int(fc.remaining_tasks),

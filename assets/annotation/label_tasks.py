@@ -4,6 +4,10 @@ Output: $FOOTPRINT_HOME/artifacts/label_tasks/<materialization_id>.parquet (row_
 task_id int64: every train row of the consumed corpus and its task). The handle's `extra` carries
 project_id, project_title, choices, server (URL, never the token) and the consumed clean_corpus
 materialization (id, path) so `annotations` reads exactly those texts.
+
+Rows whose task an `annotations` sync found deleted on the server are not re-imported unless
+`AnnotationPolicy.reimport_deleted_tasks` (reasons in `labeling.tasks`); they are counted in
+`tasks_deleted_on_server_not_reimported` and are not in the row -> task map.
 """
 
 import time
@@ -12,6 +16,7 @@ import dagster as dg
 
 from labeling.dataset import read_train_rows, write_task_map
 from labeling.resource import AnnotationPolicy, LabelStudioResource
+from labeling.store import load_state, state_path
 from labeling.tasks import ensure_project, import_missing
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -46,7 +51,13 @@ def label_tasks(
         with labelstudio.client() as client:
             try:
                 project_id, created = ensure_project(client, policy.project_title, policy.choices)
-                result = import_missing(client, project_id, rows, batch_size=policy.import_batch_size)
+                skip: set[str] = set()
+                if not policy.reimport_deleted_tasks:
+                    state_file = state_path(rec.home.labelstudio_dir, labelstudio.project_key(project_id))
+                    skip = load_state(state_file).deleted_row_ids()
+                result = import_missing(
+                    client, project_id, rows, batch_size=policy.import_batch_size, skip_rows=skip
+                )
             finally:
                 traffic = client.counter.record_into(rec, endpoint_kind="label-studio")
         seconds = time.perf_counter() - t0
@@ -63,6 +74,7 @@ def label_tasks(
                 "tasks_imported": dg.MetadataValue.int(result.imported),
                 "tasks_already_present": dg.MetadataValue.int(result.already_present),
                 "duplicate_tasks_in_project": dg.MetadataValue.int(result.duplicates_in_project),
+                "tasks_deleted_on_server_not_reimported": dg.MetadataValue.int(result.skipped_deleted),
                 "import_batches": dg.MetadataValue.int(result.batches),
                 "http_requests": dg.MetadataValue.int(sum(t.requests for t in traffic)),
                 "bytes_up": dg.MetadataValue.int(sum(t.bytes_sent for t in traffic)),

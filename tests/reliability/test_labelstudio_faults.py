@@ -198,11 +198,6 @@ def test_task_deleted_between_syncs_is_handled(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap (reported to the lead): the incremental sync only sees tasks that still exist, so "
-    "a task deleted in Label Studio keeps its label in the training set and is not reported",
-)
 def test_task_deleted_between_syncs_is_reported(
     pipeline: Any, proxy: FaultProxy, labelstudio_server: Any, project_title: str
 ) -> None:
