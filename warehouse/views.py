@@ -1,7 +1,10 @@
 """Analyst views (sql/views.sql, sql/rollup.sql), the default rate card, and the derived tables
-the views read: `energy_reading_latest` (heartbeats superseded) and `lineage_graph` (edges once)."""
+the views read: `energy_reading_latest` (heartbeats superseded), `lineage_graph` (edges once) and its
+integer-keyed twin `lineage_node` / `lineage_graph_key` (what the recursive walk joins on)."""
 
 from __future__ import annotations
+
+import hashlib
 
 import duckdb
 
@@ -10,38 +13,83 @@ from warehouse.ratecard_store import ensure_default_card
 
 VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
 _SOURCE_TOKEN = "__SOURCE__"
+# sql/footprint.sql (the per-materialization pricing CTEs) is spliced into views.sql and rollup.sql
+# wherever this token stands, so asset_footprint and end_to_end_footprint_of share one text of the
+# formulas; `__SCOPE__` there is the set of materializations to price.
+_FOOTPRINT_TOKEN = "__FOOTPRINT_CTES__"
+_SCOPE_TOKEN = "__SCOPE__"
+_SCOPES = {
+    "views.sql": "TRUE",  # asset_footprint_at: all of history
+    "rollup.sql": "materialization_id IN (SELECT upstream_materialization_id FROM walk)",  # only the walk
+}
+
+
+def view_sql() -> list[str]:
+    """The CREATE statements of the analyst views and macros, in order."""
+    footprint = sql_text("footprint.sql").strip().rstrip(",")
+    out = []
+    for name in VIEW_FILES:
+        text = sql_text(name)
+        if _FOOTPRINT_TOKEN in text:
+            text = text.replace(_FOOTPRINT_TOKEN, footprint.replace(_SCOPE_TOKEN, _SCOPES[name]))
+        out.append(text)
+    return out
 
 
 def ensure_views(con: duckdb.DuckDBPyConnection) -> None:
     """Create or replace the analyst views; load the default rate card if none is loaded yet.
 
-    Needs a read-write connection on which `ensure_schema` has run."""
+    Needs a read-write connection on which `ensure_schema` has run. The views are only re-created
+    when their SQL changed since the last call (binding them costs ~0.1 s; `warehouse_meta` keeps the
+    digest)."""
     ensure_default_card(con)
-    if any(_count(con, d) == 0 and _count(con, f) > 0 for f, (d, _) in DERIVED.items()):
-        rebuild_derived(con)  # a warehouse written before the derived tables existed
-    for name in VIEW_FILES:
-        con.execute(sql_text(name))
+    if any(_count(con, f) > 0 and any(_count(con, d) == 0 for d in ds) for f, (ds, _) in DERIVED.items()):
+        rebuild_derived(con)  # a warehouse written before (some of) the derived tables existed
+    statements = view_sql()
+    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'views_sha256'").fetchall()
+    if row and row[0][0] == digest and _views_present(con):
+        return
+    for text in statements:
+        con.execute(text)
+    con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('views_sha256', ?)", [digest])
 
 
-# fact table -> (derived table, the SQL that merges new facts of that table into it)
-DERIVED: dict[str, tuple[str, str]] = {
-    "energy_reading": ("energy_reading_latest", "energy_latest.sql"),
-    "lineage_edge": ("lineage_graph", "lineage_graph.sql"),
+# fact table -> (derived tables, the SQL that merges new facts of that table into them)
+DERIVED: dict[str, tuple[tuple[str, ...], str]] = {
+    "energy_reading": (("energy_reading_latest",), "energy_latest.sql"),
+    "lineage_edge": (("lineage_graph", "lineage_node", "lineage_graph_key"), "lineage_graph.sql"),
 }
 
 
+def _statements(sql: str) -> list[str]:
+    """Split a derived-table SQL file into statements (each ends with ';' at the end of a line)."""
+    parts = [p.strip() for p in sql.split(";\n")]
+    return [p for p in parts if p and not all(line.lstrip().startswith("--") for line in p.splitlines())]
+
+
 def merge_derived(con: duckdb.DuckDBPyConnection, fact_table: str, parquet_files: list[str]) -> None:
-    """Fold newly loaded facts (these batch files) into the derived table kept for `fact_table`."""
+    """Fold newly loaded facts (these batch files) into the derived tables kept for `fact_table`."""
     if parquet_files and fact_table in DERIVED:
         sql = sql_text(DERIVED[fact_table][1]).replace(_SOURCE_TOKEN, "read_parquet($files)")
-        con.execute(sql, {"files": parquet_files})
+        for statement in _statements(sql):
+            con.execute(statement, {"files": parquet_files})
 
 
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every derived table from all facts (idempotent)."""
     for fact_table, (derived, sql_file) in DERIVED.items():
-        con.execute(f"DELETE FROM {derived}")
-        con.execute(sql_text(sql_file).replace(_SOURCE_TOKEN, fact_table))
+        for table in derived:
+            con.execute(f"DELETE FROM {table}")
+        for statement in _statements(sql_text(sql_file).replace(_SOURCE_TOKEN, fact_table)):
+            con.execute(statement)
+
+
+def _views_present(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND view_name = 'end_to_end_footprint'"
+    ).fetchall()
+    return bool(row[0][0])
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -41,7 +41,8 @@ def test_no_nvml_says_unavailable_once_per_node() -> None:
     nvml = autospec_nvml(FakeNvml(library=False))
     r0 = kinds(rank_backends(info=RankInfo(0, 0, 2, 2), nvml=nvml))
     r1 = kinds(rank_backends(info=RankInfo(1, 1, 2, 2), nvml=nvml))
-    assert sorted(r0) == [("cpu", 0), ("gpu", 0), ("ram", 0)] and r1 == []
+    # no GPU at all: one "no device" reading (index -1), shown but never billed
+    assert sorted(r0) == [("cpu", 0), ("gpu", -1), ("ram", 0)] and r1 == []
 
 
 def test_rank_env_validation() -> None:

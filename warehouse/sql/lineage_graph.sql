@@ -1,5 +1,20 @@
 -- Merge lineage edges from __SOURCE__ (new batch files, or all of lineage_edge on a rebuild) into
--- lineage_graph: each (materialization, upstream) pair once, self-loops dropped.
+-- lineage_graph: each (materialization, upstream) pair once, self-loops dropped; and the same edges
+-- on integer keys into lineage_node / lineage_graph_key (what the recursive walk joins on).
+-- Statements run in this order, in the loader's transaction.
 INSERT OR IGNORE INTO lineage_graph
 SELECT DISTINCT materialization_id, upstream_materialization_id FROM __SOURCE__
 WHERE materialization_id <> upstream_materialization_id;
+
+INSERT INTO lineage_node
+SELECT id, (SELECT coalesce(max(node), 0) FROM lineage_node) + row_number() OVER (ORDER BY id)
+FROM (SELECT materialization_id AS id FROM __SOURCE__
+      UNION SELECT upstream_materialization_id FROM __SOURCE__)
+WHERE id NOT IN (SELECT materialization_id FROM lineage_node);
+
+INSERT OR IGNORE INTO lineage_graph_key
+SELECT DISTINCT a.node, b.node
+FROM __SOURCE__ s
+JOIN lineage_node a ON a.materialization_id = s.materialization_id
+JOIN lineage_node b ON b.materialization_id = s.upstream_materialization_id
+WHERE s.materialization_id <> s.upstream_materialization_id;

@@ -9,30 +9,42 @@
 -- A lineage cycle (corrupt facts) stops after as many steps as there are edges.
 CREATE OR REPLACE MACRO lineage_weights_from(root_id) AS TABLE
 WITH RECURSIVE
+-- The walk joins on the INTEGER keys of lineage_node / lineage_graph_key (same edges as lineage_graph)
 edges AS MATERIALIZED (
-  SELECT e.materialization_id, e.upstream_materialization_id, c.consumers
-  FROM lineage_graph e JOIN lineage_consumers c USING (upstream_materialization_id)
+  SELECT node, upstream_node, count(*) OVER (PARTITION BY upstream_node) AS consumers
+  FROM lineage_graph_key
 ),
 bound AS MATERIALIZED (SELECT count(*) + 1 AS max_depth FROM edges),
-w(root_materialization_id, upstream_materialization_id, depth, weight) AS (
-  SELECT materialization_id, materialization_id, 0, 1.0::DOUBLE FROM materialization
-  WHERE root_id IS NULL OR materialization_id = root_id
+w(root_node, node, depth, weight) AS (  -- roots with lineage, on integer keys
+  SELECT n.node, n.node, 0, 1.0::DOUBLE
+  FROM materialization m JOIN lineage_node n USING (materialization_id)
+  WHERE root_id IS NULL OR m.materialization_id = root_id
   UNION ALL
-  SELECT w.root_materialization_id, e.upstream_materialization_id, w.depth + 1,
-         sum(w.weight / e.consumers)
-  FROM w JOIN edges e ON e.materialization_id = w.upstream_materialization_id
+  SELECT w.root_node, e.upstream_node, w.depth + 1, sum(w.weight / e.consumers)
+  FROM w JOIN edges e ON e.node = w.node
   JOIN bound ON w.depth < bound.max_depth
-  GROUP BY w.root_materialization_id, e.upstream_materialization_id, w.depth
+  GROUP BY w.root_node, e.upstream_node, w.depth
+),
+per_node AS (
+  SELECT root_node, node, sum(weight) AS weight, min(depth) AS min_depth
+  FROM w GROUP BY root_node, node
 )
-SELECT root_materialization_id AS materialization_id, upstream_materialization_id,
-       sum(weight) AS weight, min(depth) AS min_depth
-FROM w GROUP BY root_materialization_id, upstream_materialization_id;
+SELECT r.materialization_id, n.materialization_id AS upstream_materialization_id, p.weight, p.min_depth
+FROM per_node p JOIN lineage_node r ON r.node = p.root_node JOIN lineage_node n ON n.node = p.node
+UNION ALL  -- a root with no lineage at all is its own only upstream
+SELECT materialization_id, materialization_id, 1.0::DOUBLE, 0 FROM materialization
+WHERE (root_id IS NULL OR materialization_id = root_id)
+  AND materialization_id NOT IN (SELECT materialization_id FROM lineage_node);
 
 -- end_to_end_footprint_of(id): one row: inclusive totals over the materialization and all its
 -- upstreams, each counted once, and alloc_* totals where each upstream contributes weight x its
 -- footprint (allocated totals of all final consumers add up to the sum over all materializations).
 -- Upstream ids with no recorded materialization count in upstream_unrecorded and add nothing.
-CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id) AS TABLE
+-- Only the materializations in the walk are priced (the pricing CTEs of sql/footprint.sql, spliced in
+-- by warehouse/views.py with their scope limited to `walk`). pinned_version as in asset_footprint_at.
+CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL) AS TABLE
+WITH walk AS MATERIALIZED (SELECT * FROM lineage_weights_from(root_id)),
+__FOOTPRINT_CTES__
 SELECT w.materialization_id,
        any_value(f.run_id) FILTER (WHERE w.upstream_materialization_id = w.materialization_id) AS run_id,
        any_value(f.asset_key) FILTER (WHERE w.upstream_materialization_id = w.materialization_id)
@@ -45,7 +57,8 @@ SELECT w.materialization_id,
        count(*) FILTER (WHERE f.status <> 'success') AS not_successful_count,
        sum(f.duration_s) AS duration_s,
        sum(f.energy_kwh) AS energy_kwh,
-       CASE WHEN count(DISTINCT f.energy_method) = 1 THEN any_value(f.energy_method) ELSE 'mixed' END
+       -- one distinct method (min = max) or 'mixed' (also when no upstream is recorded)
+       CASE WHEN min(f.energy_method) = max(f.energy_method) THEN min(f.energy_method) ELSE 'mixed' END
          AS energy_method,
        sum(f.co2e_kg) AS co2e_kg,
        sum(f.bytes_moved) AS bytes_moved,
@@ -66,8 +79,8 @@ SELECT w.materialization_id,
        sum(w.weight * f.cost_energy_usd) AS alloc_cost_energy_usd,
        sum(w.weight * f.cost_labeling_usd) AS alloc_cost_labeling_usd,
        sum(w.weight * f.cost_usd) AS alloc_cost_usd
-FROM lineage_weights_from(root_id) w
-LEFT JOIN asset_footprint f ON f.materialization_id = w.upstream_materialization_id
+FROM walk w
+LEFT JOIN fp f ON f.materialization_id = w.upstream_materialization_id
 GROUP BY w.materialization_id;
 
 -- Every materialization at once. For one materialization query end_to_end_footprint_of('<id>'):

@@ -102,3 +102,16 @@ CREATE TABLE IF NOT EXISTS lineage_graph (
   materialization_id VARCHAR NOT NULL, upstream_materialization_id VARCHAR NOT NULL,
   PRIMARY KEY (materialization_id, upstream_materialization_id)
 );
+-- Derived and rebuildable, for the recursive walk only: an INTEGER surrogate `node` for every id that
+-- appears in lineage_edge, and lineage_graph on those keys (integer joins at each step of the walk
+-- instead of 32-character strings). Kept in step with lineage_graph by sql/lineage_graph.sql.
+CREATE TABLE IF NOT EXISTS lineage_node (
+  materialization_id VARCHAR NOT NULL PRIMARY KEY, node INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lineage_graph_key (
+  node INTEGER NOT NULL, upstream_node INTEGER NOT NULL, PRIMARY KEY (node, upstream_node)
+);
+
+-- Bookkeeping of warehouse.views: the digest of the view SQL last created (views are re-created only
+-- when it changes).
+CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
