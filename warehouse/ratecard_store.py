@@ -34,6 +34,10 @@ def install_rate_card(
     ).fetchall()
     if found:
         return InstalledCard(int(found[0][0]), False, found[0][1])
+    if effective_from is None and card.effective_from is None:
+        latest = _latest_if_identical(con, card)
+        if latest is not None:  # the same card is already the newest version: no duplicate "now"
+            return latest
     when = effective_from or card.effective_from or dt.datetime.now(dt.UTC)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -52,6 +56,23 @@ def install_rate_card(
         con.execute("ROLLBACK")
         raise RateCardError(f"rate card {card.source_path}: could not be stored: {err}") from err
     return InstalledCard(version, True, when)
+
+
+def _latest_if_identical(con: duckdb.DuckDBPyConnection, card: RateCard) -> InstalledCard | None:
+    row = con.execute(
+        "SELECT version, effective_from, name FROM rate_card_version ORDER BY version DESC LIMIT 1"
+    ).fetchall()
+    if not row or row[0][2] != card.name:
+        return None
+    version = int(row[0][0])
+    stored = {
+        tuple(r)
+        for r in con.execute(
+            "SELECT key, subject, value, unit, source, year FROM rate WHERE version = ?", [version]
+        ).fetchall()
+    }
+    ours = {(r.key, r.subject, r.value, r.unit, r.source, r.year) for r in card.rates}
+    return InstalledCard(version, False, row[0][1]) if stored == ours else None
 
 
 def ensure_default_card(con: duckdb.DuckDBPyConnection) -> None:
