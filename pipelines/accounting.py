@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from metering.meter import Meter
 from metering.recorder import MaterializationRecorder
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
@@ -30,7 +31,9 @@ def accounted(
     *,
     upstream: Iterable[ArtifactHandle] = (),
     heartbeat_s: float | None = None,
+    meter: Meter | None = None,
 ) -> Iterator[MaterializationRecorder]:
+    """Meter the step (with `meter`, default `Meter.default()`) and record its facts."""
     rec = MaterializationRecorder(
         footprint.home(),
         asset_key=context.asset_key.to_user_string(),
@@ -39,6 +42,7 @@ def accounted(
         attempt=context.retry_number + 1,
         upstream=upstream,
         heartbeat_s=heartbeat_s or footprint.heartbeat_s,
+        meter=meter,
     )
     with rec:
         yield rec

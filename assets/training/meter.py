@@ -113,19 +113,9 @@ def accounted_launch(
     *,
     upstream: Iterable[ArtifactHandle] = (),
 ) -> Iterator[MaterializationRecorder]:
-    """`pipelines.accounting.accounted()` with the orchestrator's own-process meter."""
-    from pipelines.accounting import footprint_metadata
+    """`pipelines.accounting.accounted()` with the orchestrator's own-process meter (the ranks meter
+    the training processes themselves, so the orchestrator must not count its children)."""
+    from pipelines.accounting import accounted
 
-    rec = MaterializationRecorder(
-        footprint.home(),
-        asset_key=context.asset_key.to_user_string(),
-        run_id=context.run.run_id,
-        partition_key=context.partition_key if context.has_partition_key else None,
-        attempt=context.retry_number + 1,
-        upstream=upstream,
-        heartbeat_s=footprint.heartbeat_s,
-        meter=orchestrator_meter(),
-    )
-    with rec:
+    with accounted(context, footprint, upstream=upstream, meter=orchestrator_meter()) as rec:
         yield rec
-    context.add_output_metadata(footprint_metadata(rec))
