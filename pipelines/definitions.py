@@ -8,6 +8,7 @@ from assets.annotation import definitions as annotation_definitions
 from assets.corpus import definitions as corpus_definitions
 from assets.report import definitions as report_definitions
 from assets.training import definitions as training_definitions
+from pipelines.io_manager import AtomicFilesystemIOManager
 from pipelines.jobs import main_job
 from pipelines.resources import FootprintHomeResource
 from pipelines.sensors import warehouse_sync_sensor
@@ -26,5 +27,9 @@ def defs() -> dg.Definitions:
         ],
         jobs=[main_job()],
         sensors=[warehouse_sync_sensor, *annotation["sensors"]],
-        resources={"footprint": FootprintHomeResource(), **annotation["resources"]},
+        resources={
+            "footprint": FootprintHomeResource(),
+            "io_manager": AtomicFilesystemIOManager(),
+            **annotation["resources"],
+        },
     )

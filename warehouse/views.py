@@ -1,6 +1,8 @@
 """Analyst views (sql/views.sql, sql/rollup.sql), the default rate card, and the derived tables
-the views read: `energy_reading_latest` (heartbeats superseded), `lineage_graph` (edges once) and its
-integer-keyed twin `lineage_node` / `lineage_graph_key` (what the recursive walk joins on)."""
+the views read: `energy_reading_latest` (heartbeats superseded), `materialization_usage` (per
+materialization, the quantities the rate card multiplies), `lineage_graph` (edges once) and its
+integer-keyed twin `lineage_node` / `lineage_walk_edge` (edges with allocation shares: what the
+recursive walk joins on). Derived tables hold facts re-shaped, never money."""
 
 from __future__ import annotations
 
@@ -13,14 +15,13 @@ from warehouse.ratecard_store import ensure_default_card
 
 VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
 _SOURCE_TOKEN = "__SOURCE__"
-# sql/footprint.sql (the per-materialization pricing CTEs) is spliced into views.sql and rollup.sql
-# wherever this token stands, so asset_footprint and end_to_end_footprint_of share one text of the
-# formulas; `__SCOPE__` there is the set of materializations to price.
+# sql/footprint.sql (the per-materialization pricing CTEs) is spliced into views.sql wherever this
+# token stands; `__SCOPE__` there is the set of materializations to price. (end_to_end_footprint_of in
+# rollup.sql applies the same formulas to sums of usage; tests/warehouse check they agree.)
 _FOOTPRINT_TOKEN = "__FOOTPRINT_CTES__"
 _SCOPE_TOKEN = "__SCOPE__"
 _SCOPES = {
     "views.sql": "TRUE",  # asset_footprint_at: all of history
-    "rollup.sql": "materialization_id IN (SELECT upstream_materialization_id FROM walk)",  # only the walk
 }
 
 
@@ -55,10 +56,17 @@ def ensure_views(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('views_sha256', ?)", [digest])
 
 
-# fact table -> (derived tables, the SQL that merges new facts of that table into them)
-DERIVED: dict[str, tuple[tuple[str, ...], str]] = {
-    "energy_reading": (("energy_reading_latest",), "energy_latest.sql"),
-    "lineage_edge": (("lineage_graph", "lineage_node", "lineage_graph_key"), "lineage_graph.sql"),
+# fact table -> (derived tables it feeds, the SQL files that merge new facts of that table into them,
+# run in order). `materialization_usage` is fed by four fact tables, each refreshing its own rows.
+DERIVED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "energy_reading": (
+        ("energy_reading_latest", "materialization_usage"),
+        ("energy_latest.sql", "usage_energy.sql"),
+    ),
+    "lineage_edge": (("lineage_graph", "lineage_node", "lineage_walk_edge"), ("lineage_graph.sql",)),
+    "annotation_work": (("materialization_usage",), ("usage_annotation.sql",)),
+    "person_time": (("materialization_usage",), ("usage_person.sql",)),
+    "transfer": (("materialization_usage",), ("usage_transfer.sql",)),
 }
 
 
@@ -69,20 +77,23 @@ def _statements(sql: str) -> list[str]:
 
 
 def merge_derived(con: duckdb.DuckDBPyConnection, fact_table: str, parquet_files: list[str]) -> None:
-    """Fold newly loaded facts (these batch files) into the derived tables kept for `fact_table`."""
+    """Fold newly loaded facts (these batch files, already inserted) into the derived tables kept for
+    `fact_table`."""
     if parquet_files and fact_table in DERIVED:
-        sql = sql_text(DERIVED[fact_table][1]).replace(_SOURCE_TOKEN, "read_parquet($files)")
-        for statement in _statements(sql):
-            con.execute(statement, {"files": parquet_files})
+        for sql_file in DERIVED[fact_table][1]:
+            sql = sql_text(sql_file).replace(_SOURCE_TOKEN, "read_parquet($files)")
+            for statement in _statements(sql):
+                con.execute(statement, {"files": parquet_files})
 
 
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every derived table from all facts (idempotent)."""
-    for fact_table, (derived, sql_file) in DERIVED.items():
-        for table in derived:
-            con.execute(f"DELETE FROM {table}")
-        for statement in _statements(sql_text(sql_file).replace(_SOURCE_TOKEN, fact_table)):
-            con.execute(statement)
+    for table in sorted({t for derived, _ in DERIVED.values() for t in derived}):
+        con.execute(f"DELETE FROM {table}")
+    for fact_table, (_, sql_files) in DERIVED.items():
+        for sql_file in sql_files:
+            for statement in _statements(sql_text(sql_file).replace(_SOURCE_TOKEN, fact_table)):
+                con.execute(statement)
 
 
 def _views_present(con: duckdb.DuckDBPyConnection) -> bool:

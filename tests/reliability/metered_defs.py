@@ -7,6 +7,7 @@ facts through the same `accounted()` bridge the product's assets use."""
 import dagster as dg
 
 from pipelines.accounting import accounted
+from pipelines.io_manager import AtomicFilesystemIOManager
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 
@@ -41,9 +42,10 @@ def load_sink(
 @dg.definitions
 def defs() -> dg.Definitions:
     # in-process executor: one Python process per run (not one per step), so 8 concurrent runs fit
-    # on 2 cores; the runs still race each other on the batch directory and the warehouse.
+    # on 2 cores; the runs still race each other on the batch directory, the warehouse and the I/O
+    # manager's one file per asset (atomic writes: a reader never sees a half-written value).
     return dg.Definitions(
         assets=[load_source, load_sink],
-        resources={"footprint": FootprintHomeResource()},
+        resources={"footprint": FootprintHomeResource(), "io_manager": AtomicFilesystemIOManager()},
         executor=dg.in_process_executor,
     )

@@ -1,7 +1,7 @@
 -- The per-materialization pricing CTEs (not a statement): spliced by warehouse/views.py into
--- asset_footprint_at (views.sql: the scope marker in `mat` becomes TRUE, every materialization) and
--- end_to_end_footprint_of (rollup.sql: only the materializations in the lineage walk, so one model's
--- footprint never prices all of history). `pinned_version` is the macro's parameter (NULL: the card in force).
+-- asset_footprint_at (views.sql: the scope marker in `mat` becomes TRUE, every materialization).
+-- end_to_end_footprint_of (rollup.sql) applies these formulas to sums of usage over a lineage walk;
+-- change both together. `pinned_version` is the macro's parameter (NULL: the card in force).
 -- The last CTE, `fp`, has the asset_footprint columns.
 mat AS MATERIALIZED (
   SELECT materialization_id, run_id, asset_key, partition_key, status, started_at, ended_at,
@@ -9,68 +9,51 @@ mat AS MATERIALIZED (
   FROM materialization_status
   WHERE __SCOPE__
 ),
-hw AS (  -- device energy and C_hardware; C_hardware is NULL when a device has no rate (never a silent 0)
-  SELECT e.materialization_id, sum(e.energy_j) / 3.6e6 AS device_kwh,
-         -- device_index -1 stands for "no such device here" (e.g. no GPU): never billed
-         CASE WHEN bool_and(coalesce(rn.value, rk.value) IS NOT NULL) FILTER (WHERE e.device_index >= 0)
-                   IS NOT FALSE
-              THEN coalesce(sum(e.duration_s / 3600.0 * coalesce(rn.value, rk.value))
-                            FILTER (WHERE e.device_index >= 0), 0) END AS cost_hardware_usd,
-         CASE WHEN count(*) FILTER (WHERE e.device_index >= 0) = 0 THEN 'unavailable'
-              WHEN min(e.method) FILTER (WHERE e.device_index >= 0)
-                   = max(e.method) FILTER (WHERE e.device_index >= 0)
-              THEN min(e.method) FILTER (WHERE e.device_index >= 0) ELSE 'mixed' END AS energy_method,
-         max(e.measured_at) AS last_measured_at
-  FROM energy_reading_latest e JOIN mat USING (materialization_id)
-  LEFT JOIN rate rn ON rn.version = mat.rate_card_version AND rn.key = 'device_usd_per_hour'
-                   AND rn.subject = e.device_name
-  LEFT JOIN rate rk ON rk.version = mat.rate_card_version AND rk.key = 'device_usd_per_hour'
-                   AND rk.subject = e.device_kind
-  GROUP BY e.materialization_id
-),
-xfer AS (
-  SELECT materialization_id, sum(bytes) AS bytes_moved,
-         coalesce(sum(bytes) FILTER (WHERE scope = 'network'), 0) AS network_bytes
-  FROM transfer GROUP BY materialization_id
-),
-lab AS (  -- C_labeling
-  SELECT a.materialization_id, sum(a.active_s) / 3600.0 AS labeling_hours,
-         sum(a.active_s / 3600.0 * coalesce(ra.value, rd.value)) AS cost_labeling_usd
-  FROM annotation_work_latest a JOIN mat USING (materialization_id)
-  LEFT JOIN rate ra ON ra.version = mat.rate_card_version AND ra.key = 'annotator_usd_per_hour'
-                   AND ra.subject = a.annotator
-  LEFT JOIN rate rd ON rd.version = mat.rate_card_version AND rd.key = 'annotator_usd_per_hour'
-                   AND rd.subject = ''
-  GROUP BY a.materialization_id
-),
-ppl AS (  -- C_person
-  SELECT p.materialization_id, sum(p.duration_s) / 3600.0 AS person_hours,
-         sum(p.duration_s / 3600.0 * coalesce(rp.value, rd.value)) AS cost_person_usd
-  FROM person_time p JOIN mat USING (materialization_id)
-  LEFT JOIN rate rp ON rp.version = mat.rate_card_version AND rp.key = 'person_usd_per_hour'
-                   AND rp.subject = p.person
-  LEFT JOIN rate rd ON rd.version = mat.rate_card_version AND rd.key = 'person_usd_per_hour'
-                   AND rd.subject = ''
-  GROUP BY p.materialization_id
+use AS (  -- per materialization: its usage (materialization_usage) x the rates of its card
+  -- C_hardware is NULL when a billed device has no rate (never a silent 0); a device row with no
+  -- billable readings (device_index -1: "no such device here") is never billed
+  SELECT u.materialization_id,
+         sum(u.energy_j) FILTER (WHERE u.kind = 'device') / 3.6e6 AS device_kwh,
+         CASE WHEN bool_and(coalesce(rs.value, rf.value) IS NOT NULL)
+                   FILTER (WHERE u.kind = 'device' AND u.billable_readings > 0) IS NOT FALSE
+              THEN coalesce(sum(u.seconds / 3600.0 * coalesce(rs.value, rf.value))
+                            FILTER (WHERE u.kind = 'device' AND u.billable_readings > 0), 0) END
+           AS cost_hardware_usd,
+         CASE WHEN coalesce(max(u.billable_readings) FILTER (WHERE u.kind = 'meter'), 0) = 0 THEN 'unavailable'
+              WHEN min(u.method_min) FILTER (WHERE u.kind = 'meter') = max(u.method_max) FILTER (WHERE u.kind = 'meter')
+              THEN min(u.method_min) FILTER (WHERE u.kind = 'meter') ELSE 'mixed' END
+           AS energy_method,
+         max(u.last_measured_at) FILTER (WHERE u.kind = 'meter') AS last_measured_at,
+         sum(u.bytes_moved) FILTER (WHERE u.kind = 'transfer') AS bytes_moved,
+         sum(u.network_bytes) FILTER (WHERE u.kind = 'transfer') AS network_bytes,
+         sum(u.seconds) FILTER (WHERE u.kind = 'annotation') / 3600.0 AS labeling_hours,
+         sum(u.seconds / 3600.0 * coalesce(rs.value, rf.value)) FILTER (WHERE u.kind = 'annotation')
+           AS cost_labeling_usd,  -- C_labeling
+         sum(u.seconds) FILTER (WHERE u.kind = 'person') / 3600.0 AS person_hours,
+         sum(u.seconds / 3600.0 * coalesce(rs.value, rf.value)) FILTER (WHERE u.kind = 'person')
+           AS cost_person_usd  -- C_person
+  FROM materialization_usage u JOIN mat USING (materialization_id)
+  -- the subject's own rate (device model, annotator, person), else the fallback (device kind, default)
+  LEFT JOIN rate rs ON rs.version = mat.rate_card_version AND rs.key = u.rate_key AND rs.subject = u.subject
+  LEFT JOIN rate rf ON rf.version = mat.rate_card_version AND rf.key = u.rate_key
+                   AND rf.subject = u.fallback_subject
+  GROUP BY u.materialization_id
 ),
 e AS (
   SELECT mat.*, sc.pue, sc.data_kwh_per_gb, sc.grid_gco2e_per_kwh, sc.electricity_usd_per_kwh,
-         coalesce(hw.device_kwh, 0) AS device_kwh,
-         sc.pue * coalesce(hw.device_kwh, 0) AS e_compute_kwh,
-         coalesce(xfer.network_bytes, 0) / 1e9 * sc.data_kwh_per_gb AS e_data_kwh,
-         CASE WHEN hw.materialization_id IS NULL THEN 0 ELSE hw.cost_hardware_usd END AS cost_hardware_usd,
-         coalesce(hw.energy_method, 'unavailable') AS energy_method,
-         coalesce(xfer.bytes_moved, 0) AS bytes_moved, coalesce(xfer.network_bytes, 0) AS network_bytes,
-         coalesce(lab.labeling_hours, 0) AS labeling_hours,
-         coalesce(lab.cost_labeling_usd, 0) AS cost_labeling_usd,
-         coalesce(ppl.person_hours, 0) AS person_hours, coalesce(ppl.cost_person_usd, 0) AS cost_person_usd,
-         hw.last_measured_at
+         coalesce(use.device_kwh, 0) AS device_kwh,
+         sc.pue * coalesce(use.device_kwh, 0) AS e_compute_kwh,
+         coalesce(use.network_bytes, 0) / 1e9 * sc.data_kwh_per_gb AS e_data_kwh,
+         CASE WHEN use.materialization_id IS NULL THEN 0 ELSE use.cost_hardware_usd END AS cost_hardware_usd,
+         coalesce(use.energy_method, 'unavailable') AS energy_method,
+         coalesce(use.bytes_moved, 0) AS bytes_moved, coalesce(use.network_bytes, 0) AS network_bytes,
+         coalesce(use.labeling_hours, 0) AS labeling_hours,
+         coalesce(use.cost_labeling_usd, 0) AS cost_labeling_usd,
+         coalesce(use.person_hours, 0) AS person_hours, coalesce(use.cost_person_usd, 0) AS cost_person_usd,
+         use.last_measured_at
   FROM mat
   JOIN rate_card_scalar sc ON sc.version = mat.rate_card_version
-  LEFT JOIN hw USING (materialization_id)
-  LEFT JOIN xfer USING (materialization_id)
-  LEFT JOIN lab USING (materialization_id)
-  LEFT JOIN ppl USING (materialization_id)
+  LEFT JOIN use USING (materialization_id)
 ),
 fp AS (
   SELECT materialization_id, run_id, asset_key, status, started_at,

@@ -9,19 +9,16 @@
 -- A lineage cycle (corrupt facts) stops after as many steps as there are edges.
 CREATE OR REPLACE MACRO lineage_weights_from(root_id) AS TABLE
 WITH RECURSIVE
--- The walk joins on the INTEGER keys of lineage_node / lineage_graph_key (same edges as lineage_graph)
-edges AS MATERIALIZED (
-  SELECT node, upstream_node, count(*) OVER (PARTITION BY upstream_node) AS consumers
-  FROM lineage_graph_key
-),
-bound AS MATERIALIZED (SELECT count(*) + 1 AS max_depth FROM edges),
+-- The walk joins on the INTEGER keys of lineage_node / lineage_walk_edge (same edges as lineage_graph,
+-- each with its share = 1 / consumers(upstream), kept by the loader)
+bound AS MATERIALIZED (SELECT count(*) + 1 AS max_depth FROM lineage_walk_edge),
 w(root_node, node, depth, weight) AS (  -- roots with lineage, on integer keys
   SELECT n.node, n.node, 0, 1.0::DOUBLE
   FROM materialization m JOIN lineage_node n USING (materialization_id)
   WHERE root_id IS NULL OR m.materialization_id = root_id
   UNION ALL
-  SELECT w.root_node, e.upstream_node, w.depth + 1, sum(w.weight / e.consumers)
-  FROM w JOIN edges e ON e.node = w.node
+  SELECT w.root_node, e.upstream_node, w.depth + 1, sum(w.weight * e.share)
+  FROM w JOIN lineage_walk_edge e ON e.node = w.node
   JOIN bound ON w.depth < bound.max_depth
   GROUP BY w.root_node, e.upstream_node, w.depth
 ),
@@ -40,48 +37,117 @@ WHERE (root_id IS NULL OR materialization_id = root_id)
 -- upstreams, each counted once, and alloc_* totals where each upstream contributes weight x its
 -- footprint (allocated totals of all final consumers add up to the sum over all materializations).
 -- Upstream ids with no recorded materialization count in upstream_unrecorded and add nothing.
--- Only the materializations in the walk are priced (the pricing CTEs of sql/footprint.sql, spliced in
--- by warehouse/views.py with their scope limited to `walk`). pinned_version as in asset_footprint_at.
+-- The formulas are those of asset_footprint (sql/footprint.sql), applied in the other order: every
+-- price is linear in a quantity, so the walk's usage (materialization_usage) is summed per (root,
+-- card version, rate subject) first and only those few sums are priced. Totals equal the sum of the
+-- upstreams' asset_footprint rows, except that a device with no rate in its card makes
+-- cost_hardware_usd and cost_usd NULL for every root above it (unknown, never silently smaller).
+-- pinned_version as in asset_footprint_at.
 CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL) AS TABLE
 WITH walk AS MATERIALIZED (SELECT * FROM lineage_weights_from(root_id)),
-__FOOTPRINT_CTES__
-SELECT w.materialization_id,
-       any_value(f.run_id) FILTER (WHERE w.upstream_materialization_id = w.materialization_id) AS run_id,
-       any_value(f.asset_key) FILTER (WHERE w.upstream_materialization_id = w.materialization_id)
-         AS asset_key,
-       any_value(f.status) FILTER (WHERE w.upstream_materialization_id = w.materialization_id) AS status,
-       any_value(f.started_at) FILTER (WHERE w.upstream_materialization_id = w.materialization_id)
-         AS started_at,
-       count(f.materialization_id) - 1 AS upstream_count,
-       count(*) - count(f.materialization_id) AS upstream_unrecorded,
-       count(*) FILTER (WHERE f.status <> 'success') AS not_successful_count,
-       sum(f.duration_s) AS duration_s,
-       sum(f.energy_kwh) AS energy_kwh,
-       -- one distinct method (min = max) or 'mixed' (also when no upstream is recorded)
-       CASE WHEN min(f.energy_method) = max(f.energy_method) THEN min(f.energy_method) ELSE 'mixed' END
-         AS energy_method,
-       sum(f.co2e_kg) AS co2e_kg,
-       sum(f.bytes_moved) AS bytes_moved,
-       sum(f.human_hours) AS human_hours,
-       sum(f.cost_person_usd) AS cost_person_usd,
-       sum(f.cost_hardware_usd) AS cost_hardware_usd,
-       sum(f.cost_energy_usd) AS cost_energy_usd,
-       sum(f.cost_labeling_usd) AS cost_labeling_usd,
-       sum(f.cost_usd) AS cost_usd,
-       sum(f.e_compute_kwh) AS e_compute_kwh,
-       sum(f.e_data_kwh) AS e_data_kwh,
-       sum(w.weight * f.energy_kwh) AS alloc_energy_kwh,
-       sum(w.weight * f.co2e_kg) AS alloc_co2e_kg,
-       sum(w.weight * f.bytes_moved) AS alloc_bytes_moved,
-       sum(w.weight * f.human_hours) AS alloc_human_hours,
-       sum(w.weight * f.cost_person_usd) AS alloc_cost_person_usd,
-       sum(w.weight * f.cost_hardware_usd) AS alloc_cost_hardware_usd,
-       sum(w.weight * f.cost_energy_usd) AS alloc_cost_energy_usd,
-       sum(w.weight * f.cost_labeling_usd) AS alloc_cost_labeling_usd,
-       sum(w.weight * f.cost_usd) AS alloc_cost_usd
-FROM walk w
-LEFT JOIN fp f ON f.materialization_id = w.upstream_materialization_id
-GROUP BY w.materialization_id;
+mat AS MATERIALIZED (  -- every upstream in the walk, with its card; recorded = has a materialization fact
+  SELECT w.materialization_id AS root, w.upstream_materialization_id AS mid, w.weight,
+         s.materialization_id IS NOT NULL AS recorded, s.status, s.started_at, s.ended_at,
+         coalesce(pinned_version, s.rate_card_in_force) AS version
+  FROM walk w LEFT JOIN materialization_status s ON s.materialization_id = w.upstream_materialization_id
+),
+grouped AS (  -- device rows with no billable readings (device_index -1) are never billed
+  SELECT mat.root, mat.version, u.kind, u.rate_key, u.subject, u.fallback_subject,
+         coalesce(sum(u.energy_j), 0) AS energy_j, coalesce(sum(mat.weight * u.energy_j), 0) AS w_energy_j,
+         coalesce(sum(u.seconds) FILTER (WHERE u.kind <> 'device' OR u.billable_readings > 0), 0) AS seconds,
+         coalesce(sum(mat.weight * u.seconds) FILTER (WHERE u.kind <> 'device' OR u.billable_readings > 0), 0)
+           AS w_seconds,
+         coalesce(sum(u.bytes_moved), 0) AS bytes_moved, coalesce(sum(mat.weight * u.bytes_moved), 0) AS w_bytes_moved,
+         coalesce(sum(u.network_bytes), 0) AS network_bytes,
+         coalesce(sum(mat.weight * u.network_bytes), 0) AS w_network_bytes,
+         -- 'meter' rows: how many upstreams were metered, and the range of their methods
+         sum(u.billable_readings) FILTER (WHERE u.kind = 'meter') AS metered,
+         min(u.method_min) FILTER (WHERE u.kind = 'meter') AS method_min,
+         max(u.method_max) FILTER (WHERE u.kind = 'meter') AS method_max
+  FROM materialization_usage u JOIN mat ON mat.mid = u.materialization_id AND mat.recorded
+  GROUP BY ALL
+),
+priced AS (
+  SELECT g.root, g.kind, g.seconds, g.w_seconds, g.bytes_moved, g.w_bytes_moved, g.metered, g.method_min,
+         g.method_max,
+         coalesce(rs.value, rf.value) AS rate, sc.grid_gco2e_per_kwh AS grid, sc.electricity_usd_per_kwh AS usd_kwh,
+         sc.pue * g.energy_j / 3.6e6 AS e_compute_kwh, sc.pue * g.w_energy_j / 3.6e6 AS w_e_compute_kwh,
+         g.network_bytes / 1e9 * sc.data_kwh_per_gb AS e_data_kwh,
+         g.w_network_bytes / 1e9 * sc.data_kwh_per_gb AS w_e_data_kwh
+  FROM grouped g
+  JOIN rate_card_scalar sc ON sc.version = g.version
+  LEFT JOIN rate rs ON rs.version = g.version AND rs.key = g.rate_key AND rs.subject = g.subject
+  LEFT JOIN rate rf ON rf.version = g.version AND rf.key = g.rate_key AND rf.subject = g.fallback_subject
+),
+money AS (
+  SELECT root,
+         sum(e_compute_kwh) AS e_compute_kwh, sum(e_data_kwh) AS e_data_kwh,
+         sum(w_e_compute_kwh + w_e_data_kwh) AS alloc_energy_kwh,
+         sum((e_compute_kwh + e_data_kwh) * grid / 1000.0) AS co2e_kg,
+         sum((w_e_compute_kwh + w_e_data_kwh) * grid / 1000.0) AS alloc_co2e_kg,
+         sum(bytes_moved) AS bytes_moved, sum(w_bytes_moved) AS alloc_bytes_moved,
+         sum(seconds) FILTER (WHERE kind IN ('annotation', 'person')) / 3600.0 AS human_hours,
+         sum(w_seconds) FILTER (WHERE kind IN ('annotation', 'person')) / 3600.0 AS alloc_human_hours,
+         coalesce(sum(seconds / 3600.0 * rate) FILTER (WHERE kind = 'person'), 0) AS cost_person_usd,
+         coalesce(sum(w_seconds / 3600.0 * rate) FILTER (WHERE kind = 'person'), 0) AS alloc_cost_person_usd,
+         CASE WHEN bool_and(rate IS NOT NULL) FILTER (WHERE kind = 'device' AND seconds > 0) IS NOT FALSE
+              THEN coalesce(sum(seconds / 3600.0 * rate) FILTER (WHERE kind = 'device'), 0) END
+           AS cost_hardware_usd,
+         CASE WHEN bool_and(rate IS NOT NULL) FILTER (WHERE kind = 'device' AND seconds > 0) IS NOT FALSE
+              THEN coalesce(sum(w_seconds / 3600.0 * rate) FILTER (WHERE kind = 'device'), 0) END
+           AS alloc_cost_hardware_usd,
+         sum(e_compute_kwh * usd_kwh) AS cost_energy_usd, sum(w_e_compute_kwh * usd_kwh) AS alloc_cost_energy_usd,
+         coalesce(sum(seconds / 3600.0 * rate) FILTER (WHERE kind = 'annotation'), 0) AS cost_labeling_usd,
+         coalesce(sum(w_seconds / 3600.0 * rate) FILTER (WHERE kind = 'annotation'), 0) AS alloc_cost_labeling_usd,
+         -- a root's method: one shared by every recorded upstream, else 'mixed'
+         coalesce(sum(metered), 0) AS metered, min(method_min) AS method_min, max(method_max) AS method_max
+  FROM priced GROUP BY root
+),
+last_seen AS (  -- an incomplete materialization lasted at least until its last heartbeat
+  SELECT materialization_id AS mid, last_measured_at FROM materialization_usage
+  WHERE kind = 'meter' AND materialization_id IN (SELECT mid FROM mat WHERE recorded AND ended_at IS NULL)
+),
+tally AS (
+  SELECT mat.root,
+         count(*) FILTER (WHERE recorded) AS recorded,
+         count(*) FILTER (WHERE NOT recorded) AS unrecorded,
+         count(*) FILTER (WHERE recorded AND status <> 'success') AS not_successful,
+         sum((epoch_us(coalesce(mat.ended_at, ls.last_measured_at)) - epoch_us(mat.started_at)) / 1e6)
+           AS duration_s
+  FROM mat LEFT JOIN last_seen ls ON ls.mid = mat.mid
+  GROUP BY mat.root
+)
+SELECT t.root AS materialization_id, r.run_id, r.asset_key, r.status, r.started_at,
+       t.recorded - 1 AS upstream_count, t.unrecorded AS upstream_unrecorded,
+       t.not_successful AS not_successful_count, t.duration_s,
+       coalesce(m.e_compute_kwh + m.e_data_kwh, 0) AS energy_kwh,
+       CASE WHEN coalesce(m.metered, 0) = 0 THEN 'unavailable'
+            WHEN m.metered = t.recorded AND m.method_min = m.method_max THEN m.method_min
+            ELSE 'mixed' END AS energy_method,
+       coalesce(m.co2e_kg, 0) AS co2e_kg,
+       coalesce(m.bytes_moved, 0) AS bytes_moved,
+       coalesce(m.human_hours, 0) AS human_hours,
+       coalesce(m.cost_person_usd, 0) AS cost_person_usd,
+       CASE WHEN m.root IS NULL THEN 0 ELSE m.cost_hardware_usd END AS cost_hardware_usd,
+       coalesce(m.cost_energy_usd, 0) AS cost_energy_usd,
+       coalesce(m.cost_labeling_usd, 0) AS cost_labeling_usd,
+       CASE WHEN m.root IS NULL THEN 0
+            ELSE m.cost_person_usd + m.cost_hardware_usd + m.cost_labeling_usd + m.cost_energy_usd END AS cost_usd,
+       coalesce(m.e_compute_kwh, 0) AS e_compute_kwh, coalesce(m.e_data_kwh, 0) AS e_data_kwh,
+       coalesce(m.alloc_energy_kwh, 0) AS alloc_energy_kwh,
+       coalesce(m.alloc_co2e_kg, 0) AS alloc_co2e_kg,
+       coalesce(m.alloc_bytes_moved, 0) AS alloc_bytes_moved,
+       coalesce(m.alloc_human_hours, 0) AS alloc_human_hours,
+       coalesce(m.alloc_cost_person_usd, 0) AS alloc_cost_person_usd,
+       CASE WHEN m.root IS NULL THEN 0 ELSE m.alloc_cost_hardware_usd END AS alloc_cost_hardware_usd,
+       coalesce(m.alloc_cost_energy_usd, 0) AS alloc_cost_energy_usd,
+       coalesce(m.alloc_cost_labeling_usd, 0) AS alloc_cost_labeling_usd,
+       CASE WHEN m.root IS NULL THEN 0
+            ELSE m.alloc_cost_person_usd + m.alloc_cost_hardware_usd + m.alloc_cost_labeling_usd
+                 + m.alloc_cost_energy_usd END AS alloc_cost_usd
+FROM tally t
+JOIN materialization_status r ON r.materialization_id = t.root
+LEFT JOIN money m ON m.root = t.root;
 
 -- Every materialization at once. For one materialization query end_to_end_footprint_of('<id>'):
 -- a WHERE on this view is not pushed into the recursive walk.

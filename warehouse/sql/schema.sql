@@ -108,8 +108,30 @@ CREATE TABLE IF NOT EXISTS lineage_graph (
 CREATE TABLE IF NOT EXISTS lineage_node (
   materialization_id VARCHAR NOT NULL PRIMARY KEY, node INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS lineage_graph_key (
-  node INTEGER NOT NULL, upstream_node INTEGER NOT NULL, PRIMARY KEY (node, upstream_node)
+-- Each edge on those keys with its allocation share 1 / consumers(upstream): how many distinct
+-- materializations consumed the upstream (re-computed for an upstream whenever it gains a consumer).
+CREATE TABLE IF NOT EXISTS lineage_walk_edge (
+  node INTEGER NOT NULL, upstream_node INTEGER NOT NULL, share DOUBLE NOT NULL,
+  PRIMARY KEY (node, upstream_node)
+);
+DROP TABLE IF EXISTS lineage_graph_key;  -- before lineage_walk_edge (no share column): rebuilt from facts
+
+-- Derived and rebuildable (quantities only, never money): per materialization, what the pricing
+-- multiplies by the rate card, one row per rate subject (sql/usage_*.sql, kept in step with the
+-- facts by the loader in the same transaction):
+--   kind 'device'     device energy and billable device-seconds per (device model, device kind), from
+--                     energy_reading_latest; rate_key device_usd_per_hour, subject = model, else kind;
+--   kind 'meter'      one per materialization with readings: billable_readings 1 if any device was
+--                     really metered (index >= 0) else 0, the range of their methods, last heartbeat;
+--   kind 'annotation' active seconds per annotator, newest version of each annotation
+--                     (as annotation_work_latest); rate_key annotator_usd_per_hour, else subject '';
+--   kind 'person'     person_time seconds per person; rate_key person_usd_per_hour, else subject '';
+--   kind 'transfer'   bytes moved and network-scope bytes (no rate key).
+CREATE TABLE IF NOT EXISTS materialization_usage (
+  materialization_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, rate_key VARCHAR,
+  subject VARCHAR NOT NULL, fallback_subject VARCHAR NOT NULL,
+  energy_j DOUBLE, seconds DOUBLE, billable_readings BIGINT, method_min VARCHAR, method_max VARCHAR,
+  last_measured_at TIMESTAMPTZ, bytes_moved BIGINT, network_bytes BIGINT
 );
 
 -- Bookkeeping of warehouse.views: the digest of the view SQL last created (views are re-created only

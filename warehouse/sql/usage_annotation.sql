@@ -1,0 +1,25 @@
+-- Refresh the 'annotation' rows of materialization_usage. A new version of an annotation can move its
+-- hours from an older materialization to a newer one, so every materialization holding any version of
+-- an annotation in __SOURCE__ is recomputed, from the newest version of each annotation (the rule of
+-- the annotation_work_latest view: newest updated_at, then the first batch that recorded it).
+DELETE FROM materialization_usage
+WHERE kind = 'annotation' AND materialization_id IN (
+  SELECT materialization_id FROM annotation_work
+  WHERE annotation_id IN (SELECT annotation_id FROM __SOURCE__));
+
+INSERT INTO materialization_usage
+WITH affected AS (
+  SELECT DISTINCT materialization_id FROM annotation_work
+  WHERE annotation_id IN (SELECT annotation_id FROM __SOURCE__)
+),
+latest AS (
+  SELECT materialization_id, annotator, active_s FROM annotation_work
+  WHERE annotation_id IN (SELECT annotation_id FROM annotation_work
+                          WHERE materialization_id IN (SELECT materialization_id FROM affected))
+  QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY updated_at DESC, batch_id, fact_id) = 1
+)
+SELECT materialization_id, 'annotation', 'annotator_usd_per_hour', annotator, '',
+       NULL, sum(active_s), NULL, NULL, NULL, NULL, 0, 0
+FROM latest
+WHERE materialization_id IN (SELECT materialization_id FROM affected)
+GROUP BY materialization_id, annotator;
