@@ -83,7 +83,7 @@ def merge_derived(con: duckdb.DuckDBPyConnection, fact_table: str, parquet_files
         for sql_file in DERIVED[fact_table][1]:
             sql = sql_text(sql_file).replace(_SOURCE_TOKEN, "read_parquet($files)")
             for statement in _statements(sql):
-                con.execute(statement, {"files": parquet_files})
+                con.execute(statement, {"files": parquet_files} if "$files" in statement else None)
 
 
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:

@@ -95,7 +95,8 @@ def assert_same(incremental: list[list[tuple[Any, ...]]], rebuilt: list[list[tup
 def test_each_sync_matches_a_rebuild_from_all_facts(home: FootprintHome) -> None:
     for step in STEPS:
         assert write_batch(home, step) is not None
-        sync(home)
+        result = sync(home)
+        assert result.quarantined == {} and result.loaded_facts == len(step)
         con = connect(home, read_only=False)
         try:
             incremental = snapshot(con)
@@ -111,7 +112,7 @@ def test_each_sync_matches_a_rebuild_from_all_facts(home: FootprintHome) -> None
 def test_all_steps_in_one_sync_give_the_figures_a_hand_computes(home: FootprintHome) -> None:
     for step in STEPS:
         write_batch(home, step)
-    sync(home)
+    assert sync(home).quarantined == {}
     con = connect(home, read_only=True)
     try:
         got = {

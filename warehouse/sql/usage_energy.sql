@@ -2,8 +2,10 @@
 -- __SOURCE__ (new batch files, or all of energy_reading on a rebuild), from energy_reading_latest
 -- (merged first, by energy_latest.sql). device_index -1 ("no such device here") adds its energy but
 -- is never billed and does not count towards the energy method.
+CREATE OR REPLACE TEMP TABLE usage_scope AS SELECT DISTINCT materialization_id FROM __SOURCE__;
+
 DELETE FROM materialization_usage
-WHERE kind IN ('device', 'meter') AND materialization_id IN (SELECT materialization_id FROM __SOURCE__);
+WHERE kind IN ('device', 'meter') AND materialization_id IN (SELECT materialization_id FROM usage_scope);
 
 INSERT INTO materialization_usage
 SELECT materialization_id, 'device', 'device_usd_per_hour', device_name, device_kind,
@@ -13,7 +15,7 @@ SELECT materialization_id, 'device', 'device_usd_per_hour', device_name, device_
        min(method) FILTER (WHERE device_index >= 0), max(method) FILTER (WHERE device_index >= 0),
        max(measured_at), 0, 0
 FROM energy_reading_latest
-WHERE materialization_id IN (SELECT materialization_id FROM __SOURCE__)
+WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, device_name, device_kind;
 
 -- One 'meter' row per materialization: whether any device was really metered (billable_readings 1/0),
@@ -25,5 +27,7 @@ SELECT materialization_id, 'meter', NULL, '', '', NULL, NULL,
        min(method) FILTER (WHERE device_index >= 0), max(method) FILTER (WHERE device_index >= 0),
        max(measured_at), 0, 0
 FROM energy_reading_latest
-WHERE materialization_id IN (SELECT materialization_id FROM __SOURCE__)
+WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id;
+
+DROP TABLE usage_scope;
