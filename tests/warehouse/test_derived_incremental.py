@@ -133,3 +133,28 @@ def test_all_steps_in_one_sync_give_the_figures_a_hand_computes(home: FootprintH
     assert got["m3"][0] == pytest.approx(900 / 3600)  # annotation 1 moved here from m1
     assert got["m4"][0] == 0.0  # the repeated version counts once, for the first batch
     assert sorted(shares) == [("m2", "m1", 0.5), ("m3", "m1", 0.5), ("m4", "m2", 1.0), ("m4", "m3", 1.0)]
+
+
+def test_a_warehouse_from_before_the_derived_tables_is_rebuilt_on_the_next_sync(home: FootprintHome) -> None:
+    for step in STEPS:
+        write_batch(home, step)
+    sync(home)
+    con = connect(home, read_only=False)
+    try:
+        want = snapshot(con)
+        # as an older release left it: no usage table rows, the walk's old edge table, old view SQL
+        con.execute("DELETE FROM materialization_usage")
+        con.execute("DELETE FROM lineage_walk_edge")
+        con.execute("CREATE TABLE lineage_graph_key (node INTEGER, upstream_node INTEGER)")
+        con.execute("DELETE FROM warehouse_meta WHERE key = 'views_sha256'")
+    finally:
+        con.close()
+    assert sync(home).loaded_batches == 0
+    con = connect(home, read_only=True)
+    try:
+        assert_same(snapshot(con), want)
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'lineage_graph_key'"
+        ).fetchall() == [(0,)]
+    finally:
+        con.close()
