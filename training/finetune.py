@@ -14,7 +14,7 @@ from training.data import LabelledSet, finetune_inputs
 from training.loop import Dist, Log, cycling_batches, shard_indices, train, unwrap
 from training.metrics import ClassificationScores, classification_scores
 from training.result import RunResult
-from training.save import save_checkpoint, weights_sha256
+from training.save import run_result, save_checkpoint, weights_sha256
 
 EVAL_BATCH = 64
 
@@ -99,28 +99,15 @@ def run(spec: RunSpec, dist: Dist, log: Log) -> RunResult:
         metrics = {"rows": [list(r) for r in scores.named()], "n_eval": scores.n_eval}
         log(f"eval: accuracy {scores.accuracy:.3f}, macro F1 {scores.f1_macro:.3f} on {scores.n_eval} rows")
     saved = save_checkpoint(inner, tok, out_dir, stats, dist, title="fine-tuning loss")
-    return RunResult(
-        task="finetune",
-        checkpoint_dir=str(out_dir),
-        world_size=dist.world_size,
-        steps=stats.steps,
-        samples=stats.samples,
-        tokens=stats.tokens,
-        padded_tokens=stats.padded_tokens,
-        loop_s=stats.loop_s,
-        loop_cpu_s=stats.loop_cpu_s,
-        wall_s=time.perf_counter() - t_start,
-        samples_per_s=stats.samples_per_s,
-        tokens_per_s=stats.tokens_per_s,
-        params=sum(p.numel() for p in inner.parameters()),
-        final_loss=stats.final_loss,
-        loss_steps=stats.loss_steps,
-        losses=stats.losses,
-        bytes_read=Path(spec.annotations_path).stat().st_size + Path(spec.corpus_path).stat().st_size,
-        read_s=read_s,
-        bytes_written=saved.bytes_written,
-        write_s=saved.write_s,
-        loss_curve_png=saved.loss_curve_png,
+    return run_result(
+        "finetune",
+        out_dir,
+        dist,
+        stats,
+        saved,
+        model=inner,
+        started_s=t_start,
+        read=(Path(spec.annotations_path).stat().st_size + Path(spec.corpus_path).stat().st_size, read_s),
         metrics=metrics,
         init_checkpoint=spec.init_checkpoint,
         init_weights_sha256=init_sha,

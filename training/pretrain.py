@@ -13,7 +13,7 @@ from training.config import RunSpec, TrainingConfigError
 from training.data import pretrain_texts
 from training.loop import Dist, Log, cycling_batches, shard_indices, train, unwrap
 from training.result import RunResult
-from training.save import save_checkpoint
+from training.save import run_result, save_checkpoint
 
 MLM_PROBABILITY = 0.15
 
@@ -119,28 +119,15 @@ def run(spec: RunSpec, dist: Dist, log: Log) -> RunResult:
         what="pretrain",
     )
     saved = save_checkpoint(unwrap(model), tok, out_dir, stats, dist, title="MLM pretraining loss")
-    return RunResult(
-        task="pretrain",
-        checkpoint_dir=str(out_dir),
-        world_size=dist.world_size,
-        steps=stats.steps,
-        samples=stats.samples,
-        tokens=stats.tokens,
-        padded_tokens=stats.padded_tokens,
-        loop_s=stats.loop_s,
-        loop_cpu_s=stats.loop_cpu_s,
-        wall_s=time.perf_counter() - t_start,
-        samples_per_s=stats.samples_per_s,
-        tokens_per_s=stats.tokens_per_s,
-        params=sum(p.numel() for p in model.parameters()),
-        final_loss=stats.final_loss,
-        loss_steps=stats.loss_steps,
-        losses=stats.losses,
-        bytes_read=Path(spec.corpus_path).stat().st_size,
-        read_s=read_s,
-        bytes_written=saved.bytes_written,
-        write_s=saved.write_s,
-        loss_curve_png=saved.loss_curve_png,
+    return run_result(
+        "pretrain",
+        out_dir,
+        dist,
+        stats,
+        saved,
+        model=model,
+        started_s=t_start,
+        read=(Path(spec.corpus_path).stat().st_size, read_s),
         init_checkpoint=spec.init_from,
         n_train=len(texts),
     )

@@ -13,6 +13,7 @@ import torch
 
 from training.loop import Dist, TrainStats
 from training.plot import loss_curve_png
+from training.result import RunResult
 from warehouse.artifacts import tree_bytes
 
 LOSS_CURVE = "loss_curve.png"
@@ -52,3 +53,44 @@ def weights_sha256(checkpoint_dir: Path) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+def run_result(
+    task: str,
+    out_dir: Path,
+    dist: Dist,
+    stats: TrainStats,
+    saved: Saved,
+    *,
+    model: Any,
+    started_s: float,
+    read: tuple[int, float],
+    **extra: Any,
+) -> RunResult:
+    """The RunResult of a finished run: counters from `stats`, bytes and seconds of the checkpoint
+    from `saved`, `read` = (bytes read, seconds reading), wall time since `started_s`
+    (time.perf_counter() at process start); task-specific fields in `extra`."""
+    return RunResult(
+        task=task,
+        checkpoint_dir=str(out_dir),
+        world_size=dist.world_size,
+        steps=stats.steps,
+        samples=stats.samples,
+        tokens=stats.tokens,
+        padded_tokens=stats.padded_tokens,
+        loop_s=stats.loop_s,
+        loop_cpu_s=stats.loop_cpu_s,
+        wall_s=time.perf_counter() - started_s,
+        samples_per_s=stats.samples_per_s,
+        tokens_per_s=stats.tokens_per_s,
+        params=sum(p.numel() for p in model.parameters()),
+        final_loss=stats.final_loss,
+        loss_steps=stats.loss_steps,
+        losses=stats.losses,
+        bytes_read=read[0],
+        read_s=read[1],
+        bytes_written=saved.bytes_written,
+        write_s=saved.write_s,
+        loss_curve_png=saved.loss_curve_png,
+        **extra,
+    )
