@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.warehouse_holder import hold_warehouse
 from warehouse.facts import EnergyReading, FactBatch, Materialization, Transfer, utcnow
 from warehouse.home import FootprintHome
 
@@ -449,12 +448,6 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
 
 # -- warehouse --------------------------------------------------------------------------------------------
-HOLD = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("ready", flush=True)
-sys.stdin.read()
-"""
 
 
 @case("warehouse-locked", "warehouse")
@@ -463,23 +456,12 @@ def _(tmp: Path, home: FootprintHome) -> None:
     from warehouse.loader import sync, try_sync
 
     sync(home)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(home.warehouse_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with hold_warehouse(home.warehouse_path):
         _batch(home, "m-locked")
         with refused(WarehouseLockedError, str(home.warehouse_path), "locked by another process", "pending"):
             sync(home, wait_s=0.2)
         res = try_sync(home, wait_s=0.1)  # what a step does: never fails, the facts stay pending
         assert res.locked and res.pending_left == 1
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert sync(home).loaded_batches == 1
 
 

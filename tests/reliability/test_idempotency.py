@@ -4,8 +4,6 @@ the warehouse's numbers for past materializations (asset_footprint compared exac
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from typing import Any
 
 import dagster as dg
@@ -16,18 +14,13 @@ from assets.corpus.raw import raw_corpus
 from pipelines.resources import FootprintHomeResource
 from tests.reliability.helpers import footprint_snapshot, rows
 from tests.reliability.metered_defs import load_sink, load_source
+from tests.warehouse_holder import hold_warehouse
 from warehouse.batches import pending_batches
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
-HOLD = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("ready", flush=True)
-sys.stdin.read()
-"""
 CONFIG = {"ops": {"raw_corpus": {"config": {"rows": 200}}}}
 
 
@@ -58,19 +51,8 @@ def test_rematerialise_resync_and_reload_change_no_past_number(home: FootprintHo
 
     # 2. re-materialise every asset while the warehouse is held, so the batches stay pending and can
     #    be kept after loading (keep_loaded) for step 3
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(home.warehouse_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with hold_warehouse(home.warehouse_path):
         _materialize(home)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     n_pending = len(pending_batches(home))
     assert n_pending >= 8, "each materialization publishes at least a begin and an end batch"
     res = sync(home, keep_loaded=True)

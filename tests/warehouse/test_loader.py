@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.warehouse_holder import hold_warehouse
 from warehouse.batches import pending_batches, write_batch
 from warehouse.connection import WarehouseLockedError, WarehouseMissingError, connect
 from warehouse.facts import FactBatch, Materialization, PersonTime
@@ -91,31 +90,10 @@ def test_missing_warehouse_is_a_clear_error(home: FootprintHome) -> None:
 
 def test_locked_warehouse_keeps_facts_pending(home: FootprintHome) -> None:
     sync(home)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_READ_ONLY, str(home.warehouse_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with hold_warehouse(home.warehouse_path, probe_sql="SELECT count(*) FROM materialization"):
         write_batch(home, batch("later"))
         res = try_sync(home, wait_s=0.2)
         assert res.locked and res.pending_left == 1
         with pytest.raises(WarehouseLockedError, match="locked by another process"):
             sync(home, wait_s=0.2)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert sync(home).loaded_batches == 1
-
-
-HOLD_READ_ONLY = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
-con.execute("SELECT count(*) FROM materialization").fetchall()
-print("ready", flush=True)
-sys.stdin.read()
-con.close()
-"""

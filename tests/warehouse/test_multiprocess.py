@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.warehouse_holder import hold_warehouse
 from warehouse.connection import connect
 from warehouse.home import FootprintHome
 from warehouse.loader import pending_count, sync
@@ -36,26 +37,11 @@ for b in range(n_batches):
 print(locked)
 """
 
-HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("ready", flush=True)
-sys.stdin.read()
-con.close()
-"""
-
 
 @pytest.mark.multiprocess
 def test_eight_writers_while_a_reader_holds_the_file(home: FootprintHome) -> None:
     sync(home)  # the warehouse exists, so the reader can hold it
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(home.warehouse_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with hold_warehouse(home.warehouse_path):
         writers = [
             subprocess.Popen(
                 [
@@ -77,10 +63,6 @@ def test_eight_writers_while_a_reader_holds_the_file(home: FootprintHome) -> Non
         assert all(p.returncode == 0 for p in writers), [err for _, err in outs]
         assert all(int(out) == BATCHES_PER_WRITER for out, _ in outs)  # every try_sync met the lock
         assert pending_count(home) == WRITERS * BATCHES_PER_WRITER
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     res = sync(home)
     assert res.loaded_facts == WRITERS * BATCHES_PER_WRITER * FACTS_PER_BATCH == 8000
     assert res.loaded_batches == WRITERS * BATCHES_PER_WRITER and res.pending_left == 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.warehouse_holder import hold_warehouse
 from warehouse.batches import write_batch
 from warehouse.connection import connect
 from warehouse.facts import EnergyReading, FactBatch, Materialization, MaterializationOutcome, PersonTime
@@ -17,14 +16,6 @@ from warehouse.loader import sync
 from warehouse.pricing import PricingError, price_materialization
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-
-HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1], read_only=False)
-print("ready", flush=True)
-sys.stdin.read()
-con.close()
-"""
 
 
 def facts(mid: str) -> list[FactBatch]:
@@ -42,22 +33,11 @@ def test_prices_from_written_batches_while_a_writer_holds_the_lock(
 ) -> None:
     monkeypatch.setenv("FOOTPRINT_RATE_CARD", str(card_path))
     sync(home)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(home.warehouse_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     batches = facts("m1")
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with hold_warehouse(home.warehouse_path, read_only=False):
         for b in batches:
             write_batch(home, b)
         priced = price_materialization(home, "m1", written=batches)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     # test card: 1 kWh x pue 1.5; 1 cpu-hour x $1; 0.5 h x $50 default person rate; 1.5 kWh x $0.2
     assert priced.energy_kwh == pytest.approx(1.5) and priced.co2e_kg == pytest.approx(0.6)
     assert priced.cost_usd == pytest.approx(1.0 + 25.0 + 0.3) and priced.human_hours == pytest.approx(0.5)
