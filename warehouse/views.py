@@ -15,26 +15,11 @@ from warehouse.ratecard_store import ensure_default_card
 
 VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
 _SOURCE_TOKEN = "__SOURCE__"
-# sql/footprint.sql (the per-materialization pricing CTEs) is spliced into views.sql wherever this
-# token stands; `__SCOPE__` there is the set of materializations to price. (end_to_end_footprint_of in
-# rollup.sql applies the same formulas to sums of usage; tests/warehouse check they agree.)
-_FOOTPRINT_TOKEN = "__FOOTPRINT_CTES__"
-_SCOPE_TOKEN = "__SCOPE__"
-_SCOPES = {
-    "views.sql": "TRUE",  # asset_footprint_at: all of history
-}
 
 
 def view_sql() -> list[str]:
     """The CREATE statements of the analyst views and macros, in order."""
-    footprint = sql_text("footprint.sql").strip().rstrip(",")
-    out = []
-    for name in VIEW_FILES:
-        text = sql_text(name)
-        if _FOOTPRINT_TOKEN in text:
-            text = text.replace(_FOOTPRINT_TOKEN, footprint.replace(_SCOPE_TOKEN, _SCOPES[name]))
-        out.append(text)
-    return out
+    return [sql_text(name) for name in VIEW_FILES]
 
 
 def ensure_views(con: duckdb.DuckDBPyConnection) -> None:

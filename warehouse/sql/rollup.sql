@@ -37,7 +37,7 @@ WHERE (root_id IS NULL OR materialization_id = root_id)
 -- upstreams, each counted once, and alloc_* totals where each upstream contributes weight x its
 -- footprint (allocated totals of all final consumers add up to the sum over all materializations).
 -- Upstream ids with no recorded materialization count in upstream_unrecorded and add nothing.
--- The formulas are those of asset_footprint (sql/footprint.sql), applied in the other order: every
+-- The formulas are those of asset_footprint_at (sql/views.sql), applied in the other order: every
 -- price is linear in a quantity, so the walk's usage (materialization_usage) is summed per (root,
 -- card version, rate subject) first and only those few sums are priced. Totals equal the sum of the
 -- upstreams' asset_footprint rows, except that a device with no rate in its card makes
