@@ -2,24 +2,24 @@
 -- hours from an older materialization to a newer one, so every materialization holding any version of
 -- an annotation in __SOURCE__ is recomputed, from the newest version of each annotation (the rule of
 -- the annotation_work_latest view: newest updated_at, then the first batch that recorded it).
+CREATE OR REPLACE TEMP TABLE usage_scope AS
+SELECT DISTINCT materialization_id FROM annotation_work
+WHERE annotation_id IN (SELECT annotation_id FROM __SOURCE__);
+
 DELETE FROM materialization_usage
-WHERE kind = 'annotation' AND materialization_id IN (
-  SELECT materialization_id FROM annotation_work
-  WHERE annotation_id IN (SELECT annotation_id FROM __SOURCE__));
+WHERE kind = 'annotation' AND materialization_id IN (SELECT materialization_id FROM usage_scope);
 
 INSERT INTO materialization_usage
-WITH affected AS (
-  SELECT DISTINCT materialization_id FROM annotation_work
-  WHERE annotation_id IN (SELECT annotation_id FROM __SOURCE__)
-),
-latest AS (
+WITH latest AS (
   SELECT materialization_id, annotator, active_s FROM annotation_work
   WHERE annotation_id IN (SELECT annotation_id FROM annotation_work
-                          WHERE materialization_id IN (SELECT materialization_id FROM affected))
+                          WHERE materialization_id IN (SELECT materialization_id FROM usage_scope))
   QUALIFY row_number() OVER (PARTITION BY annotation_id ORDER BY updated_at DESC, batch_id, fact_id) = 1
 )
 SELECT materialization_id, 'annotation', 'annotator_usd_per_hour', annotator, '',
        NULL, sum(active_s), NULL, NULL, NULL, NULL, 0, 0
 FROM latest
-WHERE materialization_id IN (SELECT materialization_id FROM affected)
+WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, annotator;
+
+DROP TABLE usage_scope;
