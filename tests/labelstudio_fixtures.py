@@ -18,8 +18,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from labeling.client import LabelStudioClient
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,17 @@ def pipeline(
             ),
         },
     )
+
+
+def latest_metadata(result: Any, asset: str) -> dict[str, Any]:
+    """The metadata values of `asset`'s last materialization in an in-process result."""
+    mats = result.asset_materializations_for_node(asset)
+    return {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
+
+
+def pipeline_client(pipeline: Any) -> LabelStudioClient:
+    """A client of the `pipeline` fixture's Label Studio server."""
+    from labeling.client import LabelStudioClient
+
+    ls = pipeline.resources["labelstudio"]
+    return LabelStudioClient(ls.url, ls.api_key)

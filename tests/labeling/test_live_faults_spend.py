@@ -14,18 +14,9 @@ from labeling.resource import AnnotationPolicy, LabelStudioResource
 from labeling.server import free_port
 from labeling.store import load_state, state_path
 from labeling.tasks import choice_result
+from tests.labelstudio_fixtures import latest_metadata, pipeline_client
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
-
-
-def _meta(result: Any, asset: str) -> dict[str, Any]:
-    mats = result.asset_materializations_for_node(asset)
-    return {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
-
-
-def _client(pipeline: Any) -> LabelStudioClient:
-    ls = pipeline.resources["labelstudio"]
-    return LabelStudioClient(ls.url, ls.api_key)
 
 
 def _task_ids(client: LabelStudioClient, title: str) -> list[int]:
@@ -46,7 +37,7 @@ def _check(result: Any) -> Any:
 def test_malformed_annotations_are_tallied_not_fatal_and_budget_errors(pipeline: Any) -> None:
     pipeline.run(["clean_corpus", "label_tasks"])
     title = pipeline.resources["annotation_policy"].project_title
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         t = _task_ids(client, title)
         _post(client, t[0], result=choice_result("positive"), lead_time=-5.0)
         _post(client, t[1], result=choice_result("positive"))  # no lead_time at all
@@ -56,7 +47,7 @@ def test_malformed_annotations_are_tallied_not_fatal_and_budget_errors(pipeline:
         _post(client, t[5], result=choice_result("negative"), lead_time=300.0)  # the one valid label
         client.post_json(f"/api/tasks/{t[6]}/drafts", {"result": choice_result("positive"), "lead_time": 9.0})
     result = pipeline.run(["annotations"])
-    meta = _meta(result, "annotations")
+    meta = latest_metadata(result, "annotations")
     assert meta["rows_labelled"] == 1 and meta["rejected_total"] == 5
     assert meta["annotations_total"] == 6  # the draft is not counted
     reasons = {k.split("/", 1)[1]: v for k, v in meta.items() if k.startswith("rejected/")}
@@ -81,7 +72,7 @@ def test_budget_check_warns_from_80_percent(
         project_title=old.project_title, budget_usd=budget_usd
     )
     pipeline.run(["clean_corpus", "label_tasks"])
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         t = _task_ids(client, pipeline.resources["annotation_policy"].project_title)
         _post(client, t[0], result=choice_result("negative"), lead_time=300.0)  # 1.25 USD at 15 USD/h
     check = _check(pipeline.run(["annotations"]))
@@ -93,7 +84,7 @@ def test_budget_check_warns_from_80_percent(
 def test_server_down_names_url_resumes_exactly(pipeline: Any, labelstudio_server: Any) -> None:
     pipeline.run()
     title = pipeline.resources["annotation_policy"].project_title
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         t = _task_ids(client, title)
         _post(client, t[0], result=choice_result("negative"), lead_time=12.0)
         pid = int(client.find_project(title)["id"])  # type: ignore[index]
@@ -110,7 +101,7 @@ def test_server_down_names_url_resumes_exactly(pipeline: Any, labelstudio_server
     assert state.annotations == {}  # nothing half-written: cursor not advanced
 
     pipeline.resources["labelstudio"] = good
-    resumed = _meta(pipeline.run(["annotations"]), "annotations")
+    resumed = latest_metadata(pipeline.run(["annotations"]), "annotations")
     assert resumed["annotation_versions_new"] == 1
 
 
@@ -143,7 +134,7 @@ def test_token_never_printed(
     assert token not in out and token not in err and token not in caplog.text
     assert token not in str(result.all_events)
     for node in ("label_tasks", "annotations"):
-        assert token not in str(_meta(result, node))
+        assert token not in str(latest_metadata(result, node))
     con = duckdb.connect(str(pipeline.home.warehouse_path), read_only=True)
     try:
         for table in ("transfer", "annotation_work", "materialization_outcome", "storage"):
@@ -171,7 +162,7 @@ def test_sensor_replay_and_report(pipeline: Any, monkeypatch: pytest.MonkeyPatch
         return annotations_poll_sensor(ctx)
 
     assert isinstance(tick(), dg.SkipReason)
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         done = replay(
             client,
             policy.project_title,
@@ -182,7 +173,7 @@ def test_sensor_replay_and_report(pipeline: Any, monkeypatch: pytest.MonkeyPatch
     fired = tick()
     assert isinstance(fired, dg.SensorResult) and len(fired.run_requests or []) == 1
     assert isinstance(tick(fired.cursor), dg.SkipReason)  # same work: not requested twice
-    meta = _meta(pipeline.run(["annotations"]), "annotations")
+    meta = latest_metadata(pipeline.run(["annotations"]), "annotations")
     assert meta["annotation_versions_new"] == done.annotations
     assert isinstance(tick(), dg.SkipReason)  # synced: nothing new
 

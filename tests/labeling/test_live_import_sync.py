@@ -10,18 +10,9 @@ import pytest
 from labeling.client import LabelStudioClient
 from labeling.store import load_state, state_path
 from labeling.tasks import choice_result
+from tests.labelstudio_fixtures import latest_metadata, pipeline_client
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
-
-
-def _meta(result: Any, asset: str) -> dict[str, Any]:
-    mats = result.asset_materializations_for_node(asset)
-    return {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
-
-
-def _client(pipeline: Any) -> LabelStudioClient:
-    ls = pipeline.resources["labelstudio"]
-    return LabelStudioClient(ls.url, ls.api_key)
 
 
 def _tasks(client: LabelStudioClient, title: str) -> dict[str, int]:
@@ -68,13 +59,13 @@ def _work(home: Any) -> list[dict[str, Any]]:
 
 def test_import_is_idempotent_and_sends_only_train_rows(pipeline: Any) -> None:
     first = pipeline.run(["clean_corpus", "label_tasks"])
-    m1 = _meta(first, "label_tasks")
+    m1 = latest_metadata(first, "label_tasks")
     assert (m1["tasks_imported"], m1["tasks_already_present"], m1["import_batches"]) == (12, 0, 3)
     assert m1["bytes_up"] > 0 and m1["bytes_down"] > 0 and m1["http_requests"] >= 5
     second = pipeline.run(["clean_corpus", "label_tasks"])
-    m2 = _meta(second, "label_tasks")
+    m2 = latest_metadata(second, "label_tasks")
     assert (m2["tasks_imported"], m2["tasks_already_present"], m2["import_batches"]) == (0, 12, 0)
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         tasks = _tasks(client, pipeline.resources["annotation_policy"].project_title)
         pid = int(client.find_project(pipeline.resources["annotation_policy"].project_title)["id"])
         data = [t["data"] for t in client.iter_tasks(pid, include="id,data")]
@@ -85,7 +76,7 @@ def test_import_is_idempotent_and_sends_only_train_rows(pipeline: Any) -> None:
 def test_incremental_sync_idle_cap_hours_and_skips(pipeline: Any) -> None:
     pipeline.run()  # import + first (empty) sync
     policy = pipeline.resources["annotation_policy"]
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         tasks = _tasks(client, policy.project_title)
         alice, bob = _user(client, "alice@test.invalid"), _user(client, "bob@test.invalid")
         a1 = _annotate(client, tasks["row-00000"], "negative", 10.0, alice)
@@ -93,7 +84,7 @@ def test_incremental_sync_idle_cap_hours_and_skips(pipeline: Any) -> None:
         _annotate(client, tasks["row-00001"], "positive", 250.0, alice)
         _annotate(client, tasks["row-00002"], None, 40.0, bob, cancelled=True)  # skip: labour, no label
     r1 = pipeline.run(["annotations"])
-    m1 = _meta(r1, "annotations")
+    m1 = latest_metadata(r1, "annotations")
     assert m1["annotation_versions_new"] == 4 and m1["rows_labelled"] == 2 and m1["skipped"] == 1
     assert m1["idle_capped"] == 1
     assert m1["hours_active"] == pytest.approx((10 + 300 + 250 + 40) / 3600, abs=1e-4)
@@ -105,14 +96,14 @@ def test_incremental_sync_idle_cap_hours_and_skips(pipeline: Any) -> None:
 
     # nothing new: nothing synced, nothing recorded
     r2 = pipeline.run(["annotations"])
-    assert _meta(r2, "annotations")["annotation_versions_new"] == 0
+    assert latest_metadata(r2, "annotations")["annotation_versions_new"] == 0
 
     # one update and one new annotation: exactly those two versions
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         client.request("PATCH", f"/api/annotations/{a1}/", json={"lead_time": 20.0})
         _annotate(client, tasks["row-00003"], "positive", 5.0, alice)
     r3 = pipeline.run(["annotations"])
-    m3 = _meta(r3, "annotations")
+    m3 = latest_metadata(r3, "annotations")
     # Exactly the two new versions are recorded. How many tasks the 5 s lookback re-reads depends on
     # how fast this machine ran the previous syncs (re-read versions are de-duplicated), so only the
     # lower bound is asserted here; bytes-per-new-work is measured in bench/bench_labeling.py.
@@ -143,7 +134,7 @@ def test_training_set_majority_and_agreement(pipeline: Any) -> None:
 
     pipeline.run(["clean_corpus", "label_tasks"])
     policy = pipeline.resources["annotation_policy"]
-    with _client(pipeline) as client:
+    with pipeline_client(pipeline) as client:
         tasks = _tasks(client, policy.project_title)
         users = [_user(client, f"{n}@test.invalid") for n in ("ann", "ben", "cat")]
         for uid, label in zip(users, ["positive", "positive", "negative"], strict=True):
@@ -157,7 +148,7 @@ def test_training_set_majority_and_agreement(pipeline: Any) -> None:
     assert rows["row-00004"]["label"] == "positive" and rows["row-00004"]["n_annotations"] == 3
     assert rows["row-00004"]["agreement"] == pytest.approx(2 / 3)
     assert rows["row-00004"]["text"].startswith("sample text number 4")
-    meta = _meta(result, "annotations")
+    meta = latest_metadata(result, "annotations")
     assert meta["tasks_tied"] == 1
     state = load_state(
         state_path(

@@ -16,6 +16,7 @@ from labeling.client import LabelStudioClient, LabelStudioUnavailable
 from labeling.resource import LabelStudioResource
 from labeling.server import free_port
 from labeling.tasks import choice_result
+from tests.labelstudio_fixtures import latest_metadata
 from tests.reliability.faultproxy import FaultProxy, Rule
 from tests.reliability.helpers import rows
 
@@ -72,11 +73,6 @@ def _failed(pipeline: Any, selection: list[str], server: Any, proxy: FaultProxy,
     return text
 
 
-def _meta(result: Any, asset: str) -> dict[str, Any]:
-    mats = result.asset_materializations_for_node(asset)
-    return {k: getattr(v, "value", v) for k, v in mats[-1].metadata.items()}
-
-
 def test_server_stopped_or_reply_lost_mid_import_never_duplicates_tasks(
     pipeline: Any, proxy: FaultProxy, labelstudio_server: Any, project_title: str
 ) -> None:
@@ -95,7 +91,7 @@ def test_server_stopped_or_reply_lost_mid_import_never_duplicates_tasks(
     with pytest.raises(LabelStudioUnavailable, match="cannot connect"):  # the port is closed
         LabelStudioClient(proxy.url, labelstudio_server.token, max_attempts=1).whoami()
     proxy.start()  # the server is back
-    meta = _meta(pipeline.run(["clean_corpus", "label_tasks"]), "label_tasks")
+    meta = latest_metadata(pipeline.run(["clean_corpus", "label_tasks"]), "label_tasks")
     assert (meta["tasks_imported"], meta["tasks_already_present"]) == (2, 10)
     tasks = _project_tasks(labelstudio_server, project_title)
     row_ids = [r for _, r in tasks]
@@ -135,9 +131,9 @@ def test_sync_faults_then_exact_resume(
             proxy.start()
     assert all(r.fired == r.times for rules, _ in faults for r in rules), "a fault was not injected"
     proxy.rules = []
-    meta = _meta(pipeline.run(["annotations"]), "annotations")
+    meta = latest_metadata(pipeline.run(["annotations"]), "annotations")
     assert meta["annotation_versions_new"] == 4 and meta["annotations_total"] == 4
-    assert _meta(pipeline.run(["annotations"]), "annotations")["annotation_versions_new"] == 0
+    assert latest_metadata(pipeline.run(["annotations"]), "annotations")["annotation_versions_new"] == 0
     home = pipeline.home
     from warehouse.loader import sync
 
@@ -174,14 +170,14 @@ def _delete_between_syncs(pipeline: Any, server: Any, title: str) -> dict[str, A
             c.post_json(
                 f"/api/tasks/{tid}/annotations/", {"result": choice_result("positive"), "lead_time": 30.0}
             )
-    first = _meta(pipeline.run(["annotations"]), "annotations")
+    first = latest_metadata(pipeline.run(["annotations"]), "annotations")
     assert first["annotation_versions_new"] == 2 and first["rows_labelled"] == 2
     with _direct(server) as c:
         c.request("DELETE", f"/api/tasks/{tasks[1]}/")
         c.post_json(
             f"/api/tasks/{tasks[2]}/annotations/", {"result": choice_result("negative"), "lead_time": 5.0}
         )
-    return _meta(pipeline.run(["annotations"]), "annotations")  # handled: no crash
+    return latest_metadata(pipeline.run(["annotations"]), "annotations")  # handled: no crash
 
 
 def test_task_deleted_between_syncs_is_handled(
