@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -71,3 +72,22 @@ def test_an_unpicklable_output_is_refused_and_leaves_nothing(tmp_path: Path) -> 
     with pytest.raises(dg.DagsterInvariantViolationError, match=r"cannot be pickled.*ArtifactHandle"):
         dg.materialize([holds_a_lock], resources={"io_manager": io})
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_no_base_dir_and_no_instance_is_a_clear_error() -> None:
+    context = SimpleNamespace(instance=None)  # e.g. a resource context built outside any instance
+    with pytest.raises(dg.DagsterInvariantViolationError, match="needs base_dir"):
+        AtomicFilesystemIOManager().create_io_manager(context)  # type: ignore[arg-type]
+
+
+def test_default_base_dir_is_the_instance_storage_directory(tmp_path: Path) -> None:
+    @dg.asset
+    def stored() -> int:
+        return 7
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.materialize(
+            [stored], instance=instance, resources={"io_manager": AtomicFilesystemIOManager()}
+        )
+        assert result.success
+        assert (Path(instance.storage_directory()) / "stored").is_file()
