@@ -64,8 +64,8 @@ def _check_batch(batch: Path) -> dict[str, int]:
             raise CorruptBatchError(f"MANIFEST line {line!r} has no row count")
         path = batch / f"{name}.parquet"
         try:
-            meta = pq.read_metadata(path)
-            schema = pq.read_schema(path)
+            with pq.ParquetFile(path) as file:
+                meta, schema = file.metadata, file.schema_arrow
         except Exception as err:  # pyarrow raises several types for truncated/garbled files
             raise CorruptBatchError(f"{path.name} is unreadable: {err}") from err
         if meta.num_rows != int(n):
@@ -147,6 +147,9 @@ def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False
     result = SyncResult()
     con = connect(home, read_only=False, wait_s=wait_s)
     try:
+        # Facts carry their own order (seq, timestamps): letting DuckDB write the rows of a bulk
+        # insert in any order lets both cores write row groups (about 1.3x faster on 1M facts).
+        con.execute("SET preserve_insertion_order = false")
         ensure_schema(con)
         ensure_views(con)
         result.stale_tmp_removed = remove_stale_tmp(home)

@@ -47,7 +47,7 @@ CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL)
 WITH walk AS MATERIALIZED (SELECT * FROM lineage_weights_from(root_id)),
 mat AS MATERIALIZED (  -- every upstream in the walk, with its card; recorded = has a materialization fact
   SELECT w.materialization_id AS root, w.upstream_materialization_id AS mid, w.weight,
-         s.materialization_id IS NOT NULL AS recorded, s.status, s.started_at, s.ended_at,
+         s.materialization_id IS NOT NULL AS recorded, s.run_id, s.asset_key, s.status, s.started_at, s.ended_at,
          coalesce(pinned_version, s.rate_card_in_force) AS version
   FROM walk w LEFT JOIN materialization_status s ON s.materialization_id = w.upstream_materialization_id
 ),
@@ -146,7 +146,7 @@ SELECT t.root AS materialization_id, r.run_id, r.asset_key, r.status, r.started_
             ELSE m.alloc_cost_person_usd + m.alloc_cost_hardware_usd + m.alloc_cost_labeling_usd
                  + m.alloc_cost_energy_usd END AS alloc_cost_usd
 FROM tally t
-JOIN materialization_status r ON r.materialization_id = t.root
+JOIN mat r ON r.root = t.root AND r.mid = t.root  -- the root is its own upstream (weight 1)
 LEFT JOIN money m ON m.root = t.root;
 
 -- Every materialization at once. For one materialization query end_to_end_footprint_of('<id>'):
