@@ -64,5 +64,29 @@ def sql_text(name: str) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create tables (idempotent). Views and the default rate card are added by `warehouse.views`."""
+    """Create tables (idempotent) and upgrade an older warehouse's columns in place. Views and the
+    default rate card are added by `warehouse.views`."""
     con.execute(sql_text("schema.sql"))
+    _upgrade_fact_ids(con)
+
+
+def _upgrade_fact_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses written before fact ids became UUIDs hold them as 32-character hex VARCHAR: convert
+    them (same values, 16 bytes each), all tables in one transaction."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = 'fact_id' "
+        "AND data_type = 'VARCHAR' ORDER BY table_name"
+    ).fetchall()
+    if not rows:
+        return
+    con.execute("BEGIN")
+    try:
+        for (table,) in rows:
+            con.execute(f"ALTER TABLE {table} ALTER fact_id SET DATA TYPE UUID")
+        con.execute("COMMIT")
+    except duckdb.Error as err:
+        con.execute("ROLLBACK")
+        raise WarehouseError(
+            f"cannot upgrade the fact_id columns of {', '.join(r[0] for r in rows)} to UUID (a fact id "
+            f"that is not a UUID was written by hand?); the warehouse is unchanged: {err}"
+        ) from err

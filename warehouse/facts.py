@@ -4,8 +4,8 @@ Each fact is a frozen dataclass whose field names carry their units; `FACT_TABLE
 to its dataclass and its Arrow schema. Money and carbon are never facts: they are derived in the
 warehouse views from these facts and the rate card in force (see `warehouse/sql/views.sql`).
 
-Every fact carries the materialization it belongs to (`materialization_id`). `fact_id` and
-`batch_id` are filled in by the batch writer.
+Every fact carries the materialization it belongs to (`materialization_id`). `fact_id` (a random
+UUID, stored as DuckDB's 16-byte UUID type) and `batch_id` are filled in by the batch writer.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ _TS = pa.timestamp("us", tz="UTC")
 
 
 def _schema(*cols: tuple[str, pa.DataType, bool]) -> pa.Schema:
-    base = [pa.field("fact_id", pa.string(), False), pa.field("batch_id", pa.string(), False)]
+    base = [pa.field("fact_id", pa.uuid(), False), pa.field("batch_id", pa.string(), False)]
     return pa.schema(base + [pa.field(n, t, nullable) for n, t, nullable in cols])
 
 
@@ -315,7 +315,7 @@ class FactBatch:
             validate_fact(fact)
             table = FACT_CLASSES[type(fact)]
             row = dataclasses.asdict(fact)
-            row["fact_id"] = new_id()
+            row["fact_id"] = uuid.uuid4()
             row["batch_id"] = self.batch_id
             self.rows.setdefault(table, []).append(row)
         return self

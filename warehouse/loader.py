@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from warehouse.batches import MANIFEST, TMP_PREFIX, pending_batches
@@ -70,11 +71,21 @@ def _check_batch(batch: Path) -> dict[str, int]:
             raise CorruptBatchError(f"{path.name} is unreadable: {err}") from err
         if meta.num_rows != int(n):
             raise CorruptBatchError(f"{path.name} has {meta.num_rows} rows, MANIFEST says {n}")
-        if not schema.remove_metadata().equals(FACT_SCHEMAS[name], check_metadata=False):
+        if not _matches_schema(schema.remove_metadata(), FACT_SCHEMAS[name]):
             raise CorruptBatchError(f"{path.name} does not match the {name} fact schema")
         _check_batch_id(batch, path, meta)
         counts[name] = int(n)
     return counts
+
+
+def _matches_schema(schema: pa.Schema, expected: pa.Schema) -> bool:
+    """The fact schema, or the one before fact ids became UUIDs (a batch published by an older
+    version and still pending: its 32-character hex ids are cast to UUID on insert)."""
+    if schema.equals(expected, check_metadata=False):
+        return True
+    i = expected.get_field_index("fact_id")
+    legacy = expected.set(i, expected.field(i).with_type(pa.string()))
+    return schema.equals(legacy, check_metadata=False)
 
 
 def _check_batch_id(batch: Path, path: Path, meta: pq.FileMetaData) -> None:

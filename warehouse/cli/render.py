@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -83,6 +84,8 @@ def jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, uuid.UUID):  # fact_id
+        return str(value)
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_refusal_comes_before_opening_the_warehouse(cli, one_line_error, home) -
 
 
 def test_csv_and_json_formats(cli, small_warehouse) -> None:  # type: ignore[no-untyped-def]
-    query = "SELECT asset_key, run_id, started_at FROM materialization ORDER BY started_at"
+    query = "SELECT asset_key, run_id, started_at, fact_id FROM materialization ORDER BY started_at"
     as_csv = cli("sql", query, "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
@@ -100,6 +101,8 @@ def test_csv_and_json_formats(cli, small_warehouse) -> None:  # type: ignore[no-
     records = json.loads(as_json.stdout)
     assert [r["run_id"] for r in records] == ["run-old", "run-new", "run-new"]
     assert records[0]["started_at"].startswith("2026-11-01")
+    # fact ids (DuckDB UUIDs) print in their canonical form in both formats
+    assert [str(uuid.UUID(r["fact_id"])) for r in records] == [r["fact_id"] for r in rows]
 
 
 def test_table_format_and_bad_sql(cli, one_line_error, small_warehouse) -> None:  # type: ignore[no-untyped-def]
