@@ -9,6 +9,7 @@ from importlib import resources
 
 import duckdb
 
+from warehouse.facts import FACT_TABLES
 from warehouse.home import FootprintHome
 
 
@@ -72,10 +73,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def _upgrade_fact_ids(con: duckdb.DuckDBPyConnection) -> None:
     """Warehouses written before fact ids became UUIDs hold them as 32-character hex VARCHAR: convert
-    them (same values, 16 bytes each), all tables in one transaction."""
+    them (same values, 16 bytes each), all tables in one transaction. Runs on every read-write open:
+    it asks each fact table for its fact_id type (~4 ms), not `duckdb_columns()` (~25 ms: it binds
+    every view too)."""
     rows = con.execute(
-        "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'main' AND column_name = 'fact_id' "
-        "AND data_type = 'VARCHAR' ORDER BY table_name"
+        " UNION ALL ".join(
+            f"SELECT '{t}' FROM pragma_table_info('{t}') WHERE name = 'fact_id' AND type = 'VARCHAR'"
+            for t in sorted(FACT_TABLES)
+        )
     ).fetchall()
     if not rows:
         return

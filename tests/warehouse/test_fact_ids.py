@@ -33,11 +33,12 @@ def _rows(home: FootprintHome, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-def _legacy(path: Path) -> None:
-    """Rewrite a batch file as the previous version wrote it: fact_id as a 32-character hex string."""
+def _legacy(path: Path, ids: list[str] | None = None) -> None:
+    """Rewrite a batch file as the previous version wrote it: fact_id as a string column, by default
+    each id as 32 hex characters."""
     table = pq.read_table(path)
     i = table.schema.get_field_index("fact_id")
-    hex_ids = pa.array([u.hex for u in table.column(i).to_pylist()])
+    hex_ids = pa.array(ids if ids is not None else [u.hex for u in table.column(i).to_pylist()])
     field = pa.field("fact_id", pa.string(), nullable=False)
     pq.write_table(table.set_column(i, field, hex_ids), path)
 
@@ -119,10 +120,7 @@ def test_pending_batch_with_a_malformed_id_is_quarantined_and_others_load(home: 
     bad = write_batch(home, _batch("bad"))
     good = write_batch(home, _batch("good"))
     assert bad is not None and good is not None
-    table = pq.read_table(bad / "person_time.parquet")
-    i = table.schema.get_field_index("fact_id")
-    field = pa.field("fact_id", pa.string(), nullable=False)
-    pq.write_table(table.set_column(i, field, pa.array(["zz"])), bad / "person_time.parquet")
+    _legacy(bad / "person_time.parquet", ids=["zz"])
     res = sync(home)
     assert res.loaded_batches == 1 and list(res.quarantined) == [bad.name]
     assert "load failed" in res.quarantined[bad.name] and "UUID" in res.quarantined[bad.name]
