@@ -9,7 +9,7 @@ from importlib import resources
 
 import duckdb
 
-from warehouse.facts import FACT_TABLES
+from warehouse.facts import FACT_COLUMNS, FACT_TABLES, fact_table_ddl
 from warehouse.home import FootprintHome
 
 
@@ -64,34 +64,53 @@ def sql_text(name: str) -> str:
     return resources.files("warehouse").joinpath("sql", name).read_text()
 
 
+def schema_sql() -> str:
+    """Every CREATE statement of the warehouse: the fact tables from their declarations
+    (`warehouse.facts.fact_table_ddl`), then `sql/schema.sql` (bookkeeping, rate cards, derived tables)."""
+    return "\n".join([*(fact_table_ddl(t) for t in FACT_TABLES), sql_text("schema.sql")])
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create tables (idempotent) and upgrade an older warehouse's columns in place. Views and the
+    """Create tables (idempotent) and upgrade an older warehouse's fact tables in place. Views and the
     default rate card are added by `warehouse.views`."""
-    con.execute(sql_text("schema.sql"))
-    _upgrade_fact_ids(con)
+    con.execute(schema_sql())
+    _upgrade_fact_tables(con)
 
 
-def _upgrade_fact_ids(con: duckdb.DuckDBPyConnection) -> None:
-    """Warehouses written before fact ids became UUIDs hold them as 32-character hex VARCHAR: convert
-    them (same values, 16 bytes each), all tables in one transaction. Runs on every read-write open:
-    it asks each fact table for its fact_id type (~4 ms), not `duckdb_columns()` (~25 ms: it binds
-    every view too)."""
+def _upgrade_fact_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring fact tables written by an older version to their declarations, in one transaction:
+    - `fact_id` held as 32-character hex VARCHAR (before fact ids became UUIDs): converted, same ids;
+    - a declared column the table lacks (added to a fact later; always nullable): added, NULL for old rows;
+    - a column NOT NULL in the table but nullable in the declaration (e.g. `annotation_work.active_s`,
+      NULL when the lead time is unknown): the constraint is dropped.
+    Runs on every read-write open: it asks each fact table for its columns (`pragma_table_info`, a few
+    ms), not `duckdb_columns()` (~25 ms: it binds every view too)."""
     rows = con.execute(
         " UNION ALL ".join(
-            f"SELECT '{t}' FROM pragma_table_info('{t}') WHERE name = 'fact_id' AND type = 'VARCHAR'"
-            for t in sorted(FACT_TABLES)
+            f"SELECT '{t}', name, type, \"notnull\" FROM pragma_table_info('{t}')" for t in FACT_TABLES
         )
     ).fetchall()
-    if not rows:
+    have = {(t, name): (typ, bool(notnull)) for t, name, typ, notnull in rows}
+    changes: list[str] = []
+    for table, cols in FACT_COLUMNS.items():
+        for c in cols:
+            found = have.get((table, c.name))
+            if found is None:
+                changes.append(f"ALTER TABLE {table} ADD COLUMN {c.name} {c.sql_type}")
+            elif c.name == "fact_id" and found[0] == "VARCHAR":
+                changes.append(f"ALTER TABLE {table} ALTER fact_id SET DATA TYPE UUID")
+            elif c.nullable and found[1]:
+                changes.append(f"ALTER TABLE {table} ALTER {c.name} DROP NOT NULL")
+    if not changes:
         return
     con.execute("BEGIN")
     try:
-        for (table,) in rows:
-            con.execute(f"ALTER TABLE {table} ALTER fact_id SET DATA TYPE UUID")
+        for statement in changes:
+            con.execute(statement)
         con.execute("COMMIT")
     except duckdb.Error as err:
         con.execute("ROLLBACK")
         raise WarehouseError(
-            f"cannot upgrade the fact_id columns of {', '.join(r[0] for r in rows)} to UUID (a fact id "
-            f"that is not a UUID was written by hand?); the warehouse is unchanged: {err}"
+            f"cannot upgrade the warehouse's fact tables ({'; '.join(changes)}): a fact id that is not a "
+            f"UUID was written by hand?; the warehouse is unchanged: {err}"
         ) from err

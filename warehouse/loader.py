@@ -79,13 +79,21 @@ def _check_batch(batch: Path) -> dict[str, int]:
 
 
 def _matches_schema(schema: pa.Schema, expected: pa.Schema) -> bool:
-    """The fact schema, or the one before fact ids became UUIDs (a batch published by an older
-    version and still pending: its 32-character hex ids are cast to UUID on insert)."""
+    """The fact schema, or one an older version wrote that still loads (`INSERT ... BY NAME`): the same
+    columns and types, except that `fact_id` may be a 32-character hex string (cast to UUID on insert),
+    a column the file marks non-null may be nullable now, and a nullable column added to the fact
+    later may be absent (NULL for those rows)."""
     if schema.equals(expected, check_metadata=False):
         return True
-    i = expected.get_field_index("fact_id")
-    legacy = expected.set(i, expected.field(i).with_type(pa.string()))
-    return schema.equals(legacy, check_metadata=False)
+    for f in schema:
+        i = expected.get_field_index(f.name)
+        if i < 0:
+            return False
+        want = expected.field(i)
+        same_type = f.type == want.type or (f.name == "fact_id" and f.type == pa.string())
+        if not same_type or (f.nullable and not want.nullable):
+            return False
+    return all(f.nullable for f in expected if schema.get_field_index(f.name) < 0)
 
 
 def _check_batch_id(batch: Path, path: Path, meta: pq.FileMetaData) -> None:

@@ -120,7 +120,7 @@ def insert_facts(
     """Append fact tables (as built by FactBatch.to_tables) to an in-memory warehouse."""
     for name, table in tables.items():
         rows = table
-        if only_materialization is not None:
+        if only_materialization is not None and "materialization_id" in table.column_names:
             rows = table.filter(pc.equal(table["materialization_id"], only_materialization))
         if rows.num_rows:
             con.register("_facts", rows)
@@ -137,6 +137,8 @@ def _collect_from_home(con: duckdb.DuckDBPyConnection, home: FootprintHome, mid:
     else:
         try:
             for name in FACT_SCHEMAS:
+                if "materialization_id" not in FACT_SCHEMAS[name].names:
+                    continue  # device intervals: gathered with the window usage (see views)
                 table = wh.sql(f"SELECT * FROM {name} WHERE materialization_id = ?", params=[mid])
                 insert_facts(con, {name: table.to_arrow_table()}, only_materialization=mid)
             loaded = {r[0] for r in wh.execute("SELECT batch_id FROM loaded_batch").fetchall()}

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from warehouse.batches import write_batch
-from warehouse.connection import WarehouseError, connect, sql_text
+from warehouse.connection import WarehouseError, connect, schema_sql
 from warehouse.facts import FACT_SCHEMAS, FactBatch, Materialization, PersonTime
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
@@ -48,7 +48,7 @@ def _old_warehouse(home: FootprintHome, fact_ids: list[str]) -> None:
     home.ensure()
     con = duckdb.connect(str(home.warehouse_path))
     try:
-        con.execute(sql_text("schema.sql").replace("fact_id UUID", "fact_id VARCHAR"))
+        con.execute(schema_sql().replace("fact_id UUID", "fact_id VARCHAR"))
         for i, fid in enumerate(fact_ids):
             con.execute(
                 "INSERT INTO person_time VALUES (?, 'old', ?, 'ana', 'eng', 60.0, '')", [fid, f"m{i}"]
@@ -90,7 +90,9 @@ def test_older_warehouse_is_upgraded_in_place_keeping_its_ids(home: FootprintHom
 def test_upgrade_refuses_a_hand_written_id_and_changes_nothing(home: FootprintHome) -> None:
     _old_warehouse(home, [uuid.uuid4().hex, "not-a-uuid"])
     write_batch(home, _batch("new"))
-    with pytest.raises(WarehouseError, match=r"cannot upgrade the fact_id columns .*person_time.* unchanged"):
+    with pytest.raises(
+        WarehouseError, match=r"cannot upgrade the warehouse's fact tables .*person_time.* unchanged"
+    ):
         sync(home)
     con = duckdb.connect(str(home.warehouse_path), read_only=True)
     try:

@@ -1,68 +1,9 @@
--- Warehouse tables. Facts are append-only: nothing here is ever UPDATEd or DELETEd by the product.
--- Column names and types mirror warehouse/facts.py (FACT_SCHEMAS); keep them in step.
+-- Warehouse tables besides the facts. Facts are append-only: nothing is ever UPDATEd or DELETEd by the
+-- product; the derived tables below are rebuildable from them.
 
--- A materialization is begun once: a second fact with the same id fails its batch (quarantined).
-CREATE TABLE IF NOT EXISTS materialization (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL PRIMARY KEY, run_id VARCHAR NOT NULL, asset_key VARCHAR NOT NULL,
-  started_at TIMESTAMPTZ NOT NULL, partition_key VARCHAR, attempt INTEGER NOT NULL,
-  host VARCHAR NOT NULL, code_version VARCHAR
-);
-
--- ... and ends once: a second outcome for the same materialization fails its batch.
-CREATE TABLE IF NOT EXISTS materialization_outcome (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL PRIMARY KEY, status VARCHAR NOT NULL, ended_at TIMESTAMPTZ NOT NULL,
-  error VARCHAR
-);
-
-CREATE TABLE IF NOT EXISTS energy_reading (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, window_id VARCHAR NOT NULL, seq INTEGER NOT NULL,
-  is_final BOOLEAN NOT NULL, device_kind VARCHAR NOT NULL, device_index INTEGER NOT NULL,
-  device_name VARCHAR NOT NULL, host VARCHAR NOT NULL, energy_j DOUBLE, duration_s DOUBLE NOT NULL,
-  method VARCHAR NOT NULL, source VARCHAR NOT NULL, measured_at TIMESTAMPTZ NOT NULL,
-  rank INTEGER, note VARCHAR
-);
-
-CREATE TABLE IF NOT EXISTS transfer (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, bytes BIGINT NOT NULL, duration_s DOUBLE NOT NULL,
-  direction VARCHAR NOT NULL, endpoint_kind VARCHAR NOT NULL, scope VARCHAR NOT NULL,
-  occurred_at TIMESTAMPTZ NOT NULL, endpoint VARCHAR NOT NULL, requests BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS storage (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, bytes_held BIGINT NOT NULL, location VARCHAR NOT NULL,
-  kind VARCHAR NOT NULL, occurred_at TIMESTAMPTZ NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS lineage_edge (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, upstream_materialization_id VARCHAR NOT NULL,
-  upstream_asset_key VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS annotation_work (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, annotation_id BIGINT NOT NULL, task_id BIGINT NOT NULL,
-  annotator VARCHAR NOT NULL, project VARCHAR NOT NULL, lead_time_s DOUBLE, active_s DOUBLE NOT NULL,
-  idle_cap_s DOUBLE NOT NULL, was_cancelled BOOLEAN NOT NULL, label VARCHAR, flags VARCHAR NOT NULL,
-  created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS person_time (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, person VARCHAR NOT NULL, role VARCHAR NOT NULL,
-  duration_s DOUBLE NOT NULL, note VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS quality_metric (
-  fact_id UUID NOT NULL, batch_id VARCHAR NOT NULL,
-  materialization_id VARCHAR NOT NULL, name VARCHAR NOT NULL, value DOUBLE NOT NULL,
-  split VARCHAR NOT NULL, label VARCHAR
-);
+-- The fact tables are created from their declarations in warehouse/facts.py (fact_table_ddl), before
+-- this file runs: one declaration per fact. A materialization is begun once and ends once
+-- (materialization_id is the primary key of both): a second fact for one id fails its batch.
 
 -- Bookkeeping of the loader: a batch id appears here once; re-loading it is a no-op.
 CREATE TABLE IF NOT EXISTS loaded_batch (
