@@ -38,10 +38,11 @@ class AnnotatorSpend:
     skipped: int
     rejected: int
     labels: int  # valid labels given
-    raw_h: float
-    active_h: float
+    raw_h: float  # lead time as logged, of the annotations whose time is known
+    active_h: float  # idle-capped, likewise: a lower bound when unknown_time > 0
     usd_per_hour: float
-    cost_usd: float
+    cost_usd: float  # at least: annotations whose time is unknown add nothing and are counted
+    unknown_time: int  # annotations without a valid lead time (their time and cost are unknown)
     labels_per_h: float | None
     agreement: float | None
 
@@ -53,7 +54,7 @@ def per_annotator(
     out: list[AnnotatorSpend] = []
     for who in sorted({v.annotator for v in versions}):
         mine = [v for v in versions if v.annotator == who]
-        active_h = sum(v.active_s for v in mine) / 3600.0
+        active_h = sum(v.active_s for v in mine if v.active_s is not None) / 3600.0
         n_labels = sum(1 for v in mine if v.label is not None and v.reject_reason is None)
         rate = rate_of(who)
         out.append(
@@ -63,10 +64,11 @@ def per_annotator(
                 skipped=sum(v.was_cancelled for v in mine),
                 rejected=sum(v.reject_reason is not None for v in mine),
                 labels=n_labels,
-                raw_h=sum(v.lead_time_s or 0.0 for v in mine) / 3600.0,
+                raw_h=sum(v.lead_time_s for v in mine if v.lead_time_s is not None) / 3600.0,
                 active_h=active_h,
                 usd_per_hour=rate,
-                cost_usd=sum(v.active_s / 3600.0 * rate for v in mine),
+                cost_usd=active_h * rate,
+                unknown_time=sum(v.active_s is None for v in mine),
                 labels_per_h=(n_labels / active_h) if active_h > 0 else None,
                 agreement=agreement.get(who),
             )
@@ -87,6 +89,7 @@ TABLE_HEADER = (
     "active h",
     "USD/h",
     "cost USD",
+    "unknown time",
     "labels/h",
     "agreement",
 )
@@ -104,7 +107,8 @@ def table_rows(rows: Iterable[AnnotatorSpend]) -> list[tuple[str, ...]]:
             _fmt(r.raw_h, 3),
             _fmt(r.active_h, 3),
             _fmt(r.usd_per_hour),
-            _fmt(r.cost_usd),
+            _fmt(r.cost_usd) if not r.unknown_time else f"at least {_fmt(r.cost_usd)}",
+            str(r.unknown_time),
             _fmt(r.labels_per_h, 1),
             "-" if r.agreement is None else f"{r.agreement:.0%}",
         )
@@ -121,6 +125,7 @@ def table_rows(rows: Iterable[AnnotatorSpend]) -> list[tuple[str, ...]]:
                 _fmt(sum(r.active_h for r in rows), 3),
                 "",
                 _fmt(sum(r.cost_usd for r in rows)),
+                str(sum(r.unknown_time for r in rows)),
                 "",
                 "",
             )
@@ -148,7 +153,9 @@ def forecast(
     """Remaining tasks x median active seconds per valid annotation x rate."""
     remaining = max(0, total_tasks - labelled_tasks)
     actives = [
-        v.active_s for v in versions if v.reject_reason is None and not v.was_cancelled and v.active_s > 0
+        v.active_s
+        for v in versions
+        if v.reject_reason is None and not v.was_cancelled and v.active_s is not None and v.active_s > 0
     ]
     if not actives:
         return Forecast(remaining, None, usd_per_hour, None if remaining else 0.0)
@@ -187,7 +194,9 @@ def burn_down_png(
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    points = sorted((v.created_at, v.active_s / 3600.0 * rate_of(v.annotator)) for v in versions)
+    points = sorted(
+        (v.created_at, v.active_s / 3600.0 * rate_of(v.annotator)) for v in versions if v.active_s is not None
+    )
     fig = Figure(figsize=(7, 3.6), dpi=100)
     ax = fig.add_subplot()
     if points:

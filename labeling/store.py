@@ -150,6 +150,8 @@ def load_state(path: Path) -> SyncState:
     deleted = json.loads(meta.get(_DELETED_KEY, b"{}")) or {}
     state.deleted_tasks = {int(t): r for t, r in deleted.items()}
     for row in table.to_pylist():
+        if row["lead_time_s"] is None:  # state saved before unknown time was None: it was 0.0
+            row["active_s"] = None
         v = AnnotationVersion(**row)
         state.annotations[v.annotation_id] = v
     return state

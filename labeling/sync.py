@@ -49,7 +49,7 @@ class AnnotationVersion:
     task_id: int
     annotator: str
     lead_time_s: float | None  # raw, None when missing or invalid (raw value in flags)
-    active_s: float  # min(lead_time_s, idle_cap_s); 0 when lead_time_s is None
+    active_s: float | None  # min(lead_time_s, idle_cap_s); None (unknown, never 0) when lead_time_s is
     idle_cap_s: float
     was_cancelled: bool
     label: str | None  # None: skipped, rejected or no choice
@@ -137,7 +137,7 @@ def parse_annotation(
         annotator = users.get(int(completed_by)) or f"user-{completed_by}"
     raw_lead = raw.get("lead_time")
     lead_time_s, lead_reason = _lead_time(raw_lead, max_lead_time_s)
-    active_s = 0.0
+    active_s: float | None = None
     if lead_reason:
         reasons.append(lead_reason)
         flags.append(f"raw_lead_time={raw_lead!r}"[:60])

@@ -68,8 +68,9 @@ def _ids(ids: list[int], limit: int = 20) -> str:
     return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
 
 
-def _f(x: float, digits: int = 4) -> dg.FloatMetadataValue:
-    return dg.MetadataValue.float(float(round(x, digits)))
+def _f(x: float | None, digits: int = 4) -> dg.FloatMetadataValue | dg.NullMetadataValue:
+    """A float figure; None (unknown) stays null, never 0."""
+    return dg.MetadataValue.null() if x is None else dg.MetadataValue.float(float(round(x, digits)))
 
 
 def budget_check_result(spent_usd: float, budget_usd: float, warn_fraction: float) -> dg.AssetCheckResult:
@@ -227,10 +228,11 @@ def annotations(
             "tasks_remaining": dg.MetadataValue.int(fc.remaining_tasks),
             "hours_raw": _f(sum(r.raw_h for r in spend), 4),
             "hours_active": _f(sum(r.active_h for r in spend), 4),
-            "spend_usd": _f(spent_usd, 4),
+            "spend_usd": _f(spent_usd, 4),  # at least, when annotations_unknown_time > 0
+            "annotations_unknown_time": dg.MetadataValue.int(sum(r.unknown_time for r in spend)),
             "budget_usd": _f(policy.budget_usd),
-            "forecast_cost_to_finish_usd": _f(fc.cost_to_finish_usd or 0.0, 4),
-            "forecast_median_active_s": _f(fc.median_active_s or 0.0, 3),
+            "forecast_cost_to_finish_usd": _f(fc.cost_to_finish_usd, 4),
+            "forecast_median_active_s": _f(fc.median_active_s, 3),
             "idle_cap_s": _f(policy.idle_cap_s),
             "idle_capped": dg.MetadataValue.int(sum("idle_capped" in v.flags for v in versions)),
             "skipped": dg.MetadataValue.int(sum(v.was_cancelled for v in versions)),

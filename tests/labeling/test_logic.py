@@ -106,7 +106,7 @@ def test_malformed_are_rejected_with_reason(kwargs: dict[str, Any], reason: str)
     assert v.reject_reason == reason and v.label is None
     assert f"rejected:{reason}" in v.flags
     if "lead" in kwargs:
-        assert v.lead_time_s is None and v.active_s == 0.0 and "raw_lead_time=" in v.flags
+        assert v.lead_time_s is None and v.active_s is None and "raw_lead_time=" in v.flags
 
 
 def test_majority_ties_and_agreement() -> None:

@@ -202,7 +202,7 @@ def _rejected(reason: str, **raw: Any) -> None:
     assert f"rejected:{reason}" in v.flags and v.label is None  # never a label
     assert reason in __import__("labeling.sync", fromlist=["REJECT_REASONS"]).REJECT_REASONS  # tallied
     if "lead_time" in raw:
-        assert v.active_s == 0.0 and v.lead_time_s is None  # no hours invented from a bad lead time
+        assert v.active_s is None and v.lead_time_s is None  # no hours invented from a bad lead time
         assert "raw_lead_time=" in v.flags  # the raw value is kept for the audit
 
 
