@@ -70,11 +70,44 @@ def schema_sql() -> str:
     return "\n".join([*(fact_table_ddl(t) for t in FACT_TABLES), sql_text("schema.sql")])
 
 
+# The shape of the derived tables (sql/schema.sql, views.DERIVED_TABLES). When it changes, the derived
+# tables of an older warehouse are dropped, re-created and rebuilt from the facts (warehouse.views).
+DERIVED_VERSION = "2026-12-attribution"
+_DERIVED_TABLES = (
+    "energy_reading_latest",
+    "device_usage",
+    "materialization_usage",
+    "lineage_graph",
+    "lineage_node",
+    "lineage_walk_edge",
+)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create tables (idempotent) and upgrade an older warehouse's fact tables in place. Views and the
+    """Create tables (idempotent) and upgrade an older warehouse's fact tables in place; derived tables
+    of an older shape are dropped here and rebuilt by `warehouse.views.ensure_views`. Views and the
     default rate card are added by `warehouse.views`."""
+    outdated = _derived_outdated(con)
+    if outdated:
+        for table in _DERIVED_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(schema_sql())
     _upgrade_fact_tables(con)
+    if outdated or not con.execute("SELECT 1 FROM warehouse_meta WHERE key = 'derived_version'").fetchall():
+        con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('derived_version', ?)", [DERIVED_VERSION])
+        if outdated:
+            con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('derived_rebuild', '1')")
+
+
+def _derived_outdated(con: duckdb.DuckDBPyConnection) -> bool:
+    """True for a warehouse whose derived tables were made by an older version (a new one has none)."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()
+    }
+    if "warehouse_meta" not in tables:
+        return False
+    row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'derived_version'").fetchall()
+    return (row[0][0] if row else None) != DERIVED_VERSION and bool(tables & set(_DERIVED_TABLES))
 
 
 def _upgrade_fact_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -44,12 +44,14 @@ def install_rate_card(
         row = con.execute("SELECT coalesce(max(version), 0) + 1 FROM rate_card_version").fetchall()
         version = int(row[0][0])
         con.execute(
-            "INSERT INTO rate_card_version VALUES (?, ?, ?, ?, ?, ?)",
-            [version, when, card.name, card.source_path, digest, dt.datetime.now(dt.UTC)],
+            "INSERT INTO rate_card_version (version, effective_from, name, source_path, sha256, loaded_at, "
+            "profile) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [version, when, card.name, card.source_path, digest, dt.datetime.now(dt.UTC), card.profile],
         )
         con.executemany(
-            "INSERT INTO rate VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [[version, r.key, r.subject, r.value, r.unit, r.source, r.year] for r in card.rates],
+            "INSERT INTO rate (version, key, subject, value, unit, source, year, basis) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[version, r.key, r.subject, r.value, r.unit, r.source, r.year, r.basis] for r in card.rates],
         )
         con.execute("COMMIT")
     except duckdb.Error as err:
@@ -60,18 +62,18 @@ def install_rate_card(
 
 def _latest_if_identical(con: duckdb.DuckDBPyConnection, card: RateCard) -> InstalledCard | None:
     row = con.execute(
-        "SELECT version, effective_from, name FROM rate_card_version ORDER BY version DESC LIMIT 1"
+        "SELECT version, effective_from, name, profile FROM rate_card_version ORDER BY version DESC LIMIT 1"
     ).fetchall()
-    if not row or row[0][2] != card.name:
+    if not row or row[0][2] != card.name or row[0][3] != card.profile:
         return None
     version = int(row[0][0])
     stored = {
         tuple(r)
         for r in con.execute(
-            "SELECT key, subject, value, unit, source, year FROM rate WHERE version = ?", [version]
+            "SELECT key, subject, value, unit, source, year, basis FROM rate WHERE version = ?", [version]
         ).fetchall()
     }
-    ours = {(r.key, r.subject, r.value, r.unit, r.source, r.year) for r in card.rates}
+    ours = {(r.key, r.subject, r.value, r.unit, r.source, r.year, r.basis) for r in card.rates}
     return InstalledCard(version, False, row[0][1]) if stored == ours else None
 
 
@@ -80,3 +82,39 @@ def ensure_default_card(con: duckdb.DuckDBPyConnection) -> None:
     row = con.execute("SELECT count(*) FROM rate_card_version").fetchall()
     if int(row[0][0]) == 0:
         install_rate_card(con, load_default_card())
+
+
+def fill_missing_rates(con: duckdb.DuckDBPyConnection) -> int:
+    """Give versions loaded before a rate key existed that key, from the shipped default card: the CPU
+    and RAM power model and the network trend arrived in 2026-12, and without them a version could not
+    re-estimate its history. Only absent keys are added (never a changed value); returns how many rates
+    were inserted. Cheap when nothing is missing (one query)."""
+    card = load_default_card()
+    keys = sorted({r.key for r in card.rates})
+    missing = con.execute(
+        "SELECT v.version, k.key FROM rate_card_version v CROSS JOIN (SELECT unnest(?) AS key) k "
+        "WHERE NOT EXISTS (SELECT 1 FROM rate r WHERE r.version = v.version AND r.key = k.key)",
+        [keys],
+    ).fetchall()
+    rows = [
+        [
+            version,
+            r.key,
+            r.subject,
+            r.value,
+            r.unit,
+            f"(added from the shipped default card) {r.source}",
+            r.year,
+            r.basis,
+        ]
+        for version, key in missing
+        for r in card.rates
+        if r.key == key
+    ]
+    if rows:
+        con.executemany(
+            "INSERT INTO rate (version, key, subject, value, unit, source, year, basis) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    return len(rows)

@@ -1,20 +1,43 @@
 """Analyst views (sql/views.sql, sql/rollup.sql), the default rate card, and the derived tables
-the views read: `energy_reading_latest` (heartbeats superseded), `materialization_usage` (per
-materialization, the quantities the rate card multiplies), `lineage_graph` (edges once) and its
-integer-keyed twin `lineage_node` / `lineage_walk_edge` (edges with allocation shares: what the
-recursive walk joins on). Derived tables hold facts re-shaped, never money."""
+the views read: `energy_reading_latest` (legacy heartbeats superseded), `device_usage` (per
+materialization and device, what its windows were charged: docs/warehouse.md, "Attribution"),
+`materialization_usage` (annotation, person and transfer quantities the rate card multiplies),
+`lineage_graph` (edges once) and its integer-keyed twin `lineage_node` / `lineage_walk_edge` (edges
+with allocation shares: what the recursive walk joins on). Derived tables hold facts re-shaped, never
+money."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import duckdb
 
 from warehouse.connection import sql_text
-from warehouse.ratecard_store import ensure_default_card
+from warehouse.ratecard_store import ensure_default_card, fill_missing_rates
 
 VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
-_SOURCE_TOKEN = "__SOURCE__"
+# The SQL files that fold new facts into the derived tables, in order, each with the fact tables whose
+# new rows it reads (`__NEW(table)__` in the file). A file runs once per merge when any of them has
+# new rows; on a rebuild `__NEW(table)__` is the whole table.
+DERIVED_SQL: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("energy_latest.sql", ("energy_reading",)),
+    ("usage_legacy.sql", ("energy_reading",)),
+    ("usage_device.sql", ("device_interval", "window_usage", "meter_window")),
+    ("lineage_graph.sql", ("lineage_edge",)),
+    ("usage_annotation.sql", ("annotation_work",)),
+    ("usage_person.sql", ("person_time",)),
+    ("usage_transfer.sql", ("transfer",)),
+)
+DERIVED_TABLES: tuple[str, ...] = (
+    "energy_reading_latest",
+    "device_usage",
+    "materialization_usage",
+    "lineage_graph",
+    "lineage_node",
+    "lineage_walk_edge",
+)
+_NEW = re.compile(r"__NEW\((\w+)\)__")
 
 
 def view_sql() -> list[str]:
@@ -23,36 +46,24 @@ def view_sql() -> list[str]:
 
 
 def ensure_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Create or replace the analyst views; load the default rate card if none is loaded yet.
+    """Create or replace the analyst views; load the default rate card if none is loaded yet; rebuild
+    the derived tables when `ensure_schema` found them outdated.
 
     Needs a read-write connection on which `ensure_schema` has run. The views are only re-created
     when their SQL changed since the last call (binding them costs ~0.1 s; `warehouse_meta` keeps the
     digest)."""
     ensure_default_card(con)
-    if any(_count(con, f) > 0 and any(_count(con, d) == 0 for d in ds) for f, (ds, _) in DERIVED.items()):
-        rebuild_derived(con)  # a warehouse written before (some of) the derived tables existed
+    fill_missing_rates(con)
     statements = view_sql()
     digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
     row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'views_sha256'").fetchall()
-    if row and row[0][0] == digest and _views_present(con):
-        return
-    for text in statements:
-        con.execute(text)
-    con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('views_sha256', ?)", [digest])
-
-
-# fact table -> (derived tables it feeds, the SQL files that merge new facts of that table into them,
-# run in order). `materialization_usage` is fed by four fact tables, each refreshing its own rows.
-DERIVED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "energy_reading": (
-        ("energy_reading_latest", "materialization_usage"),
-        ("energy_latest.sql", "usage_energy.sql"),
-    ),
-    "lineage_edge": (("lineage_graph", "lineage_node", "lineage_walk_edge"), ("lineage_graph.sql",)),
-    "annotation_work": (("materialization_usage",), ("usage_annotation.sql",)),
-    "person_time": (("materialization_usage",), ("usage_person.sql",)),
-    "transfer": (("materialization_usage",), ("usage_transfer.sql",)),
-}
+    if not (row and row[0][0] == digest and _views_present(con)):
+        for text in statements:
+            con.execute(text)
+        con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('views_sha256', ?)", [digest])
+    if con.execute("SELECT count(*) FROM warehouse_meta WHERE key = 'derived_rebuild'").fetchall()[0][0]:
+        rebuild_derived(con)  # a warehouse whose derived tables were made by an older version
+        con.execute("DELETE FROM warehouse_meta WHERE key = 'derived_rebuild'")
 
 
 def _statements(sql: str) -> list[str]:
@@ -61,24 +72,35 @@ def _statements(sql: str) -> list[str]:
     return [p for p in parts if p and not all(line.lstrip().startswith("--") for line in p.splitlines())]
 
 
-def merge_derived(con: duckdb.DuckDBPyConnection, fact_table: str, parquet_files: list[str]) -> None:
-    """Fold newly loaded facts (these batch files, already inserted) into the derived tables kept for
-    `fact_table`."""
-    if parquet_files and fact_table in DERIVED:
-        for sql_file in DERIVED[fact_table][1]:
-            sql = sql_text(sql_file).replace(_SOURCE_TOKEN, "read_parquet($files)")
-            for statement in _statements(sql):
-                con.execute(statement, {"files": parquet_files} if "$files" in statement else None)
+def _run(con: duckdb.DuckDBPyConnection, sql_file: str, new: dict[str, list[str]] | None) -> None:
+    """Run one derived SQL file: `__NEW(t)__` is read_parquet of the new batch files of t (`new`), an
+    empty relation when t has none, or the whole table t on a rebuild (`new` None)."""
+
+    def source(m: re.Match[str]) -> str:
+        table = m.group(1)
+        if new is None:
+            return table
+        return f"read_parquet($f_{table})" if new.get(table) else f"(SELECT * FROM {table} WHERE false)"
+
+    for statement in _statements(_NEW.sub(source, sql_text(sql_file))):
+        params = {f"f_{t}": files for t, files in (new or {}).items() if files and f"$f_{t}" in statement}
+        con.execute(statement, params or None)
+
+
+def merge_derived(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> None:
+    """Fold newly loaded facts (`new`: fact table -> the batch files just inserted) into the derived
+    tables: each derived SQL file whose fact tables have new rows runs once."""
+    for sql_file, tables in DERIVED_SQL:
+        if any(new.get(t) for t in tables):
+            _run(con, sql_file, new)
 
 
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every derived table from all facts (idempotent)."""
-    for table in sorted({t for derived, _ in DERIVED.values() for t in derived}):
+    for table in DERIVED_TABLES:
         con.execute(f"DELETE FROM {table}")
-    for fact_table, (_, sql_files) in DERIVED.items():
-        for sql_file in sql_files:
-            for statement in _statements(sql_text(sql_file).replace(_SOURCE_TOKEN, fact_table)):
-                con.execute(statement)
+    for sql_file, _ in DERIVED_SQL:
+        _run(con, sql_file, None)
 
 
 def _views_present(con: duckdb.DuckDBPyConnection) -> bool:
@@ -86,8 +108,3 @@ def _views_present(con: duckdb.DuckDBPyConnection) -> bool:
         "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND view_name = 'end_to_end_footprint'"
     ).fetchall()
     return bool(row[0][0])
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchall()
-    return int(row[0][0])

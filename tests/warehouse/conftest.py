@@ -19,6 +19,7 @@ T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 TEST_CARD = """\
 name: test
+profile: on_prem
 effective_from: 2020-01-01T00:00:00Z
 extends: none
 source: "round test figures"
@@ -28,10 +29,15 @@ rates:
     gpu: {value: 3.0}
     NVIDIA H100: {value: 4.0}
     ram: {value: 0}
+  cpu_watts_per_thread:
+    default: {min: 1.0, max: 4.0}
+    test-family: {min: 0.5, max: 2.0}
+  ram_watts_per_gb: {value: 0.5}
   electricity_usd_per_kwh: {value: 0.2}
   pue: {value: 1.5}
-  grid_gco2e_per_kwh: {value: 400}
+  grid_gco2e_per_kwh: {value: 400, lifecycle: true}
   data_kwh_per_gb: {value: 0.05, year: 2015}
+  data_kwh_per_gb_halving_years: {value: 0}
   storage_usd_per_gb_month: {value: 0.02}
   storage_kwh_per_gb_month: {value: 0.001}
   storage_holding_months: {value: 12}

@@ -15,34 +15,78 @@ from warehouse.ratecard import (
     configured_card_path,
     default_card_path,
     load_default_card,
+    profile_card_path,
     read_rate_card,
 )
 from warehouse.ratecard_store import install_rate_card
 from warehouse.views import ensure_views
 
 
-def test_default_card_is_complete_and_sourced() -> None:
-    card = load_default_card()
+@pytest.mark.parametrize("profile", ["cloud", "on_prem"])
+def test_shipped_cards_are_complete_sourced_and_dated(profile: str) -> None:
+    card = read_rate_card(profile_card_path(profile), base=None)
+    assert card.profile == profile
     assert {r.key for r in card.rates} == set(RATE_UNITS)
-    assert all(r.source and r.unit == RATE_UNITS[r.key] for r in card.rates)
-    assert card.value("grid_gco2e_per_kwh") == 481
+    assert all(r.source and r.unit == RATE_UNITS[r.key] and r.year for r in card.rates)
+    grid = next(r for r in card.rates if r.key == "grid_gco2e_per_kwh")
+    assert grid.basis == "lifecycle" and "Ember" in grid.source
     data = next(r for r in card.rates if r.key == "data_kwh_per_gb")
     assert data.value == 0.06 and data.year == 2015 and "Aslan" in data.source
     assert card.value("annotator_usd_per_hour", "") > 0 and card.value("device_usd_per_hour", "gpu") > 0
+    for subject in {r.subject for r in card.rates if r.key == "cpu_watts_per_thread_min"}:
+        assert (
+            0
+            < card.value("cpu_watts_per_thread_min", subject)
+            < card.value("cpu_watts_per_thread_max", subject)
+        )
+
+
+def test_profiles_do_not_overlap() -> None:
+    """Cloud instance prices include power: the cloud card pays no electricity; on_prem pays it."""
+    assert (
+        load_default_card().profile == "cloud" and load_default_card().value("electricity_usd_per_kwh") == 0
+    )
+    on_prem = read_rate_card(profile_card_path("on_prem"), base=None)
+    assert on_prem.value("electricity_usd_per_kwh") > 0
+
+
+def test_power_model_of_this_processor_family_is_ccf_milan() -> None:
+    card = load_default_card()
+    assert (
+        card.value("cpu_watts_per_thread_min", "amd-epyc-milan"),
+        card.value("cpu_watts_per_thread_max", "amd-epyc-milan"),
+    ) == (0.4556, 1.9573)
+    assert (card.value("cpu_watts_per_thread_min", ""), card.value("cpu_watts_per_thread_max", "")) == (
+        0.74,
+        3.5,
+    )
 
 
 def test_user_yaml_overrides_and_extends(tmp_path: Path) -> None:
     path = tmp_path / "ours.yaml"
     path.write_text(
         "name: ours\nsource: finance 2026\nrates:\n"
-        "  electricity_usd_per_kwh: {value: 0.3}\n"
+        "  pue: {value: 1.3}\n"
         "  annotator_usd_per_hour: {alice: {value: 25, year: 2026}}\n"
+        "  cpu_watts_per_thread: {amd-epyc-milan: {min: 1, max: 4}}\n"
     )
     card = read_rate_card(path)
-    assert card.value("electricity_usd_per_kwh") == 0.3
+    assert card.value("pue") == 1.3 and card.profile == "cloud"
     assert card.value("annotator_usd_per_hour", "alice") == 25
     assert card.value("annotator_usd_per_hour", "") == load_default_card().value("annotator_usd_per_hour")
-    assert card.value("pue") == 1.58 and card.effective_from is None
+    assert card.value("cpu_watts_per_thread_max", "amd-epyc-milan") == 4
+    assert card.value("cpu_watts_per_thread_max", "") == 3.5  # the default's fallback stays
+    assert card.value("electricity_usd_per_kwh") == 0 and card.effective_from is None
+
+
+def test_on_prem_user_card_extends_the_on_prem_card(tmp_path: Path) -> None:
+    path = tmp_path / "dc.yaml"
+    path.write_text("profile: on_prem\nrates:\n  electricity_usd_per_kwh: {value: 0.21, source: bill 2026}\n")
+    card = read_rate_card(path)
+    assert card.profile == "on_prem" and card.value("electricity_usd_per_kwh") == 0.21
+    assert card.value("device_usd_per_hour", "cpu") == read_rate_card(
+        profile_card_path("on_prem"), base=None
+    ).value("device_usd_per_hour", "cpu")
 
 
 def test_toml_card(tmp_path: Path) -> None:
@@ -76,6 +120,43 @@ def test_toml_card(tmp_path: Path) -> None:
             "missing (the card says `extends: none`)",
         ),
         ("effective_from: soon\nrates: {}\n", "effective_from: not an ISO time"),
+        (
+            "rates:\n  cpu_watts_per_thread: {amd-epyc-milan: {max: 2, source: s}}\n",
+            "rates.cpu_watts_per_thread.amd-epyc-milan.min: missing",
+        ),
+        (
+            "rates:\n  cpu_watts_per_thread: {x: {min: 1, source: s}}\n",
+            "rates.cpu_watts_per_thread.x.max: missing",
+        ),
+        (
+            "rates:\n  cpu_watts_per_thread: {x: {min: 3, max: 2, source: s}}\n",
+            "min (3 W) is above max (2 W)",
+        ),
+        (
+            "rates:\n  cpu_watts_per_thread: {x: {min: -1, max: 2, source: s}}\n",
+            "rates.cpu_watts_per_thread.x.min: must be >= 0",
+        ),
+        (
+            "rates:\n  cpu_watts_per_thread: {min: 1, max: 2, source: s}\n",
+            "expected one entry per processor family",
+        ),
+        ("rates:\n  cpu_watts_per_thread_max: {value: 1, source: s}\n", "unknown rate key"),
+        (
+            "rates:\n  grid_gco2e_per_kwh: {value: 400, source: s}\n",
+            "grid_gco2e_per_kwh.lifecycle: say whether",
+        ),
+        ("rates:\n  pue: {value: 1.2, source: s, lifecycle: true}\n", "only grid_gco2e_per_kwh takes it"),
+        ("rates:\n  data_kwh_per_gb: {value: 0.01, source: s}\n", "data_kwh_per_gb.year: missing"),
+        (
+            "rates:\n  electricity_usd_per_kwh: {value: 0.2, source: s}\n",
+            "a cloud card's instance prices already include power",
+        ),
+        ("profile: on_prem\nextends: default\nrates: {}\n", "cannot extend the 'default' card"),
+        ("profile: colo\nrates: {}\n", "profile: must be one of"),
+        (
+            "profile: on_prem\nrates:\n  electricity_usd_per_kwh: {value: 0, source: s}\n",
+            "an on_prem card pays electricity separately",
+        ),
         ("rates: [1, 2\n", "not valid yaml"),
     ],
 )
@@ -116,7 +197,8 @@ def test_versions_are_appended_once_and_never_edited(tmp_path: Path) -> None:
     assert later.effective_from == dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     n_rates = len(load_default_card().rates)
     assert con.execute("SELECT count(*) FROM rate").fetchall() == [(3 * n_rates,)]
-    assert con.execute("SELECT value FROM rate WHERE version = 1 AND key = 'pue'").fetchall() == [(1.58,)]
+    assert con.execute("SELECT value FROM rate WHERE version = 1 AND key = 'pue'").fetchall() == [(1.14,)]
+    assert con.execute("SELECT DISTINCT profile FROM rate_card_version").fetchall() == [("cloud",)]
 
 
 def test_bad_card_writes_nothing(tmp_path: Path) -> None:

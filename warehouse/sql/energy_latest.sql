@@ -1,4 +1,4 @@
--- Merge energy readings from __SOURCE__ (new batch files, or the whole energy_reading table on a
+-- Merge energy readings from the new energy_reading rows (new batch files, or the whole energy_reading table on a
 -- rebuild) into energy_reading_latest: per (window_id, device_kind, device_index, host) only the
 -- highest seq survives. A struct is the arg_max argument so a NULL energy_j (method 'unavailable')
 -- still supersedes an older reading (arg_max skips NULL arguments).
@@ -9,7 +9,7 @@ FROM (
   SELECT window_id, device_kind, device_index, host,
          arg_max(struct_pack(materialization_id, seq, device_name, energy_j, duration_s, method,
                              measured_at), seq) AS r
-  FROM __SOURCE__
+  FROM __NEW(energy_reading)__
   GROUP BY window_id, device_kind, device_index, host
 )
 ON CONFLICT DO UPDATE SET

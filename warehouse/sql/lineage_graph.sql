@@ -1,21 +1,21 @@
--- Merge lineage edges from __SOURCE__ (new batch files, or all of lineage_edge on a rebuild) into
+-- Merge lineage edges from the new lineage_edge rows (new batch files, or all of lineage_edge on a rebuild) into
 -- lineage_graph: each (materialization, upstream) pair once, self-loops dropped; and the same edges
 -- on integer keys, with their allocation share, into lineage_node / lineage_walk_edge (what the
 -- recursive walk joins on).
 -- Statements run in this order, in the loader's transaction.
 INSERT OR IGNORE INTO lineage_graph
-SELECT DISTINCT materialization_id, upstream_materialization_id FROM __SOURCE__
+SELECT DISTINCT materialization_id, upstream_materialization_id FROM __NEW(lineage_edge)__
 WHERE materialization_id <> upstream_materialization_id;
 
 INSERT INTO lineage_node
 SELECT id, (SELECT coalesce(max(node), 0) FROM lineage_node) + row_number() OVER (ORDER BY id)
-FROM (SELECT materialization_id AS id FROM __SOURCE__
-      UNION SELECT upstream_materialization_id FROM __SOURCE__)
+FROM (SELECT materialization_id AS id FROM __NEW(lineage_edge)__
+      UNION SELECT upstream_materialization_id FROM __NEW(lineage_edge)__)
 WHERE id NOT IN (SELECT materialization_id FROM lineage_node);
 
 INSERT OR IGNORE INTO lineage_walk_edge
 SELECT DISTINCT a.node, b.node, 1.0
-FROM __SOURCE__ s
+FROM __NEW(lineage_edge)__ s
 JOIN lineage_node a ON a.materialization_id = s.materialization_id
 JOIN lineage_node b ON b.materialization_id = s.upstream_materialization_id
 WHERE s.materialization_id <> s.upstream_materialization_id;
@@ -24,7 +24,7 @@ WHERE s.materialization_id <> s.upstream_materialization_id;
 UPDATE lineage_walk_edge SET share = 1.0 / c.consumers
 FROM (
   SELECT upstream_node, count(*) AS consumers FROM lineage_walk_edge
-  WHERE upstream_node IN (SELECT n.node FROM __SOURCE__ s
+  WHERE upstream_node IN (SELECT n.node FROM __NEW(lineage_edge)__ s
                           JOIN lineage_node n ON n.materialization_id = s.upstream_materialization_id)
   GROUP BY upstream_node
 ) c

@@ -38,10 +38,10 @@ WHERE (root_id IS NULL OR materialization_id = root_id)
 -- footprint (allocated totals of all final consumers add up to the sum over all materializations).
 -- Upstream ids with no recorded materialization count in upstream_unrecorded and add nothing.
 -- The formulas are those of asset_footprint_at (sql/views.sql), applied in the other order: every
--- price is linear in a quantity, so the walk's usage (materialization_usage) is summed per (root,
--- card version, rate subject) first and only those few sums are priced. Totals equal the sum of the
--- upstreams' asset_footprint rows, except that a device with no rate in its card makes
--- cost_hardware_usd and cost_usd NULL for every root above it (unknown, never silently smaller).
+-- price is linear in a quantity, so the walk's usage (device_usage, materialization_usage) is summed
+-- per (root, card version, rate subject) first and only those few sums are priced. Totals equal the
+-- sum of the upstreams' asset_footprint rows; a total with any unknown part is NULL (its `_at_least`
+-- column sums the known parts) and unknown_parts adds up the upstreams' unknown parts.
 -- pinned_version as in asset_footprint_at.
 CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL) AS TABLE
 WITH walk AS MATERIALIZED (SELECT * FROM lineage_weights_from(root_id)),
@@ -51,103 +51,196 @@ mat AS MATERIALIZED (  -- every upstream in the walk, with its card; recorded = 
          coalesce(pinned_version, s.rate_card_in_force) AS version
   FROM walk w LEFT JOIN materialization_status s ON s.materialization_id = w.upstream_materialization_id
 ),
-grouped AS (  -- device rows with no billable readings (device_index -1) are never billed
-  SELECT mat.root, mat.version, u.kind, u.rate_key, u.subject, u.fallback_subject,
-         coalesce(sum(u.energy_j), 0) AS energy_j, coalesce(sum(mat.weight * u.energy_j), 0) AS w_energy_j,
-         coalesce(sum(u.seconds) FILTER (WHERE u.kind <> 'device' OR u.billable_readings > 0), 0) AS seconds,
-         coalesce(sum(mat.weight * u.seconds) FILTER (WHERE u.kind <> 'device' OR u.billable_readings > 0), 0)
-           AS w_seconds,
+dev_grouped AS (  -- device use per (root, card, device model, power model)
+  SELECT mat.root, mat.version, du.device_kind, du.device_name, du.power_model,
+         sum(du.energy_j) AS energy_j, sum(mat.weight * du.energy_j) AS w_energy_j,
+         sum(du.power_use) AS power_use, sum(mat.weight * du.power_use) AS w_power_use,
+         sum(du.seconds) AS seconds, sum(mat.weight * du.seconds) AS w_seconds,
+         -- unknown devices (asset_footprint_at's rule, per device row): unknown whatever the card, or,
+         -- where the card lacks the power model or the price, the rows that need it
+         count(*) FILTER (WHERE du.energy_unknown > 0 OR du.share_unknown > 0) AS n_unknown,
+         count(*) FILTER (WHERE du.energy_unknown > 0) AS n_energy_unknown,
+         count(*) FILTER (WHERE du.share_unknown > 0) AS n_share_unknown,
+         count(*) FILTER (WHERE du.energy_unknown = 0 AND du.share_unknown = 0 AND du.power_use > 0) AS n_power,
+         count(*) FILTER (WHERE du.energy_unknown = 0 AND du.share_unknown = 0 AND du.seconds > 0) AS n_billed,
+         count(*) FILTER (WHERE du.energy_unknown = 0 AND du.share_unknown = 0 AND du.power_use > 0
+                                AND du.seconds > 0) AS n_power_billed,
+         count(*) FILTER (WHERE du.power_use > 0) AS n_power_all,
+         count(*) FILTER (WHERE du.seconds > 0) AS n_billed_all,
+         count(DISTINCT mat.mid) AS metered,
+         min(du.method_min) AS method_min, max(du.method_max) AS method_max
+  FROM device_usage du JOIN mat ON mat.mid = du.materialization_id AND mat.recorded
+  GROUP BY ALL
+),
+dev_priced AS (
+  SELECT g.*, sc.pue, sc.grid_gco2e_per_kwh AS grid, sc.electricity_usd_per_kwh AS usd_kwh,
+         coalesce(pm.value, pf.value, pr.value) AS watts, coalesce(rs.value, rf.value) AS usd_per_hour
+  FROM dev_grouped g
+  JOIN rate_card_scalar sc ON sc.version = g.version
+  LEFT JOIN rate pm ON pm.version = g.version AND g.device_kind = 'cpu'
+                   AND pm.key = 'cpu_watts_per_thread_max' AND pm.subject = g.power_model
+  LEFT JOIN rate pf ON pf.version = g.version AND g.device_kind = 'cpu'
+                   AND pf.key = 'cpu_watts_per_thread_max' AND pf.subject = ''
+  LEFT JOIN rate pr ON pr.version = g.version AND g.device_kind = 'ram'
+                   AND pr.key = 'ram_watts_per_gb' AND pr.subject = ''
+  LEFT JOIN rate rs ON rs.version = g.version AND rs.key = 'device_usd_per_hour' AND rs.subject = g.device_name
+  LEFT JOIN rate rf ON rf.version = g.version AND rf.key = 'device_usd_per_hour' AND rf.subject = g.device_kind
+),
+dev_money AS (
+  SELECT root,
+         sum(pue * (coalesce(energy_j, 0) + coalesce(power_use * watts, 0))) / 3.6e6 AS e_compute_kwh,
+         sum(pue * (coalesce(w_energy_j, 0) + coalesce(w_power_use * watts, 0))) / 3.6e6 AS w_e_compute_kwh,
+         sum(pue * (coalesce(energy_j, 0) + coalesce(power_use * watts, 0)) * grid) / 3.6e9 AS co2e_kg,
+         sum(pue * (coalesce(w_energy_j, 0) + coalesce(w_power_use * watts, 0)) * grid) / 3.6e9 AS w_co2e_kg,
+         sum(CASE WHEN usd_kwh = 0 THEN 0.0
+                  ELSE pue * (coalesce(energy_j, 0) + coalesce(power_use * watts, 0)) / 3.6e6 * usd_kwh END)
+           AS cost_energy_usd,
+         sum(CASE WHEN usd_kwh = 0 THEN 0.0
+                  ELSE pue * (coalesce(w_energy_j, 0) + coalesce(w_power_use * watts, 0)) / 3.6e6 * usd_kwh END)
+           AS w_cost_energy_usd,
+         coalesce(sum(seconds / 3600.0 * usd_per_hour) FILTER (WHERE seconds > 0), 0) AS cost_hardware_usd,
+         coalesce(sum(w_seconds / 3600.0 * usd_per_hour) FILTER (WHERE seconds > 0), 0) AS w_cost_hardware_usd,
+         sum(n_unknown + CASE WHEN watts IS NULL THEN n_power ELSE 0 END
+             + CASE WHEN usd_per_hour IS NULL THEN n_billed ELSE 0 END
+             - CASE WHEN watts IS NULL AND usd_per_hour IS NULL THEN n_power_billed ELSE 0 END) AS unknown_devices,
+         sum(n_energy_unknown + CASE WHEN watts IS NULL THEN n_power_all ELSE 0 END) AS energy_unknown,
+         sum(n_share_unknown + CASE WHEN usd_per_hour IS NULL THEN n_billed_all ELSE 0 END) AS hardware_unknown,
+         sum(metered) AS metered_rows, min(method_min) AS method_min, max(method_max) AS method_max
+  FROM dev_priced GROUP BY root
+),
+metered AS (  -- upstreams with any device use (a materialization is metered once, whatever its devices)
+  SELECT mat.root, count(DISTINCT mat.mid) AS metered
+  FROM mat SEMI JOIN device_usage du ON du.materialization_id = mat.mid
+  WHERE mat.recorded GROUP BY mat.root
+),
+other_grouped AS (
+  SELECT mat.root, mat.version, u.kind, u.rate_key, u.subject, u.fallback_subject, u.transfer_year,
+         coalesce(sum(u.seconds), 0) AS seconds, coalesce(sum(mat.weight * u.seconds), 0) AS w_seconds,
+         coalesce(sum(u.unknown), 0) AS unknown,
          coalesce(sum(u.bytes_moved), 0) AS bytes_moved, coalesce(sum(mat.weight * u.bytes_moved), 0) AS w_bytes_moved,
          coalesce(sum(u.network_bytes), 0) AS network_bytes,
-         coalesce(sum(mat.weight * u.network_bytes), 0) AS w_network_bytes,
-         -- 'meter' rows: how many upstreams were metered, and the range of their methods
-         sum(u.billable_readings) FILTER (WHERE u.kind = 'meter') AS metered,
-         min(u.method_min) FILTER (WHERE u.kind = 'meter') AS method_min,
-         max(u.method_max) FILTER (WHERE u.kind = 'meter') AS method_max
+         coalesce(sum(mat.weight * u.network_bytes), 0) AS w_network_bytes
   FROM materialization_usage u JOIN mat ON mat.mid = u.materialization_id AND mat.recorded
   GROUP BY ALL
 ),
-priced AS (
-  SELECT g.root, g.kind, g.seconds, g.w_seconds, g.bytes_moved, g.w_bytes_moved, g.metered, g.method_min,
-         g.method_max,
-         coalesce(rs.value, rf.value) AS rate, sc.grid_gco2e_per_kwh AS grid, sc.electricity_usd_per_kwh AS usd_kwh,
-         sc.pue * g.energy_j / 3.6e6 AS e_compute_kwh, sc.pue * g.w_energy_j / 3.6e6 AS w_e_compute_kwh,
-         g.network_bytes / 1e9 * sc.data_kwh_per_gb AS e_data_kwh,
-         g.w_network_bytes / 1e9 * sc.data_kwh_per_gb AS w_e_data_kwh
-  FROM grouped g
+other_money AS (
+  SELECT g.root,
+         sum(g.network_bytes / 1e9 * data_kwh_per_gb_in(sc.data_kwh_per_gb, sc.data_kwh_per_gb_year,
+                                                        sc.data_kwh_per_gb_halving_years, g.transfer_year))
+           AS e_data_kwh,
+         sum(g.w_network_bytes / 1e9 * data_kwh_per_gb_in(sc.data_kwh_per_gb, sc.data_kwh_per_gb_year,
+                                                          sc.data_kwh_per_gb_halving_years, g.transfer_year))
+           AS w_e_data_kwh,
+         sum(g.network_bytes / 1e9 * data_kwh_per_gb_in(sc.data_kwh_per_gb, sc.data_kwh_per_gb_year,
+                                                        sc.data_kwh_per_gb_halving_years, g.transfer_year)
+             * sc.grid_gco2e_per_kwh) / 1000.0 AS e_data_co2e_kg,
+         sum(g.w_network_bytes / 1e9 * data_kwh_per_gb_in(sc.data_kwh_per_gb, sc.data_kwh_per_gb_year,
+                                                          sc.data_kwh_per_gb_halving_years, g.transfer_year)
+             * sc.grid_gco2e_per_kwh) / 1000.0 AS w_e_data_co2e_kg,
+         sum(g.bytes_moved) AS bytes_moved, sum(g.w_bytes_moved) AS alloc_bytes_moved,
+         sum(g.seconds) FILTER (WHERE g.kind IN ('annotation', 'person')) / 3600.0 AS human_hours,
+         sum(g.w_seconds) FILTER (WHERE g.kind IN ('annotation', 'person')) / 3600.0 AS alloc_human_hours,
+         coalesce(sum(g.seconds / 3600.0 * coalesce(rs.value, rf.value)) FILTER (WHERE g.kind = 'person'), 0)
+           AS cost_person_usd,
+         coalesce(sum(g.w_seconds / 3600.0 * coalesce(rs.value, rf.value)) FILTER (WHERE g.kind = 'person'), 0)
+           AS alloc_cost_person_usd,
+         coalesce(sum(g.seconds / 3600.0 * coalesce(rs.value, rf.value)) FILTER (WHERE g.kind = 'annotation'), 0)
+           AS cost_labeling_usd,
+         coalesce(sum(g.w_seconds / 3600.0 * coalesce(rs.value, rf.value)) FILTER (WHERE g.kind = 'annotation'), 0)
+           AS alloc_cost_labeling_usd,
+         coalesce(sum(g.unknown) FILTER (WHERE g.kind = 'annotation'), 0) AS annotations_unknown
+  FROM other_grouped g
   JOIN rate_card_scalar sc ON sc.version = g.version
   LEFT JOIN rate rs ON rs.version = g.version AND rs.key = g.rate_key AND rs.subject = g.subject
   LEFT JOIN rate rf ON rf.version = g.version AND rf.key = g.rate_key AND rf.subject = g.fallback_subject
-),
-money AS (
-  SELECT root,
-         sum(e_compute_kwh) AS e_compute_kwh, sum(e_data_kwh) AS e_data_kwh,
-         sum(w_e_compute_kwh + w_e_data_kwh) AS alloc_energy_kwh,
-         sum((e_compute_kwh + e_data_kwh) * grid / 1000.0) AS co2e_kg,
-         sum((w_e_compute_kwh + w_e_data_kwh) * grid / 1000.0) AS alloc_co2e_kg,
-         sum(bytes_moved) AS bytes_moved, sum(w_bytes_moved) AS alloc_bytes_moved,
-         sum(seconds) FILTER (WHERE kind IN ('annotation', 'person')) / 3600.0 AS human_hours,
-         sum(w_seconds) FILTER (WHERE kind IN ('annotation', 'person')) / 3600.0 AS alloc_human_hours,
-         coalesce(sum(seconds / 3600.0 * rate) FILTER (WHERE kind = 'person'), 0) AS cost_person_usd,
-         coalesce(sum(w_seconds / 3600.0 * rate) FILTER (WHERE kind = 'person'), 0) AS alloc_cost_person_usd,
-         CASE WHEN bool_and(rate IS NOT NULL) FILTER (WHERE kind = 'device' AND seconds > 0) IS NOT FALSE
-              THEN coalesce(sum(seconds / 3600.0 * rate) FILTER (WHERE kind = 'device'), 0) END
-           AS cost_hardware_usd,
-         CASE WHEN bool_and(rate IS NOT NULL) FILTER (WHERE kind = 'device' AND seconds > 0) IS NOT FALSE
-              THEN coalesce(sum(w_seconds / 3600.0 * rate) FILTER (WHERE kind = 'device'), 0) END
-           AS alloc_cost_hardware_usd,
-         sum(e_compute_kwh * usd_kwh) AS cost_energy_usd, sum(w_e_compute_kwh * usd_kwh) AS alloc_cost_energy_usd,
-         coalesce(sum(seconds / 3600.0 * rate) FILTER (WHERE kind = 'annotation'), 0) AS cost_labeling_usd,
-         coalesce(sum(w_seconds / 3600.0 * rate) FILTER (WHERE kind = 'annotation'), 0) AS alloc_cost_labeling_usd,
-         -- a root's method: one shared by every recorded upstream, else 'mixed'
-         coalesce(sum(metered), 0) AS metered, min(method_min) AS method_min, max(method_max) AS method_max
-  FROM priced GROUP BY root
+  GROUP BY g.root
 ),
 last_seen AS (  -- an incomplete materialization lasted at least until its last heartbeat
-  SELECT materialization_id AS mid, last_measured_at FROM materialization_usage
-  WHERE kind = 'meter' AND materialization_id IN (SELECT mid FROM mat WHERE recorded AND ended_at IS NULL)
+  SELECT du.materialization_id AS mid, max(du.last_at) AS last_measured_at FROM device_usage du
+  WHERE du.materialization_id IN (SELECT mid FROM mat WHERE recorded AND ended_at IS NULL)
+  GROUP BY du.materialization_id
 ),
 tally AS (
   SELECT mat.root,
+         -- cards that pay no electricity (cloud): the energy bill is a known 0 even where energy is not
+         coalesce(bool_and(sc.electricity_usd_per_kwh = 0) FILTER (WHERE recorded), TRUE) AS free_energy,
          count(*) FILTER (WHERE recorded) AS recorded,
          count(*) FILTER (WHERE NOT recorded) AS unrecorded,
          count(*) FILTER (WHERE recorded AND status <> 'success') AS not_successful,
          sum((epoch_us(coalesce(mat.ended_at, ls.last_measured_at)) - epoch_us(mat.started_at)) / 1e6)
            AS duration_s
   FROM mat LEFT JOIN last_seen ls ON ls.mid = mat.mid
+  LEFT JOIN rate_card_scalar sc ON sc.version = mat.version
   GROUP BY mat.root
+),
+k AS (
+  SELECT t.root, t.recorded, t.unrecorded, t.not_successful, t.duration_s,
+         t.recorded - coalesce(me.metered, 0) AS unmetered,
+         coalesce(d.e_compute_kwh, 0) AS e_compute_kwh, coalesce(d.w_e_compute_kwh, 0) AS w_e_compute_kwh,
+         coalesce(d.co2e_kg, 0) AS compute_co2e_kg, coalesce(d.w_co2e_kg, 0) AS w_compute_co2e_kg,
+         coalesce(d.cost_energy_usd, 0) AS cost_energy_usd, coalesce(d.w_cost_energy_usd, 0) AS w_cost_energy_usd,
+         coalesce(d.cost_hardware_usd, 0) AS cost_hardware_usd,
+         coalesce(d.w_cost_hardware_usd, 0) AS w_cost_hardware_usd,
+         t.free_energy,
+         coalesce(d.unknown_devices, 0) AS unknown_devices, coalesce(d.energy_unknown, 0) AS energy_unknown,
+         coalesce(d.hardware_unknown, 0) AS hardware_unknown,
+         d.method_min, d.method_max, coalesce(me.metered, 0) AS metered,
+         coalesce(o.e_data_kwh, 0) AS e_data_kwh, coalesce(o.w_e_data_kwh, 0) AS w_e_data_kwh,
+         coalesce(o.e_data_co2e_kg, 0) AS e_data_co2e_kg, coalesce(o.w_e_data_co2e_kg, 0) AS w_e_data_co2e_kg,
+         coalesce(o.bytes_moved, 0) AS bytes_moved, coalesce(o.alloc_bytes_moved, 0) AS alloc_bytes_moved,
+         coalesce(o.human_hours, 0) AS human_hours, coalesce(o.alloc_human_hours, 0) AS alloc_human_hours,
+         coalesce(o.cost_person_usd, 0) AS cost_person_usd, coalesce(o.alloc_cost_person_usd, 0) AS alloc_cost_person_usd,
+         coalesce(o.cost_labeling_usd, 0) AS cost_labeling_usd,
+         coalesce(o.alloc_cost_labeling_usd, 0) AS alloc_cost_labeling_usd,
+         coalesce(o.annotations_unknown, 0) AS annotations_unknown
+  FROM tally t
+  LEFT JOIN dev_money d ON d.root = t.root
+  LEFT JOIN metered me ON me.root = t.root
+  LEFT JOIN other_money o ON o.root = t.root
+),
+f AS (
+  SELECT *,
+         unmetered = 0 AND energy_unknown = 0 AS compute_known,
+         unmetered = 0 AND hardware_unknown = 0 AS hardware_known,
+         annotations_unknown = 0 AS labeling_known,
+         (unmetered = 0 AND energy_unknown = 0) OR free_energy AS energy_bill_known
+  FROM k
 )
-SELECT t.root AS materialization_id, r.run_id, r.asset_key, r.status, r.started_at,
-       t.recorded - 1 AS upstream_count, t.unrecorded AS upstream_unrecorded,
-       t.not_successful AS not_successful_count, t.duration_s,
-       coalesce(m.e_compute_kwh + m.e_data_kwh, 0) AS energy_kwh,
-       CASE WHEN coalesce(m.metered, 0) = 0 THEN 'unavailable'
-            WHEN m.metered = t.recorded AND m.method_min = m.method_max THEN m.method_min
+SELECT f.root AS materialization_id, f.run_id, f.asset_key, f.status, f.started_at,
+       f.recorded - 1 AS upstream_count, f.unrecorded AS upstream_unrecorded,
+       f.not_successful AS not_successful_count, f.duration_s,
+       CASE WHEN compute_known THEN e_compute_kwh + e_data_kwh END AS energy_kwh,
+       CASE WHEN metered = 0 THEN 'unavailable'
+            WHEN metered = recorded AND method_min = method_max THEN method_min
             ELSE 'mixed' END AS energy_method,
-       coalesce(m.co2e_kg, 0) AS co2e_kg,
-       coalesce(m.bytes_moved, 0) AS bytes_moved,
-       coalesce(m.human_hours, 0) AS human_hours,
-       coalesce(m.cost_person_usd, 0) AS cost_person_usd,
-       CASE WHEN m.root IS NULL THEN 0 ELSE m.cost_hardware_usd END AS cost_hardware_usd,
-       coalesce(m.cost_energy_usd, 0) AS cost_energy_usd,
-       coalesce(m.cost_labeling_usd, 0) AS cost_labeling_usd,
-       CASE WHEN m.root IS NULL THEN 0
-            ELSE m.cost_person_usd + m.cost_hardware_usd + m.cost_labeling_usd + m.cost_energy_usd END AS cost_usd,
-       coalesce(m.e_compute_kwh, 0) AS e_compute_kwh, coalesce(m.e_data_kwh, 0) AS e_data_kwh,
-       coalesce(m.alloc_energy_kwh, 0) AS alloc_energy_kwh,
-       coalesce(m.alloc_co2e_kg, 0) AS alloc_co2e_kg,
-       coalesce(m.alloc_bytes_moved, 0) AS alloc_bytes_moved,
-       coalesce(m.alloc_human_hours, 0) AS alloc_human_hours,
-       coalesce(m.alloc_cost_person_usd, 0) AS alloc_cost_person_usd,
-       CASE WHEN m.root IS NULL THEN 0 ELSE m.alloc_cost_hardware_usd END AS alloc_cost_hardware_usd,
-       coalesce(m.alloc_cost_energy_usd, 0) AS alloc_cost_energy_usd,
-       coalesce(m.alloc_cost_labeling_usd, 0) AS alloc_cost_labeling_usd,
-       CASE WHEN m.root IS NULL THEN 0
-            ELSE m.alloc_cost_person_usd + m.alloc_cost_hardware_usd + m.alloc_cost_labeling_usd
-                 + m.alloc_cost_energy_usd END AS alloc_cost_usd
-FROM tally t
-JOIN mat r ON r.root = t.root AND r.mid = t.root  -- the root is its own upstream (weight 1)
-LEFT JOIN money m ON m.root = t.root;
+       CASE WHEN compute_known THEN compute_co2e_kg + e_data_co2e_kg END AS co2e_kg,
+       bytes_moved,
+       CASE WHEN labeling_known THEN human_hours END AS human_hours,
+       cost_person_usd,
+       CASE WHEN hardware_known THEN cost_hardware_usd END AS cost_hardware_usd,
+       CASE WHEN energy_bill_known THEN cost_energy_usd END AS cost_energy_usd,
+       CASE WHEN labeling_known THEN cost_labeling_usd END AS cost_labeling_usd,
+       CASE WHEN hardware_known AND labeling_known AND energy_bill_known
+            THEN cost_person_usd + cost_hardware_usd + cost_labeling_usd + cost_energy_usd END AS cost_usd,
+       CASE WHEN metered > 0 OR e_data_kwh > 0 THEN e_compute_kwh + e_data_kwh END AS energy_kwh_at_least,
+       CASE WHEN metered > 0 OR e_data_kwh > 0 THEN compute_co2e_kg + e_data_co2e_kg END AS co2e_kg_at_least,
+       human_hours AS human_hours_at_least,
+       cost_person_usd + cost_hardware_usd + cost_labeling_usd + cost_energy_usd AS cost_usd_at_least,
+       unmetered + unknown_devices + annotations_unknown AS unknown_parts,
+       CASE WHEN compute_known THEN e_compute_kwh END AS e_compute_kwh, e_data_kwh,
+       CASE WHEN compute_known THEN w_e_compute_kwh + w_e_data_kwh END AS alloc_energy_kwh,
+       CASE WHEN compute_known THEN w_compute_co2e_kg + w_e_data_co2e_kg END AS alloc_co2e_kg,
+       alloc_bytes_moved,
+       CASE WHEN labeling_known THEN alloc_human_hours END AS alloc_human_hours,
+       alloc_cost_person_usd,
+       CASE WHEN hardware_known THEN w_cost_hardware_usd END AS alloc_cost_hardware_usd,
+       CASE WHEN energy_bill_known THEN w_cost_energy_usd END AS alloc_cost_energy_usd,
+       CASE WHEN labeling_known THEN alloc_cost_labeling_usd END AS alloc_cost_labeling_usd,
+       CASE WHEN hardware_known AND labeling_known AND energy_bill_known
+            THEN alloc_cost_person_usd + w_cost_hardware_usd + alloc_cost_labeling_usd + w_cost_energy_usd
+       END AS alloc_cost_usd
+FROM (SELECT f.*, r.run_id, r.asset_key, r.status, r.started_at FROM f
+      JOIN mat r ON r.root = f.root AND r.mid = f.root) f;  -- the root is its own upstream (weight 1)
 
 -- Every materialization at once. For one materialization query end_to_end_footprint_of('<id>'):
 -- a WHERE on this view is not pushed into the recursive walk.
@@ -159,7 +252,8 @@ CREATE OR REPLACE VIEW end_to_end_footprint AS SELECT * FROM end_to_end_footprin
 --     s_usd = held GB x storage_usd_per_gb_month x storage_holding_months + network GB x transfer_usd_per_gb
 --     s_kwh = held GB x storage_kwh_per_gb_month x storage_holding_months x pue + E_data
 --   L (the annotations behind it): labeling hours and C_labeling of itself and all its upstreams,
---     each materialization once. Human energy is not modelled, so d_kwh = s_kwh.
+--     each materialization once; NULL when an annotation's time is unknown (unknown_parts counts
+--     them; l_*_at_least and d_usd_at_least sum the known). Human energy is not modelled: d_kwh = s_kwh.
 CREATE OR REPLACE VIEW data_requirement AS
 WITH RECURSIVE
 datasets AS (
@@ -172,9 +266,10 @@ up(materialization_id, upstream_materialization_id) AS (
   SELECT up.materialization_id, e.upstream_materialization_id
   FROM up JOIN lineage_graph e ON e.materialization_id = up.upstream_materialization_id
 ),
-l AS (
-  SELECT up.materialization_id, coalesce(sum(f.labeling_hours), 0) AS l_hours,
-         coalesce(sum(f.cost_labeling_usd), 0) AS l_usd
+l AS (  -- annotations without a valid lead time make L unknown (NULL); l_*_at_least sum the known
+  SELECT up.materialization_id, coalesce(sum(f.labeling_hours), 0) AS l_hours_at_least,
+         coalesce(sum(f.cost_labeling_usd_at_least), 0) AS l_usd_at_least,
+         coalesce(sum(f.labeling_unknown), 0) AS l_unknown
   FROM up LEFT JOIN asset_footprint f ON f.materialization_id = up.upstream_materialization_id
   GROUP BY up.materialization_id
 ),
@@ -199,7 +294,11 @@ s AS (
 )
 SELECT s.materialization_id, s.run_id, s.asset_key, s.status, s.started_at,
        s.s_bytes, s.s_usd, s.s_kwh, s.s_kwh * s.grid_gco2e_per_kwh / 1000.0 AS s_co2e_kg,
-       l.l_hours, l.l_usd,
-       s.s_usd + l.l_usd AS d_usd, s.s_kwh AS d_kwh, s.s_kwh * s.grid_gco2e_per_kwh / 1000.0 AS d_co2e_kg,
+       CASE WHEN l.l_unknown = 0 THEN l.l_hours_at_least END AS l_hours,
+       CASE WHEN l.l_unknown = 0 THEN l.l_usd_at_least END AS l_usd,
+       CASE WHEN l.l_unknown = 0 THEN s.s_usd + l.l_usd_at_least END AS d_usd,
+       s.s_kwh AS d_kwh, s.s_kwh * s.grid_gco2e_per_kwh / 1000.0 AS d_co2e_kg,
+       l.l_hours_at_least, l.l_usd_at_least, s.s_usd + l.l_usd_at_least AS d_usd_at_least,
+       l.l_unknown AS unknown_parts,
        s.held_bytes, s.moved_bytes, s.network_bytes, s.rate_card_version
 FROM s JOIN l USING (materialization_id);

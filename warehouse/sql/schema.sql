@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS rate (
   unit VARCHAR NOT NULL, source VARCHAR NOT NULL, year INTEGER,
   PRIMARY KEY (version, key, subject)
 );
+-- Added 2026-12: the card's profile ('cloud': instance prices include power; 'on_prem': amortised
+-- hardware + electricity) and a rate's basis (grid intensity: 'lifecycle' CO2e or 'direct' combustion).
+-- Versions loaded before have NULL.
+ALTER TABLE rate_card_version ADD COLUMN IF NOT EXISTS profile VARCHAR;
+ALTER TABLE rate ADD COLUMN IF NOT EXISTS basis VARCHAR;
 
 -- Derived and rebuildable (not a fact, never money): the newest energy reading per
 -- (window_id, device_kind, device_index, host), i.e. heartbeats already superseded. The loader keeps
@@ -60,19 +65,36 @@ DROP TABLE IF EXISTS lineage_graph_key;  -- before lineage_walk_edge (no share c
 -- Derived and rebuildable (quantities only, never money): per materialization, what the pricing
 -- multiplies by the rate card, one row per rate subject (sql/usage_*.sql, kept in step with the
 -- facts by the loader in the same transaction):
---   kind 'device'     device energy and billable device-seconds per (device model, device kind), from
---                     energy_reading_latest; rate_key device_usd_per_hour, subject = model, else kind;
---   kind 'meter'      one per materialization with readings: billable_readings 1 if any device was
---                     really metered (index >= 0) else 0, the range of their methods, last heartbeat;
 --   kind 'annotation' active seconds per annotator, newest version of each annotation
 --                     (as annotation_work_latest); rate_key annotator_usd_per_hour, else subject '';
+--                     `unknown` counts those whose lead time is missing or invalid (time unknown);
 --   kind 'person'     person_time seconds per person; rate_key person_usd_per_hour, else subject '';
---   kind 'transfer'   bytes moved and network-scope bytes (no rate key).
+--   kind 'transfer'   bytes moved and network-scope bytes, per year of the transfer (no rate key).
+-- Device use is in device_usage.
 CREATE TABLE IF NOT EXISTS materialization_usage (
   materialization_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, rate_key VARCHAR,
   subject VARCHAR NOT NULL, fallback_subject VARCHAR NOT NULL,
-  energy_j DOUBLE, seconds DOUBLE, billable_readings BIGINT, method_min VARCHAR, method_max VARCHAR,
-  last_measured_at TIMESTAMPTZ, bytes_moved BIGINT, network_bytes BIGINT
+  seconds DOUBLE, unknown BIGINT NOT NULL, bytes_moved BIGINT, network_bytes BIGINT, transfer_year INTEGER
+);
+
+-- Derived and rebuildable (quantities only, never money): per materialization and device, what its
+-- windows were charged of the device (docs/warehouse.md, "Attribution"), summed over the host's
+-- intervals (sql/usage_device.sql from the ledger facts; sql/usage_legacy.sql from energy readings of
+-- versions before 2026-12, origin 'legacy'). `service` is '' for the materialization's own windows,
+-- else the service whose use was charged to it (e.g. 'label-studio').
+--   energy_j    measured joules charged (a counter's delta x share), NULL when none was measured;
+--   power_use   estimated use charged, in the device's unit (CPU thread-seconds, RAM GB-seconds): x the
+--               card's cpu_watts_per_thread_max[power_model] / ram_watts_per_gb = joules;
+--   seconds     device-seconds billed (interval x share), priced by device_usd_per_hour;
+--   intervals, energy_unknown, share_unknown: intervals charged, and of them those whose energy or
+--               whose share is unknown (a device read 'unavailable', or who used it is unknown).
+CREATE TABLE IF NOT EXISTS device_usage (
+  materialization_id VARCHAR NOT NULL, host VARCHAR NOT NULL, device_kind VARCHAR NOT NULL,
+  device_index INTEGER NOT NULL, service VARCHAR NOT NULL, origin VARCHAR NOT NULL,
+  device_name VARCHAR NOT NULL, power_model VARCHAR NOT NULL,
+  energy_j DOUBLE, power_use DOUBLE, seconds DOUBLE NOT NULL,
+  intervals BIGINT NOT NULL, energy_unknown BIGINT NOT NULL, share_unknown BIGINT NOT NULL,
+  method_min VARCHAR, method_max VARCHAR, first_at TIMESTAMPTZ, last_at TIMESTAMPTZ
 );
 
 -- Bookkeeping of warehouse.views: the digest of the view SQL last created (views are re-created only

@@ -1,0 +1,34 @@
+-- Refresh the ledger rows of device_usage (origin 'ledger') for every materialization with a window in
+-- a host interval that new facts touched: new device intervals, new window usage, or a window declared
+-- after its usage. Recomputed from all the ledger facts of those materializations, through the
+-- ledger_charge view (views.sql): an interval's split depends on every window in it, and a tick's
+-- facts may arrive in several batches. the new t rows is this merge's new rows of fact table t (every row
+-- on a rebuild).
+CREATE OR REPLACE TEMP TABLE usage_ticks AS
+SELECT tick_id FROM __NEW(device_interval)__
+UNION SELECT tick_id FROM __NEW(window_usage)__
+UNION SELECT tick_id FROM window_usage WHERE window_id IN (SELECT window_id FROM __NEW(meter_window)__);
+
+CREATE OR REPLACE TEMP TABLE usage_scope AS
+SELECT DISTINCT materialization_id FROM ledger_charge WHERE tick_id IN (SELECT tick_id FROM usage_ticks);
+
+DELETE FROM device_usage
+WHERE origin = 'ledger' AND materialization_id IN (SELECT materialization_id FROM usage_scope);
+
+-- The energy method of the devices that were charged something (share > 0), else of every device read.
+INSERT INTO device_usage
+SELECT materialization_id, host, device_kind, device_index, service, 'ledger',
+       any_value(device_name), any_value(power_model),
+       sum(energy_j), sum(power_use), coalesce(sum(seconds), 0),
+       count(*), count(*) FILTER (WHERE energy_unknown), count(*) FILTER (WHERE share IS NULL),
+       coalesce(min(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
+                min(method) FILTER (WHERE method <> 'unavailable')),
+       coalesce(max(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
+                max(method) FILTER (WHERE method <> 'unavailable')),
+       min(started_at), max(ended_at)
+FROM ledger_charge
+WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
+GROUP BY materialization_id, host, device_kind, device_index, service;
+
+DROP TABLE usage_scope;
+DROP TABLE usage_ticks;
