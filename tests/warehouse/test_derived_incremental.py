@@ -1,7 +1,9 @@
-"""The derived tables the loader keeps in step batch by batch (energy_reading_latest,
+"""The derived tables the loader keeps in step batch by batch (energy_reading_latest, device_usage,
 materialization_usage, lineage_walk_edge) give exactly the figures of a rebuild from all facts:
 heartbeats superseded across batches, an annotation whose newer version moves to another
-materialization, a version recorded twice, an upstream that gains a consumer later."""
+materialization, a version recorded twice, an upstream that gains a consumer later, and host ledger
+facts whose tick arrives in pieces (a window's usage before its device interval, a window declared
+after its usage, a second window of the same interval in a later batch)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.warehouse.ledger_facts import Device, tick, window
 from warehouse.batches import write_batch
 from warehouse.connection import connect
 from warehouse.facts import (
@@ -31,6 +34,7 @@ VIEWS = (
     "SELECT * FROM asset_footprint ORDER BY materialization_id",
     "SELECT * FROM end_to_end_footprint ORDER BY materialization_id",
     "SELECT * FROM materialization_usage ORDER BY ALL",
+    "SELECT * EXCLUDE (first_at, last_at) FROM device_usage ORDER BY ALL",
     "SELECT node, upstream_node, share FROM lineage_walk_edge ORDER BY ALL",
 )
 
@@ -78,6 +82,33 @@ STEPS: list[FactBatch] = [
         LineageEdge("m4", "m2", "clean"),
     ),
 ]
+
+
+def ledger_steps() -> list[FactBatch]:
+    """One host interval (10 s, 2 threads) of two windows of m5 and m6, delivered in pieces."""
+    whole = FactBatch().add(Materialization("m5", "r", "train", T0), Materialization("m6", "r", "eval", T0))
+    window(whole, "w5", "m5")
+    window(whole, "w6", "m6")
+    tick(
+        whole,
+        start=T0,
+        duration_s=10.0,
+        devices=[Device()],
+        use={"w5": {("cpu", 0): 8.0}, "w6": {("cpu", 0): 4.0}},
+    )
+    rows = whole.rows
+    pieces = [FactBatch(), FactBatch(), FactBatch()]
+    pieces[0].rows = {"materialization": rows["materialization"], "window_usage": rows["window_usage"][:1]}
+    pieces[1].rows = {"device_interval": rows["device_interval"], "meter_window": rows["meter_window"][:1]}
+    pieces[2].rows = {"window_usage": rows["window_usage"][1:], "meter_window": rows["meter_window"][1:]}
+    for p in pieces:  # each piece is its own batch
+        for table in p.rows.values():
+            for r in table:
+                r["batch_id"] = p.batch_id
+    return pieces
+
+
+STEPS += ledger_steps()
 
 
 def snapshot(con: duckdb.DuckDBPyConnection) -> list[list[tuple[Any, ...]]]:
@@ -132,6 +163,9 @@ def test_all_steps_in_one_sync_give_the_figures_a_hand_computes(home: FootprintH
     assert got["m2"] == (0.0, 0.0, 0.5, 10**9, 0, "measured")  # index -1 neither billed nor 'mixed'
     assert got["m3"][0] == pytest.approx(900 / 3600)  # annotation 1 moved here from m1
     assert got["m4"][0] == 0.0  # the repeated version counts once, for the first batch
+    # a 2-thread host for 10 s: w5 used 8 thread-seconds, w6 4; the default card does not know the
+    # 'test-family' processor: its fallback, 3.5 W per busy thread
+    assert got["m5"][2] == pytest.approx(8 * 3.5 / 3.6e6) and got["m6"][2] == pytest.approx(4 * 3.5 / 3.6e6)
     assert sorted(shares) == [("m2", "m1", 0.5), ("m3", "m1", 0.5), ("m4", "m2", 1.0), ("m4", "m3", 1.0)]
 
 
@@ -142,9 +176,15 @@ def test_a_warehouse_from_before_the_derived_tables_is_rebuilt_on_the_next_sync(
     con = connect(home, read_only=False)
     try:
         want = snapshot(con)
-        # as an older release left it: no usage table rows, the walk's old edge table, old view SQL
-        con.execute("DELETE FROM materialization_usage")
+        # as an older release left it: derived tables of another shape and no derived version, the walk's
+        # old edge table, old view SQL
+        con.execute("DROP TABLE materialization_usage")
+        con.execute("DROP TABLE device_usage")
+        con.execute(
+            "CREATE TABLE materialization_usage (materialization_id VARCHAR, kind VARCHAR, energy_j DOUBLE)"
+        )
         con.execute("DELETE FROM lineage_walk_edge")
+        con.execute("DELETE FROM warehouse_meta WHERE key = 'derived_version'")
         con.execute("CREATE TABLE lineage_graph_key (node INTEGER, upstream_node INTEGER)")
         con.execute("DELETE FROM warehouse_meta WHERE key = 'views_sha256'")
     finally:

@@ -71,6 +71,7 @@ def graph() -> FactBatch:
         work("labels", 1, "alice", 1800),
         work("labels", 2, "zed", 900),
         PersonTime("labels", "bob", "lead", 600),
+        read("labels", 0.05, 900),
     )
     b.add(read("model", 2.0, 3600, "gpu", "NVIDIA H100"), read("model", None, 3600, "gpu", "gpu", index=-1))
     b.add(read("model", 0.4, 3600), PersonTime("model", "eve", "eng", 1800))
@@ -99,6 +100,8 @@ def test_totals_equal_the_sum_of_the_upstreams_asset_footprint(con, query) -> No
     [e2e] = query(con, "SELECT * FROM end_to_end_footprint_of('model')")
     assert e2e["upstream_count"] == 3 and e2e["asset_key"] == "model" and e2e["status"] == "success"
     for col in SUMMED:
+        assert e2e[col] == pytest.approx(sum(r[col] for r in fp.values()), rel=1e-12), col
+    for col in ("energy_kwh_at_least", "co2e_kg_at_least", "cost_usd_at_least", "unknown_parts"):
         assert e2e[col] == pytest.approx(sum(r[col] for r in fp.values()), rel=1e-12), col
     # model is the only final consumer: it carries the whole of every upstream, raw included (half
     # through clean, half directly); clean carries half of raw (raw has two consumers)
@@ -136,7 +139,37 @@ def test_methods_missing_rates_incomplete_and_unrecorded(mem_warehouse, query) -
     assert top["cost_hardware_usd"] == pytest.approx(3.0) and top["duration_s"] == pytest.approx(3 * 3600)
     late = got["late"]
     assert late["cost_hardware_usd"] is None and late["cost_usd"] is None  # unknown, not smaller
+    assert late["unknown_parts"] == 1 and late["cost_usd_at_least"] > 0
     assert late["energy_kwh"] == pytest.approx((1.0 + 0.1) * 1.5)
     assert late["duration_s"] == pytest.approx(3600 + 90)  # the incomplete upstream: until its heartbeat
     assert late["not_successful_count"] == 1
     assert got["running"]["status"] == "incomplete"
+
+
+def test_an_unknown_upstream_makes_the_total_unknown_and_is_counted(mem_warehouse, query) -> None:  # type: ignore[no-untyped-def]
+    """An upstream never metered and one annotation without a lead time: the end-to-end energy, cost
+    and hours are NULL (never the smaller sum), the known parts are `_at_least`, 2 parts unknown."""
+    b = FactBatch()
+    for mid in ("raw", "labels", "model"):
+        mat(b, mid, T0)
+    b.add(read("model", 1.0, 3600), read("labels", 0.5, 600))
+    b.add(AnnotationWork("labels", 1, 1, "ann", "p", None, None, 300.0, False, None, "rejected", T0, T0))
+    b.add(work("labels", 2, "ann", 1800))
+    b.add(LineageEdge("labels", "raw", "raw"), LineageEdge("model", "labels", "labels"))
+    con = mem_warehouse(b)
+    [e2e] = query(con, "SELECT * FROM end_to_end_footprint_of('model')")
+    assert e2e["energy_kwh"] is None and e2e["cost_usd"] is None and e2e["human_hours"] is None
+    assert e2e["unknown_parts"] == 2  # raw not metered (1) + one annotation without time (1)
+    assert e2e["energy_kwh_at_least"] == pytest.approx((1.0 + 0.5) * 1.5)
+    assert e2e["human_hours_at_least"] == pytest.approx(0.5)
+    assert e2e["cost_usd_at_least"] == pytest.approx(1.0 + 600 / 3600 + 0.5 * 20 + 1.5 * 0.2 * 1.5)
+    fp = {r["asset_key"]: r for r in query(con, "SELECT * FROM asset_footprint")}
+    assert fp["raw"]["energy_kwh"] is None and fp["raw"]["unknown_parts"] == 1
+    assert fp["raw"]["unknown_detail"].startswith("not metered")
+    assert fp["labels"]["cost_labeling_usd"] is None and fp["labels"]["cost_labeling_usd_at_least"] == 10.0
+    assert "1 annotation(s) without a valid lead time" in fp["labels"]["unknown_detail"]
+    spend = query(con, "SELECT * FROM labeling_spend")
+    assert len(spend) == 1 and spend[0]["unknown_time"] == 1 and spend[0]["cost_usd"] is None
+    assert spend[0]["cost_usd_at_least"] == pytest.approx(10.0) and spend[0]["hours_active"] is None
+    [d] = query(con, "SELECT * FROM data_requirement WHERE materialization_id = 'labels'")
+    assert d["l_usd"] is None and d["l_usd_at_least"] == pytest.approx(10.0) and d["unknown_parts"] == 1

@@ -127,8 +127,14 @@ def test_energy_methods_models_and_missing_rates(mem_warehouse, query) -> None:
     assert got["mixed"]["cost_hardware_usd"] == approx(0.5 * 4 + 0.5 * 3)
     assert got["mixed"]["energy_kwh"] == approx(2 * 1.5)
     assert got["unavail"]["energy_method"] == "unavailable"
-    assert got["unavail"]["energy_kwh"] == 0 and got["unavail"]["cost_hardware_usd"] == approx(1.0)
+    assert got["unavail"]["energy_kwh"] is None and got["unavail"]["cost_hardware_usd"] == approx(1.0)
+    assert (
+        got["unavail"]["unknown_parts"] == 1
+        and "cpu:0 energy unavailable" in got["unavail"]["unknown_detail"]
+    )
+    assert got["unavail"]["cost_usd"] is None and got["unavail"]["cost_usd_at_least"] == approx(1.0)
     assert got["norate"]["cost_hardware_usd"] is None and got["norate"]["cost_usd"] is None  # no silent 0
+    assert got["norate"]["unknown_parts"] == 1 and "tpu:0 has no price" in got["norate"]["unknown_detail"]
     assert got["est"]["energy_method"] == "estimated"
     assert got["est"]["energy_kwh"] == approx(1.5 * 1.5) and got["est"]["cost_hardware_usd"] == approx(1.0)
 
@@ -149,7 +155,7 @@ def test_unavailable_heartbeat_supersedes_a_measured_one(mem_warehouse, query) -
     b = FactBatch().add(Materialization("X", "run", "x", T0), MaterializationOutcome("X", "success", T0 + H))
     b.add(reading("X", 1, 5.0, 600), reading("X", 2, None, 1200, method="unavailable"))
     m = query(mem_warehouse(b), "SELECT * FROM asset_footprint")[0]
-    assert m["energy_kwh"] == 0 and m["energy_method"] == "unavailable"
+    assert m["energy_kwh"] is None and m["energy_method"] == "unavailable" and m["unknown_parts"] == 1
 
 
 def test_status_incomplete_and_failed(mem_warehouse, query) -> None:
@@ -182,8 +188,8 @@ def test_rate_card_in_force_and_repricing(mem_warehouse, query, tmp_path) -> Non
     assert got["old"]["rate_card_version"] == 1  # older than every card: the earliest card
     assert got["jan"]["rate_card_version"] == 1 and got["jan"]["energy_kwh"] == approx(3.0)
     assert got["jul"]["rate_card_version"] == 2
-    # v2 extends the *default* card: pue 2.0, default grid 481 g/kWh
-    assert got["jul"]["energy_kwh"] == approx(4.0) and got["jul"]["co2e_kg"] == approx(4.0 * 0.481)
+    # v2 extends the *default* card: pue 2.0, default grid 473 g/kWh
+    assert got["jul"]["energy_kwh"] == approx(4.0) and got["jul"]["co2e_kg"] == approx(4.0 * 0.473)
     repriced = {r["materialization_id"]: r for r in query(con, "SELECT * FROM asset_footprint_at(2)")}
     assert repriced["jan"]["energy_kwh"] == approx(4.0) and repriced["jan"]["rate_card_version"] == 2
 
@@ -257,8 +263,20 @@ def test_view_columns_are_the_contract(mem_warehouse, query, main_facts) -> None
         "day",
         "annotations",
         "skipped",
+        "unknown_time",
         "hours_raw",
         "hours_active",
         "cost_usd",
+        "hours_active_at_least",
+        "cost_usd_at_least",
     ]
+    at_least = {
+        "energy_kwh_at_least",
+        "co2e_kg_at_least",
+        "cost_usd_at_least",
+        "unknown_parts",
+        "unknown_detail",
+    }
+    assert at_least <= set(cols("asset_footprint"))
+    assert at_least - {"unknown_detail"} <= set(cols("end_to_end_footprint"))
     assert {"energy_kwh", "cost_usd", "alloc_cost_usd", "alloc_co2e_kg"} <= set(cols("end_to_end_footprint"))

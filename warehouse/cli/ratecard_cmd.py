@@ -124,7 +124,7 @@ def show(
     with open_for_reading(FootprintHome.resolve(), wait_s=wait_s) as session:
         con = session.con
         cur = con.execute(
-            "SELECT version, effective_from, name, source_path, loaded_at "
+            "SELECT version, effective_from, name, profile, source_path, loaded_at "
             "FROM rate_card_version ORDER BY version"
         )
         v_cols = [d[0] for d in cur.description or []]
@@ -138,7 +138,7 @@ def show(
             known = ", ".join(str(r[0]) for r in v_rows)
             raise CliError(f"unknown rate card version {chosen}; loaded versions: {known}", EXIT_BAD_INPUT)
         cur = con.execute(
-            "SELECT key, subject, value, unit, source, year FROM rate "
+            "SELECT key, subject, value, unit, source, year, basis FROM rate "
             "WHERE version = ? ORDER BY key, subject",
             [chosen],
         )
@@ -160,7 +160,15 @@ def show(
             f"Rates of version {chosen}",
             r_cols,
             [
-                (r[0], r[1] or "(default)", f"{r[2]:g}", r[3], r[4], "-" if r[5] is None else str(r[5]))
+                (
+                    r[0],
+                    r[1] or "(default)",
+                    f"{r[2]:g}",
+                    r[3],
+                    r[4],
+                    "-" if r[5] is None else str(r[5]),
+                    r[6] or "",
+                )
                 for r in r_rows
             ],
         )

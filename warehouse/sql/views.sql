@@ -211,21 +211,37 @@ JOIN total t USING (tick_id, host, device_kind, device_index);
 -- way): never spread silently over the materializations. `party` 'unattributed' is idle capacity and
 -- processes outside every window; 'service' is a service's use while nothing that uses it ran.
 CREATE OR REPLACE VIEW host_unattributed AS
-SELECT a.host, date_trunc('hour', timezone('UTC', a.started_at)) AS hour_utc, a.device_kind, a.device_index,
-       any_value(a.device_name) AS device_name, a.party, a.service,
-       sum(a.seconds) AS device_s,
-       sum(a.energy_j) / 3.6e6 AS device_kwh,
-       sum(a.energy_j * sc.pue) / 3.6e6 AS energy_kwh,
-       sum(a.energy_j * sc.pue * sc.grid_gco2e_per_kwh) / 3.6e9 AS co2e_kg,
-       sum(a.seconds / 3600.0 * coalesce(rs.value, rf.value)) AS cost_hardware_usd,
-       sum(a.energy_j * sc.pue / 3.6e6 * sc.electricity_usd_per_kwh) AS cost_energy_usd,
-       count(*) FILTER (WHERE a.energy_j IS NULL) AS intervals_unknown
-FROM device_attribution a
-JOIN rate_card_scalar sc ON sc.version = a.rate_card_version
-LEFT JOIN rate rs ON rs.version = a.rate_card_version AND rs.key = 'device_usd_per_hour' AND rs.subject = a.device_name
-LEFT JOIN rate rf ON rf.version = a.rate_card_version AND rf.key = 'device_usd_per_hour' AND rf.subject = a.device_kind
-WHERE a.party <> 'window'
-GROUP BY ALL;
+WITH g AS (
+  SELECT a.host, date_trunc('hour', timezone('UTC', a.started_at)) AS hour_utc, a.device_kind, a.device_index,
+         any_value(a.device_name) AS device_name, a.party, a.service,
+         sum(a.seconds) AS device_s,
+         sum(a.energy_j) / 3.6e6 AS device_kwh,
+         sum(a.energy_j * sc.pue) / 3.6e6 AS energy_kwh,
+         sum(a.energy_j * sc.pue * sc.grid_gco2e_per_kwh) / 3.6e9 AS co2e_kg,
+         sum(a.seconds / 3600.0 * coalesce(rs.value, rf.value)) AS cost_hardware_usd,
+         sum(a.energy_j * sc.pue / 3.6e6 * sc.electricity_usd_per_kwh) AS cost_energy_usd,
+         count(*) FILTER (WHERE a.seconds IS NULL) AS intervals_share_unknown,
+         count(*) FILTER (WHERE a.energy_j IS NULL) AS intervals_energy_unknown,
+         count(*) AS intervals
+  FROM device_attribution a
+  JOIN rate_card_scalar sc ON sc.version = a.rate_card_version
+  LEFT JOIN rate rs ON rs.version = a.rate_card_version AND rs.key = 'device_usd_per_hour'
+                   AND rs.subject = a.device_name
+  LEFT JOIN rate rf ON rf.version = a.rate_card_version AND rf.key = 'device_usd_per_hour'
+                   AND rf.subject = a.device_kind
+  WHERE a.party <> 'window'
+  GROUP BY ALL
+)
+-- an hour with an interval of unknown share or energy: that figure is NULL (never the smaller sum)
+SELECT host, hour_utc, device_kind, device_index, device_name, party, service,
+       CASE WHEN intervals_share_unknown = 0 THEN device_s END AS device_s,
+       CASE WHEN intervals_energy_unknown = 0 THEN device_kwh END AS device_kwh,
+       CASE WHEN intervals_energy_unknown = 0 THEN energy_kwh END AS energy_kwh,
+       CASE WHEN intervals_energy_unknown = 0 THEN co2e_kg END AS co2e_kg,
+       CASE WHEN intervals_share_unknown = 0 THEN cost_hardware_usd END AS cost_hardware_usd,
+       CASE WHEN intervals_energy_unknown = 0 THEN cost_energy_usd END AS cost_energy_usd,
+       intervals, intervals_share_unknown + intervals_energy_unknown AS intervals_unknown
+FROM g;
 
 -- For users who charge idle to workloads: each interval's unattributed remainder split among the
 -- materializations charged in it, in proportion to their shares. A separate, labelled figure: never

@@ -27,7 +27,10 @@ def test_secrets_are_redacted_from_errors(cli, one_line_error, home) -> None:  #
 
 def test_ratecard_load_and_show(cli, one_line_error, small_warehouse, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     card = tmp_path / "ours.yaml"
-    card.write_text('name: ours\nrates:\n  electricity_usd_per_kwh: {value: 0.3, source: "utility bill"}\n')
+    card.write_text(
+        "name: ours\nprofile: on_prem\n"
+        'rates:\n  electricity_usd_per_kwh: {value: 0.3, source: "utility bill"}\n'
+    )
     loaded = cli("ratecard", "load", str(card), "--effective-from", "2026-11-01T12:30:00Z")
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded as version 2" in loaded.stdout
@@ -38,7 +41,11 @@ def test_ratecard_load_and_show(cli, one_line_error, small_warehouse, tmp_path: 
     assert shown["version"] == 2
     rates = {(r["key"], r["subject"]): r["value"] for r in shown["rates"]}
     assert rates[("electricity_usd_per_kwh", "")] == 0.3
+    assert [v["profile"] for v in shown["versions"]] == ["cloud", "on_prem"]
+    assert {r["basis"] for r in shown["rates"] if r["key"] == "grid_gco2e_per_kwh"} == {"lifecycle"}
     bad = tmp_path / "bad.yaml"
-    bad.write_text('name: bad\nrates:\n  electricity_usd_per_kwh: {value: -1, source: "x"}\n')
+    bad.write_text(
+        'name: bad\nprofile: on_prem\nrates:\n  electricity_usd_per_kwh: {value: -1, source: "x"}\n'
+    )
     one_line_error(cli("ratecard", "load", str(bad)), "electricity_usd_per_kwh", ">= 0")
     one_line_error(cli("ratecard", "load", str(card), "--effective-from", "yesterday"), "--effective-from")
