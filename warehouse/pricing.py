@@ -14,16 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse.batches import pending_batches
 from warehouse.connection import WarehouseError, connect, ensure_schema
 from warehouse.facts import FACT_SCHEMAS, FactBatch
+from warehouse.figures import shown
 from warehouse.home import FootprintHome
 from warehouse.ratecard import RateCard, configured_card_path, load_default_card, read_rate_card
 from warehouse.ratecard_store import install_rate_card
@@ -38,53 +39,76 @@ class PricingError(WarehouseError):
 
 @dataclass(frozen=True)
 class PricedFootprint:
+    """One asset_footprint row. A figure is None when a part of it is unknown (`unknown_parts`,
+    `unknown_detail`); the `*_at_least` figures sum its known parts."""
+
     materialization_id: str
     asset_key: str
     status: str
-    duration_s: float
-    energy_kwh: float
+    duration_s: float | None
+    energy_kwh: float | None
     energy_method: str
-    co2e_kg: float
+    co2e_kg: float | None
     bytes_moved: int
-    human_hours: float
+    human_hours: float | None
     cost_person_usd: float
-    cost_hardware_usd: float
-    cost_energy_usd: float
-    cost_labeling_usd: float
-    cost_usd: float
+    cost_hardware_usd: float | None
+    cost_energy_usd: float | None
+    cost_labeling_usd: float | None
+    cost_usd: float | None
+    energy_kwh_at_least: float | None
+    co2e_kg_at_least: float | None
+    human_hours_at_least: float
+    cost_usd_at_least: float
+    unknown_parts: int
+    unknown_detail: str | None
+    energy_note: str | None
     rate_card: str  # name and file of the card used
 
     def markdown(self) -> str:
+        def usd(x: float) -> str:
+            return f"${x:,.4f}"
+
+        n = self.unknown_parts
         rows = [
             ("status", self.status),
-            ("duration", f"{self.duration_s:,.1f} s"),
-            ("energy", f"{self.energy_kwh:.6f} kWh ({self.energy_method})"),
-            ("carbon", f"{self.co2e_kg:.6f} kg CO2e"),
+            ("duration", "-" if self.duration_s is None else f"{self.duration_s:,.1f} s"),
+            (
+                "energy",
+                f"{shown(self.energy_kwh, self.energy_kwh_at_least, n, lambda x: f'{x:.6f} kWh')} "
+                f"({self.energy_method})",
+            ),
+            ("carbon", shown(self.co2e_kg, self.co2e_kg_at_least, n, lambda x: f"{x:.6f} kg CO2e")),
             ("bytes moved", f"{self.bytes_moved:,}"),
-            ("human time", f"{self.human_hours:.3f} h"),
-            ("cost: people", f"${self.cost_person_usd:,.4f}"),
-            ("cost: hardware", f"${self.cost_hardware_usd:,.4f}"),
-            ("cost: labeling", f"${self.cost_labeling_usd:,.4f}"),
-            ("cost: energy", f"${self.cost_energy_usd:,.4f}"),
-            ("**cost total**", f"**${self.cost_usd:,.4f}**"),
+            ("human time", shown(self.human_hours, self.human_hours_at_least, n, lambda x: f"{x:.3f} h")),
+            ("cost: people", usd(self.cost_person_usd)),
+            ("cost: hardware", shown(self.cost_hardware_usd, None, n, usd)),
+            ("cost: labeling", shown(self.cost_labeling_usd, None, n, usd)),
+            ("cost: energy", shown(self.cost_energy_usd, None, n, usd)),
+            ("**cost total**", f"**{shown(self.cost_usd, self.cost_usd_at_least, n, usd)}**"),
         ]
         body = "\n".join(f"| {k} | {v} |" for k, v in rows)
-        return f"| footprint | value |\n|---|---|\n{body}\n\nRate card: {self.rate_card}\n"
+        notes = [f"Unknown: {self.unknown_detail}." if self.unknown_detail else "", self.energy_note or ""]
+        extra = "".join(f"\n{note}\n" for note in notes if note)
+        return f"| footprint | value |\n|---|---|\n{body}\n{extra}\nRate card: {self.rate_card}\n"
 
 
 def price_materialization(
-    home: FootprintHome, materialization_id: str, written: Iterable[FactBatch] | None = None
+    home: FootprintHome,
+    materialization_id: str,
+    written: Iterable[FactBatch] = (),
+    *,
+    wait_s: float = 5.0,
 ) -> PricedFootprint:
-    """Price one materialization from `written` (the recorder's batches), or, when not given, from
-    its facts in the pending batches and (if it can be opened at once) the warehouse."""
+    """Price one materialization from its facts wherever they are: the warehouse (opened read-only,
+    waiting up to `wait_s` for a writer), the pending batches, and `written` (batches the caller just
+    wrote, for when a writer holds the file), each batch counted once. Its window usage comes with the
+    device intervals of the same host ticks and the other windows of those ticks (services are split
+    among the windows that use them), so the split is the warehouse's."""
     card = read_rate_card(configured_card_path())
     con = open_in_memory(card)
     try:
-        if written is not None:
-            for batch in written:
-                insert_facts(con, batch.to_tables(), only_materialization=materialization_id)
-        else:
-            _collect_from_home(con, home, materialization_id)
+        _collect(con, home, materialization_id, list(written), wait_s)
         rebuild_derived(con)
         cur = con.execute("SELECT * FROM asset_footprint WHERE materialization_id = ?", [materialization_id])
         names = [d[0] for d in cur.description or []]
@@ -98,9 +122,6 @@ def price_materialization(
         )
     row: dict[str, Any] = dict(zip(names, rows[0], strict=True))
     values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(PricedFootprint) if f.name in row}
-    for key in ("duration_s", "cost_hardware_usd", "cost_usd"):
-        if values[key] is None:
-            values[key] = float("nan")  # unknown (no end time yet / a device without a rate)
     return PricedFootprint(**values, rate_card=f"{card.name} ({card.source_path})")
 
 
@@ -114,44 +135,92 @@ def open_in_memory(card: RateCard | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def insert_facts(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], *, only_materialization: str | None = None
-) -> None:
-    """Append fact tables (as built by FactBatch.to_tables) to an in-memory warehouse."""
-    for name, table in tables.items():
-        rows = table
-        if only_materialization is not None and "materialization_id" in table.column_names:
-            rows = table.filter(pc.equal(table["materialization_id"], only_materialization))
+def insert_facts(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Append fact tables (as built by FactBatch.to_tables, or read from batch files) to an in-memory
+    warehouse."""
+    for name, rows in tables.items():
         if rows.num_rows:
             con.register("_facts", rows)
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _facts")
             con.unregister("_facts")
 
 
-def _collect_from_home(con: duckdb.DuckDBPyConnection, home: FootprintHome, mid: str) -> None:
+_LEDGER = ("device_interval", "window_usage", "meter_window")
+
+
+def _collect(
+    con: duckdb.DuckDBPyConnection, home: FootprintHome, mid: str, written: list[FactBatch], wait_s: float
+) -> None:
+    """Everything needed to price `mid`: batches not yet in the warehouse whole (pending, then
+    `written`, each batch once), and from the warehouse the facts of `mid` and the ledger rows of the
+    host ticks its windows were in."""
     loaded: set[str] = set()
     try:
-        wh = connect(home, read_only=True, wait_s=0.0)
+        wh = connect(home, read_only=True, wait_s=wait_s)
     except (WarehouseError, duckdb.Error) as err:
-        log.info("pricing %s from pending batches only: %s", mid, err)
-    else:
-        try:
-            for name in FACT_SCHEMAS:
-                if "materialization_id" not in FACT_SCHEMAS[name].names:
-                    continue  # device intervals: gathered with the window usage (see views)
-                table = wh.sql(f"SELECT * FROM {name} WHERE materialization_id = ?", params=[mid])
-                insert_facts(con, {name: table.to_arrow_table()}, only_materialization=mid)
+        wh = None
+        log.info("pricing %s without the warehouse (%s): pending and written batches only", mid, err)
+    try:
+        if wh is not None:
             loaded = {r[0] for r in wh.execute("SELECT batch_id FROM loaded_batch").fetchall()}
-        finally:
+        seen = set(loaded)
+        for batch in pending_batches(home):
+            if batch.name not in seen:
+                seen.add(batch.name)
+                insert_facts(con, _read_batch(batch))
+        for fb in written:
+            if fb.batch_id not in seen:
+                seen.add(fb.batch_id)
+                insert_facts(con, fb.to_tables())
+        if wh is not None:
+            _from_warehouse(con, wh, mid)
+    finally:
+        if wh is not None:
             wh.close()
-    for batch in pending_batches(home):
-        if batch.name in loaded:
+
+
+def _from_warehouse(con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection, mid: str) -> None:
+    for name in FACT_SCHEMAS:
+        if "materialization_id" in FACT_SCHEMAS[name].names and name not in _LEDGER:
+            table = wh.sql(f"SELECT * FROM {name} WHERE materialization_id = ?", params=[mid])
+            insert_facts(con, {name: table.to_arrow_table()})
+    # the ticks of mid's windows, wherever their usage rows are (warehouse, or pending ones already here)
+    ticks = [
+        r[0]
+        for r in wh.execute(
+            "SELECT DISTINCT tick_id FROM window_usage WHERE materialization_id = ?", [mid]
+        ).fetchall()
+    ]
+    ticks += [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT tick_id FROM window_usage WHERE materialization_id = ?", [mid]
+        ).fetchall()
+    ]
+    if not ticks:
+        return
+    wh.execute(
+        "CREATE OR REPLACE TEMP TABLE pricing_ticks AS SELECT unnest(?) AS tick_id", [sorted(set(ticks))]
+    )
+    in_ticks = "tick_id IN (SELECT tick_id FROM pricing_ticks)"
+    queries = {
+        "device_interval": f"SELECT * FROM device_interval WHERE {in_ticks}",
+        "window_usage": f"SELECT * FROM window_usage WHERE {in_ticks}",
+        "meter_window": f"SELECT * FROM meter_window WHERE window_id IN "
+        f"(SELECT window_id FROM window_usage WHERE {in_ticks})",
+    }
+    for name, sql in queries.items():
+        insert_facts(con, {name: wh.sql(sql).to_arrow_table()})
+
+
+def _read_batch(batch: Path) -> dict[str, pa.Table]:
+    tables: dict[str, pa.Table] = {}
+    for name in FACT_SCHEMAS:
+        path = batch / f"{name}.parquet"
+        if not path.exists():
             continue
-        tables = {}
-        for name in FACT_SCHEMAS:
-            path = batch / f"{name}.parquet"
-            try:
-                tables[name] = pq.read_table(path) if path.exists() else None
-            except (OSError, pa.ArrowException) as err:
-                log.warning("pricing %s: skipping unreadable %s: %s", mid, path, err)
-        insert_facts(con, {k: v for k, v in tables.items() if v is not None}, only_materialization=mid)
+        try:
+            tables[name] = pq.read_table(path)
+        except (OSError, pa.ArrowException) as err:
+            log.warning("pricing: skipping unreadable %s: %s", path, err)
+    return tables

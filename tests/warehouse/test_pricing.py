@@ -65,3 +65,47 @@ def test_matches_the_warehouse_view_and_reads_pending_facts(home: FootprintHome)
 def test_unknown_materialization_is_a_clear_error(home: FootprintHome) -> None:
     with pytest.raises(PricingError, match="no materialization fact for 'nope'"):
         price_materialization(home, "nope", written=[])
+
+
+def test_ledger_facts_split_across_warehouse_and_pending_price_as_the_view(home: FootprintHome) -> None:
+    """A step's window shares host ticks with another step and a service: some ticks are merged, the
+    last one still pending. The price sees every window of those ticks, as the warehouse will."""
+    from tests.warehouse.ledger_facts import Device, tick, window
+
+    merged, pending = FactBatch(), FactBatch()
+    merged.add(Materialization("a", "run", "a", T0), Materialization("b", "run", "b", T0))
+    window(merged, "wa", "a", uses_services="label-studio")
+    window(merged, "wb", "b", uses_services="label-studio")
+    window(merged, "ls", None, role="service", name="label-studio")
+    cpu = [Device(power_model="amd-epyc-milan")]
+    usage = {"wa": {("cpu", 0): 2.0}, "wb": {("cpu", 0): 1.0}, "ls": {("cpu", 0): 4.0}}
+    tick(merged, start=T0, duration_s=10, devices=cpu, use=usage)
+    write_batch(home, merged)
+    sync(home)
+    tick(
+        _with_windows(pending, merged),
+        start=T0 + dt.timedelta(seconds=10),
+        duration_s=10,
+        devices=cpu,
+        use=usage,
+    )
+    pending.rows.pop("meter_window")  # declared in the merged batch already
+    pending.add(MaterializationOutcome("a", "success", T0 + dt.timedelta(seconds=20)))
+    write_batch(home, pending)
+    priced = price_materialization(home, "a")
+    sync(home)
+    con = connect(home, read_only=True)
+    try:
+        want = con.execute("SELECT energy_kwh, cost_usd FROM asset_footprint WHERE materialization_id = 'a'")
+        energy_kwh, cost_usd = want.fetchall()[0]
+    finally:
+        con.close()
+    # a's own 2 thread-s and half of Label Studio's 4, twice, at Milan's 1.9573 W per busy thread
+    assert energy_kwh == pytest.approx(1.14 * 2 * (2 + 2) * 1.9573 / 3.6e6)
+    assert priced.energy_kwh == pytest.approx(energy_kwh) and priced.cost_usd == pytest.approx(cost_usd)
+
+
+def _with_windows(batch: FactBatch, source: FactBatch) -> FactBatch:
+    """`batch` that knows `source`'s windows (ledger_facts.tick looks up their materializations)."""
+    batch.rows["meter_window"] = list(source.rows["meter_window"])
+    return batch
