@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from warehouse.home import FootprintHome
 
-# Columns shown in the tables (the JSON output carries every column of the views).
+# Columns shown in the tables (the JSON output carries every column of the views). A figure with
+# unknown parts is NULL in the views; the table shows its `_at_least` sibling: "at least X (N parts
+# unknown)" (warehouse/figures.py).
 ASSET_TABLE_COLUMNS = (
     "asset_key",
     "status",
@@ -30,6 +32,7 @@ ASSET_TABLE_COLUMNS = (
     "cost_energy_usd",
     "cost_labeling_usd",
     "cost_usd",
+    "unknown_parts",
 )
 E2E_TABLE_COLUMNS = (
     "asset_key",
@@ -42,6 +45,21 @@ E2E_TABLE_COLUMNS = (
     "cost_usd",
     "alloc_co2e_kg",
     "alloc_cost_usd",
+    "unknown_parts",
+)
+FIGURE_SUFFIXES = ("_usd", "_kwh", "_kg", "_hours")  # NULL there means unknown
+# The hosts' unattributed remainder in the hours the run spanned (host_unattributed).
+HOST_TABLE_COLUMNS = (
+    "host",
+    "hour_utc",
+    "device_kind",
+    "party",
+    "service",
+    "device_s",
+    "energy_kwh",
+    "co2e_kg",
+    "cost_hardware_usd",
+    "intervals_unknown",
 )
 
 
@@ -52,6 +70,8 @@ class Report:
     asset_rows: list[tuple[Any, ...]]
     e2e_columns: list[str]
     e2e_rows: list[tuple[Any, ...]]
+    host_columns: list[str] = field(default_factory=list)
+    host_rows: list[tuple[Any, ...]] = field(default_factory=list)
     pending_batches: int = 0
     notices: list[str] = field(default_factory=list)
 
@@ -124,6 +144,15 @@ def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, 
                 params,
             )
             e2e_cols, e2e_rows = _end_to_end(con, [r[cols.index("materialization_id")] for r in rows])
+            host_cols, host_rows = _fetch(
+                con,
+                "SELECT h.* FROM host_unattributed h WHERE h.hour_utc BETWEEN "
+                "(SELECT date_trunc('hour', timezone('UTC', min(started_at))) FROM materialization "
+                " WHERE run_id = ?) AND "
+                "(SELECT max(timezone('UTC', coalesce(ended_at, started_at))) FROM materialization_status "
+                " WHERE run_id = ?) ORDER BY h.host, h.hour_utc, h.device_kind, h.party, h.service",
+                [chosen, chosen],
+            )
         except duckdb.CatalogException as err:
             raise CliError(
                 f"the warehouse at {home.warehouse_path} lacks the analyst views ({err}); "
@@ -136,6 +165,8 @@ def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, 
             asset_rows=rows,
             e2e_columns=e2e_cols,
             e2e_rows=e2e_rows,
+            host_columns=host_cols,
+            host_rows=host_rows,
             pending_batches=session.pending_batches,
             notices=list(session.notices),
         )
@@ -152,6 +183,7 @@ def print_report(report: Report, *, as_json: bool) -> None:
                 "notices": report.notices,
                 "asset_footprint": render.records(report.asset_columns, report.asset_rows),
                 "end_to_end_footprint": render.records(report.e2e_columns, report.e2e_rows),
+                "host_unattributed": render.records(report.host_columns, report.host_rows),
             }
         )
         return
@@ -171,11 +203,41 @@ def print_report(report: Report, *, as_json: bool) -> None:
             E2E_TABLE_COLUMNS,
         ),
     ):
-        keep = [columns.index(c) for c in wanted if c in columns]
+        keep = [c for c in wanted if c in columns]
+        console.print(render.table(title, keep, [_cells(columns, r, keep) for r in rows]))
+    unknown = [
+        (r[report.asset_columns.index("asset_key")], r[report.asset_columns.index("unknown_detail")])
+        for r in report.asset_rows
+        if r[report.asset_columns.index("unknown_detail")]
+    ]
+    for asset_key, detail in unknown:
+        console.print(f"{asset_key}: unknown: {detail}", highlight=False)
+    if report.host_rows:
+        keep = [c for c in HOST_TABLE_COLUMNS if c in report.host_columns]
         console.print(
-            render.table(title, [columns[i] for i in keep], [tuple(r[i] for i in keep) for r in rows])
+            render.table(
+                "Unattributed on the hosts during the run (idle capacity, processes outside every meter "
+                "window, a service no step was using): not in any figure above",
+                keep,
+                [tuple(r[report.host_columns.index(c)] for c in keep) for r in report.host_rows],
+            )
         )
     if report.pending_batches:
         console.print(
             f"{report.pending_batches} fact batches pending (not in these figures)", highlight=False
         )
+
+
+def _cells(columns: list[str], row: tuple[Any, ...], keep: list[str]) -> tuple[Any, ...]:
+    """The kept cells of a row; a figure with unknown parts shows "at least X (N parts unknown)"."""
+    from warehouse.cli.render import cell
+    from warehouse.figures import shown
+
+    values = dict(zip(columns, row, strict=True))
+    out: list[Any] = []
+    for c in keep:
+        if values.get(c) is None and c.endswith(FIGURE_SUFFIXES):
+            out.append(shown(None, values.get(f"{c}_at_least"), values.get("unknown_parts"), cell))
+        else:
+            out.append(values.get(c))
+    return tuple(out)

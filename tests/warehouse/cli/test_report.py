@@ -102,3 +102,47 @@ def test_writer_holding_the_file_is_a_clear_error(cli, one_line_error, small_war
         proc = cli("report", "--wait", "0.3")
     one_line_error(proc, "locked by another process", "--wait")
     assert proc.returncode == 1
+
+
+def test_unknown_parts_are_shown_as_at_least_and_named(cli, home) -> None:  # type: ignore[no-untyped-def]
+    """A step with no meter window (unmetered): its energy is 'unknown', never 0; the end-to-end total
+    of a step above it is 'at least' the known part; the detail says why."""
+    import datetime as dt
+
+    from tests.warehouse.cli.conftest import T0, materialization_facts
+    from warehouse.batches import write_batch
+    from warehouse.facts import FactBatch, LineageEdge, Materialization, MaterializationOutcome
+    from warehouse.loader import sync
+
+    b = FactBatch().add(
+        Materialization("m-ext", "run-x", "external_feed", T0),
+        MaterializationOutcome("m-ext", "success", T0 + dt.timedelta(seconds=5)),
+    )
+    materialization_facts(b, "m-use", "run-x", "clean_corpus", T0, seconds=60, joules=3.6e6)
+    b.add(LineageEdge("m-use", "m-ext", "external_feed"))
+    write_batch(home, b)
+    sync(home)
+    proc = cli("report")
+    assert proc.returncode == 0, proc.stderr
+    assert "external_feed: unknown: not metered" in proc.stdout
+    out = json.loads(cli("report", "--format", "json").stdout)
+    ext = next(r for r in out["asset_footprint"] if r["asset_key"] == "external_feed")
+    assert ext["energy_kwh"] is None and ext["unknown_parts"] == 1
+    e2e = next(r for r in out["end_to_end_footprint"] if r["asset_key"] == "clean_corpus")
+    assert e2e["energy_kwh"] is None and e2e["energy_kwh_at_least"] > 0 and e2e["unknown_parts"] == 1
+    # the table cells (what the terminal shows, before rich wraps them)
+    from warehouse.cli.report import _cells
+
+    cols = list(e2e)
+    shown_e2e = dict(
+        zip(
+            ["energy_kwh", "cost_usd"],
+            _cells(cols, tuple(e2e.values()), ["energy_kwh", "cost_usd"]),
+            strict=True,
+        )
+    )
+    assert shown_e2e["energy_kwh"].startswith("at least ") and shown_e2e["energy_kwh"].endswith(
+        "(1 part unknown)"
+    )
+    shown_ext = _cells(list(ext), tuple(ext.values()), ["energy_kwh", "cost_hardware_usd"])
+    assert shown_ext == ("unknown (1 part unknown)", "unknown (1 part unknown)")
