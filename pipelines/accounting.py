@@ -50,19 +50,36 @@ def accounted(
 
 
 def footprint_metadata(rec: MaterializationRecorder) -> dict[str, Any]:
-    """Numeric `footprint/*` keys with unit suffixes, plus a markdown summary."""
-    from warehouse.pricing import price_materialization
+    """Numeric `footprint/*` keys with unit suffixes (plotted by Dagster), plus a markdown summary. A
+    figure with an unknown part is null (never 0); `footprint/<figure>_at_least` holds its known part and
+    `footprint/unknown_parts` how many parts are unknown, as the summary says ("at least X")."""
+    from warehouse.pricing import PricingError, price_materialization
 
-    priced = price_materialization(rec.home, rec.materialization_id, written=rec.written)
+    try:
+        priced = price_materialization(rec.home, rec.materialization_id, written=rec.written)
+    except PricingError as err:  # the facts are written; only this summary could not be priced now
+        return {
+            "footprint/materialization_id": rec.materialization_id,
+            "footprint/summary": dg.MetadataValue.md(f"Footprint not priced yet: {err}"),
+        }
     meta: dict[str, Any] = {
         "footprint/materialization_id": rec.materialization_id,
-        "footprint/duration_s": dg.MetadataValue.float(round(priced.duration_s, 3)),
-        "footprint/energy_kwh": dg.MetadataValue.float(priced.energy_kwh),
-        "footprint/co2e_kg": dg.MetadataValue.float(priced.co2e_kg),
+        "footprint/duration_s": _number(None if priced.duration_s is None else round(priced.duration_s, 3)),
+        "footprint/energy_kwh": _number(priced.energy_kwh),
+        "footprint/co2e_kg": _number(priced.co2e_kg),
         "footprint/bytes_moved": dg.MetadataValue.int(priced.bytes_moved),
-        "footprint/human_hours": dg.MetadataValue.float(priced.human_hours),
-        "footprint/cost_usd": dg.MetadataValue.float(priced.cost_usd),
+        "footprint/human_hours": _number(priced.human_hours),
+        "footprint/cost_usd": _number(priced.cost_usd),
         "footprint/energy_method": priced.energy_method,
+        "footprint/unknown_parts": dg.MetadataValue.int(priced.unknown_parts),
         "footprint/summary": dg.MetadataValue.md(priced.markdown()),
     }
+    if priced.unknown_parts:
+        meta["footprint/energy_kwh_at_least"] = _number(priced.energy_kwh_at_least)
+        meta["footprint/cost_usd_at_least"] = _number(priced.cost_usd_at_least)
+        meta["footprint/unknown"] = priced.unknown_detail or ""
     return meta
+
+
+def _number(x: float | None) -> dg.FloatMetadataValue | dg.NullMetadataValue:
+    return dg.MetadataValue.null() if x is None else dg.MetadataValue.float(float(x))

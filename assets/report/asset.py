@@ -41,9 +41,12 @@ def report_metadata(report: BuiltReport) -> dict[str, Any]:
     if report.data.notices:
         meta["report/notices"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in report.data.notices))
     for name, value in report.totals.items():
-        meta[f"end_to_end/{name}"] = (
-            dg.MetadataValue.int(int(value)) if name == "bytes_moved" else dg.MetadataValue.float(value)
-        )
+        if value != value:  # NaN: unknown (its `_at_least` figure and unknown_parts are beside it)
+            meta[f"end_to_end/{name}"] = dg.MetadataValue.null()
+        elif name in ("bytes_moved", "unknown_parts"):
+            meta[f"end_to_end/{name}"] = dg.MetadataValue.int(int(value))
+        else:
+            meta[f"end_to_end/{name}"] = dg.MetadataValue.float(value)
     return meta
 
 

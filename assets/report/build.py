@@ -40,6 +40,8 @@ ASSET_COLUMNS = (
     "cost_person_usd",
     "cost_labeling_usd",
     "cost_usd",
+    "unknown_parts",
+    "unknown_detail",
 )
 COST_COMPONENTS = ("cost_hardware_usd", "cost_energy_usd", "cost_person_usd", "cost_labeling_usd")
 TOTAL_COLUMNS = (
@@ -71,6 +73,7 @@ E2E_COLUMNS = (
     "alloc_energy_kwh",
     "alloc_co2e_kg",
     "alloc_cost_usd",
+    "unknown_parts",
 )
 DATA_COLUMNS = (
     "asset_key",
@@ -83,6 +86,7 @@ DATA_COLUMNS = (
     "d_usd",
     "d_kwh",
     "d_co2e_kg",
+    "unknown_parts",
 )
 SPEND_COLUMNS = (
     "day",
@@ -90,6 +94,7 @@ SPEND_COLUMNS = (
     "project",
     "annotations",
     "skipped",
+    "unknown_time",
     "hours_raw",
     "hours_active",
     "cost_usd",
@@ -110,10 +115,16 @@ class BuiltReport:
 
 
 def end_to_end_totals(data: ReportData) -> dict[str, float]:
-    """The end-to-end row of the view, else the sum over the lineage's per-asset rows."""
+    """The end-to-end row of the view, else the sum over the lineage's per-asset rows. A figure with an
+    unknown part is NaN (never the smaller sum); `<figure>_at_least` and `unknown_parts` beside it."""
     source = data.end_to_end if not data.end_to_end.empty else data.per_asset
-    frame = pick(source, TOTAL_COLUMNS)
-    return {c: float(pd.to_numeric(frame[c], errors="coerce").fillna(0.0).sum()) for c in frame.columns}
+    wanted = [*TOTAL_COLUMNS, *(f"{c}_at_least" for c in TOTAL_COLUMNS), "unknown_parts"]
+    totals: dict[str, float] = {}
+    for c in wanted:
+        if c in source.columns:
+            values = pd.to_numeric(source[c], errors="coerce")
+            totals[c] = float(values.sum(min_count=len(values))) if len(values) else float("nan")
+    return totals
 
 
 def sections_of(data: ReportData) -> list[Section]:
@@ -137,7 +148,9 @@ def sections_of(data: ReportData) -> list[Section]:
         Section(
             "Energy by device and method",
             data.energy_by_device,
-            "At the device, before PUE; 'unavailable' readings could not be measured and add no energy.",
+            "At the device, before PUE, as charged to this lineage by the host ledger (a window is "
+            "charged its own processes' share of each device). Devices whose energy or share is unknown "
+            "add nothing here and are counted (unavailable_readings).",
         ),
         Section("Labelling spend (per annotator and day)", pick(data.labeling_spend, SPEND_COLUMNS)),
     ]

@@ -24,26 +24,39 @@ FROM data_requirement d JOIN report_lineage l USING (materialization_id)
 ORDER BY d.started_at, d.asset_key;
 
 -- name: energy_by_device
--- Device energy at the device (before PUE; network E_data is not a device). energy_reading_latest holds
--- the newest seq per meter window and device, so superseded partial readings never count.
-SELECT r.device_kind, r.method,
-       coalesce(sum(r.energy_j), 0) / 3.6e6 AS energy_kwh,
-       sum(r.duration_s) AS device_s,
-       count(*) AS windows,
-       count(*) FILTER (WHERE r.method = 'unavailable') AS unavailable_readings
-FROM energy_reading_latest r JOIN report_lineage l USING (materialization_id)
-GROUP BY r.device_kind, r.method
-ORDER BY r.device_kind, r.method;
+-- Device energy at the device (before PUE; network E_data is not a device), as charged to this
+-- lineage by the host ledger's attribution (device_footprint: measured joules x share, estimated use x
+-- the card's watts). A device whose energy or share is unknown adds nothing here and is counted.
+SELECT d.device_kind,
+       CASE WHEN d.method_min IS NULL THEN 'unavailable' WHEN d.method_min = d.method_max THEN d.method_min
+            ELSE 'mixed' END AS method,
+       sum(d.energy_j_known) / 3.6e6 AS energy_kwh,
+       sum(d.seconds) AS device_s,
+       count(*) AS devices,
+       count(*) FILTER (WHERE d.energy_unknown OR d.share_unknown OR (d.power_use > 0 AND d.watts IS NULL))
+         AS unavailable_readings
+FROM device_footprint d JOIN report_lineage l USING (materialization_id)
+GROUP BY ALL
+ORDER BY 1, 2;
 
 -- name: labeling_spend
 -- labeling_spend (views.sql) per annotator and UTC day, restricted to this lineage: the same rows and
--- prices, grouped from the annotation versions the lineage's materializations recorded.
+-- prices, grouped from the annotation versions the lineage's materializations recorded. An annotation
+-- without a valid lead time has unknown time: counted in unknown_time, the day's figures NULL (the
+-- `_at_least` columns sum the known ones).
 SELECT CAST(CAST(timezone('UTC', a.created_at) AS DATE) AS VARCHAR) AS day, a.annotator, a.project,
        count(*) AS annotations,
        count(*) FILTER (WHERE a.was_cancelled) AS skipped,
-       coalesce(sum(a.lead_time_s), 0) / 3600.0 AS hours_raw,
-       sum(a.active_s) / 3600.0 AS hours_active,
-       sum(a.active_s / 3600.0 * coalesce(ra.value, rd.value)) AS cost_usd
+       count(*) FILTER (WHERE a.lead_time_s IS NULL) AS unknown_time,
+       CASE WHEN count(*) FILTER (WHERE a.lead_time_s IS NULL) = 0 THEN sum(a.lead_time_s) / 3600.0 END
+         AS hours_raw,
+       CASE WHEN count(*) FILTER (WHERE a.lead_time_s IS NULL) = 0 THEN sum(a.active_s) / 3600.0 END
+         AS hours_active,
+       CASE WHEN count(*) FILTER (WHERE a.lead_time_s IS NULL) = 0
+            THEN sum(a.active_s / 3600.0 * coalesce(ra.value, rd.value)) END AS cost_usd,
+       coalesce(sum(a.active_s) FILTER (WHERE a.lead_time_s IS NOT NULL), 0) / 3600.0 AS hours_active_at_least,
+       coalesce(sum(a.active_s / 3600.0 * coalesce(ra.value, rd.value)) FILTER (WHERE a.lead_time_s IS NOT NULL),
+                0) AS cost_usd_at_least
 FROM annotation_work_latest a
 JOIN report_lineage l USING (materialization_id)
 JOIN materialization_status m USING (materialization_id)
@@ -57,8 +70,9 @@ ORDER BY day, annotator, project;
 -- name: labeling_burndown
 -- One point per annotation (by creation time) of this lineage: cumulative active hours and USD.
 WITH priced AS (
-  SELECT a.created_at, a.active_s / 3600.0 AS hours_active,
-         a.active_s / 3600.0 * coalesce(ra.value, rd.value) AS cost_usd
+  -- an annotation whose time is unknown adds no hours or cost (it is counted in labeling_spend)
+  SELECT a.created_at, coalesce(a.active_s, 0) / 3600.0 AS hours_active,
+         coalesce(a.active_s, 0) / 3600.0 * coalesce(ra.value, rd.value) AS cost_usd
   FROM annotation_work_latest a
   JOIN report_lineage l USING (materialization_id)
   JOIN materialization_status m USING (materialization_id)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from warehouse.figures import shown
+
 MISSING = "n/a"
 
 
@@ -61,9 +63,36 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+FIGURE_SUFFIXES = ("_usd", "_kwh", "_kg", "_hours")  # a NULL there is unknown, never 0
+
+
 def pick(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The listed columns that exist, in that order (views may add or lack columns)."""
-    return frame[[c for c in columns if c in frame.columns]]
+    """The listed columns that exist, in that order (views may add or lack columns). A figure that is
+    NULL (a part of it unknown) is shown as "at least X (N parts unknown)" from its `_at_least`
+    sibling, or "unknown (...)" (warehouse/figures.py)."""
+    kept = [c for c in columns if c in frame.columns]
+    out = frame[kept].astype(object)
+    for c in kept:
+        if not c.endswith(FIGURE_SUFFIXES):
+            continue
+        for i in range(len(frame)):
+            value = frame[c].iloc[i]
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                at_least = frame[f"{c}_at_least"].iloc[i] if f"{c}_at_least" in frame.columns else None
+                parts = frame["unknown_parts"].iloc[i] if "unknown_parts" in frame.columns else None
+                out.iloc[i, kept.index(c)] = shown(None, _number(at_least), _count(parts), fmt)
+    return out
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _rows(frame: pd.DataFrame) -> list[list[str]]:

@@ -267,6 +267,40 @@ LEFT JOIN rate rf ON rf.version = w.rate_card_version AND rf.key = 'device_usd_p
 WHERE w.window_shares > 0
 GROUP BY w.materialization_id, w.device_kind;
 
+-- device_footprint_at(pinned_version): per materialization and device charged (device_usage), the
+-- card's figures for it: the power model (`watts`: the processor family's max watts per busy thread,
+-- else the card's default, `power_fallback`; RAM's watts per GB), the price (`usd_per_hour`: the
+-- device model's, else its kind's), the energy known (`energy_j_known` = measured + estimated use x
+-- watts) and whether its energy or share is unknown. NULL pinned_version: the card in force at the
+-- materialization's start. asset_footprint_at and the report read it; rollup.sql applies the same
+-- lookups to sums.
+CREATE OR REPLACE MACRO device_footprint_at(pinned_version) AS TABLE
+SELECT du.materialization_id, du.host, du.device_kind, du.device_index, du.service, du.origin, du.device_name,
+       du.power_model, du.energy_j, du.power_use, du.seconds, du.intervals, du.method_min, du.method_max,
+       du.first_at, du.last_at, mat.rate_card_version,
+       du.energy_unknown > 0 AS energy_unknown, du.share_unknown > 0 AS share_unknown,
+       coalesce(pm.value, pf.value, pr.value) AS watts, coalesce(pm.value, pr.value) IS NULL AS power_fallback,
+       coalesce(rs.value, rf.value) AS usd_per_hour,
+       coalesce(du.energy_j, 0) + coalesce(du.power_use * coalesce(pm.value, pf.value, pr.value), 0)
+         AS energy_j_known
+FROM device_usage du
+JOIN (SELECT materialization_id, coalesce(pinned_version, rate_card_in_force) AS rate_card_version
+      FROM materialization_status) mat USING (materialization_id)
+-- the power model: the processor family's own, else the card's default (`pf`), RAM's per GB (`pr`)
+LEFT JOIN rate pm ON pm.version = mat.rate_card_version AND du.device_kind = 'cpu'
+                 AND pm.key = 'cpu_watts_per_thread_max' AND pm.subject = du.power_model
+LEFT JOIN rate pf ON pf.version = mat.rate_card_version AND du.device_kind = 'cpu'
+                 AND pf.key = 'cpu_watts_per_thread_max' AND pf.subject = ''
+LEFT JOIN rate pr ON pr.version = mat.rate_card_version AND du.device_kind = 'ram'
+                 AND pr.key = 'ram_watts_per_gb' AND pr.subject = ''
+-- the price: the device model's own, else its kind's
+LEFT JOIN rate rs ON rs.version = mat.rate_card_version AND rs.key = 'device_usd_per_hour'
+                 AND rs.subject = du.device_name
+LEFT JOIN rate rf ON rf.version = mat.rate_card_version AND rf.key = 'device_usd_per_hour'
+                 AND rf.subject = du.device_kind;
+
+CREATE OR REPLACE VIEW device_footprint AS SELECT * FROM device_footprint_at(NULL);
+
 -- asset_footprint ------------------------------------------------------------------------------------
 -- asset_footprint_at(NULL) prices each materialization with the card in force; asset_footprint_at(3)
 -- re-prices all history with version 3.
@@ -284,29 +318,10 @@ WITH mat AS MATERIALIZED (
          coalesce(pinned_version, rate_card_in_force) AS rate_card_version
   FROM materialization_status
 ),
-dev_rows AS (  -- per device charged: energy it is known to have used, and what is unknown
-  SELECT du.materialization_id, du.device_kind, du.device_index, du.host, du.service, du.energy_j,
-         du.power_use, du.seconds, du.method_min, du.method_max, du.last_at,
-         du.energy_unknown > 0 AS energy_unknown, du.share_unknown > 0 AS share_unknown,
-         coalesce(pm.value, pf.value, pr.value) AS watts, coalesce(pm.value, pr.value) IS NULL AS power_fallback,
-         coalesce(rs.value, rf.value) AS usd_per_hour
-  FROM device_usage du JOIN mat USING (materialization_id)
-  -- the power model: the processor family's own, else the card's default (`pf`), RAM's per GB (`pr`)
-  LEFT JOIN rate pm ON pm.version = mat.rate_card_version AND du.device_kind = 'cpu'
-                   AND pm.key = 'cpu_watts_per_thread_max' AND pm.subject = du.power_model
-  LEFT JOIN rate pf ON pf.version = mat.rate_card_version AND du.device_kind = 'cpu'
-                   AND pf.key = 'cpu_watts_per_thread_max' AND pf.subject = ''
-  LEFT JOIN rate pr ON pr.version = mat.rate_card_version AND du.device_kind = 'ram'
-                   AND pr.key = 'ram_watts_per_gb' AND pr.subject = ''
-  -- the price: the device model's own, else its kind's
-  LEFT JOIN rate rs ON rs.version = mat.rate_card_version AND rs.key = 'device_usd_per_hour'
-                   AND rs.subject = du.device_name
-  LEFT JOIN rate rf ON rf.version = mat.rate_card_version AND rf.key = 'device_usd_per_hour'
-                   AND rf.subject = du.device_kind
-),
+dev_rows AS (SELECT * FROM device_footprint_at(pinned_version)),
 dev AS (
   SELECT materialization_id,
-         sum(coalesce(energy_j, 0) + coalesce(power_use * watts, 0)) / 3.6e6 AS device_kwh_known,
+         sum(energy_j_known) / 3.6e6 AS device_kwh_known,
          count(*) FILTER (WHERE energy_unknown OR (power_use > 0 AND watts IS NULL)) AS energy_unknown,
          sum(seconds / 3600.0 * usd_per_hour) FILTER (WHERE seconds > 0) AS cost_hardware_known,
          count(*) FILTER (WHERE share_unknown OR (seconds > 0 AND usd_per_hour IS NULL)) AS hardware_unknown,

@@ -116,8 +116,8 @@ def write_run(
                 "ram-model",
                 end,
             ),
-            EnergyReading(
-                mid, window, 2, True, "gpu", 0, "gpu", "synthetic", None, 300.0, "unavailable", "nvml", end
+            EnergyReading(  # a host without a GPU, as the pre-ledger meter reported it (index -1)
+                mid, window, 2, True, "gpu", -1, "gpu", "synthetic", None, 300.0, "unavailable", "nvml", end
             ),
             Transfer(mid, 1_000_000 * (step + 1), 1.0, "read", "file", "local", end),
             Storage(
