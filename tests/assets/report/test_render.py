@@ -58,3 +58,23 @@ def test_html_page_is_self_contained_and_escaped() -> None:
     )
     assert "data:image/png;base64," in page
     assert "&lt;b&gt;" in page and "locked &lt;now&gt;" in page and "<b>" not in page
+
+
+def test_unknown_figures_are_at_least_or_unknown_never_zero() -> None:
+    import math
+
+    from assets.report.render import markdown_table, pick
+
+    frame = pd.DataFrame(
+        {
+            "asset_key": ["a", "b", "c"],
+            "energy_kwh": [0.5, math.nan, math.nan],
+            "energy_kwh_at_least": [0.5, 0.25, math.nan],
+            "cost_usd": [1.0, math.nan, math.nan],
+            "unknown_parts": [0, 2, 1],
+        }
+    )
+    shown = pick(frame, ["asset_key", "energy_kwh", "cost_usd"])
+    assert list(shown["energy_kwh"]) == [0.5, "at least 0.25 (2 parts unknown)", "unknown (1 part unknown)"]
+    assert list(shown["cost_usd"]) == [1.0, "unknown (2 parts unknown)", "unknown (1 part unknown)"]
+    assert "at least 0.25 (2 parts unknown)" in markdown_table(shown) and "| 0 |" not in markdown_table(shown)
