@@ -16,7 +16,7 @@
     transfers, annotation work and person time, so money and carbon are all exercised: median ms of
     `end_to_end_footprint_of(model)`, beside the bare recursive walk of the same lineage (target <= 5x).
 
-Run: `python -m bench.bench_warehouse` (about 40 s on 2 cores).
+Run: `python -m bench.bench_warehouse` (about 10 s on 2 idle cores, 20 s on busy ones).
 """
 
 from __future__ import annotations
