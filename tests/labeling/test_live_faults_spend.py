@@ -15,6 +15,7 @@ from labeling.server import free_port
 from labeling.store import load_state, state_path
 from labeling.tasks import choice_result
 from tests.labelstudio_fixtures import latest_metadata, pipeline_client
+from warehouse.ratecard import load_default_card
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 
@@ -58,7 +59,7 @@ def test_malformed_annotations_are_tallied_not_fatal_and_budget_errors(pipeline:
         "choice_not_in_config": 1,
         "empty_result": 1,
     }
-    # budget 1 USD; 320 s active at 15 USD/h = 1.33 USD -> ERROR
+    # budget 1 USD; 320 s active at the default card's 26.35 USD/h = 2.34 USD -> ERROR
     check = _check(result)
     assert not check.passed and check.severity.value == "ERROR"
 
@@ -74,7 +75,9 @@ def test_budget_check_warns_from_80_percent(
     pipeline.run(["clean_corpus", "label_tasks"])
     with pipeline_client(pipeline) as client:
         t = _task_ids(client, pipeline.resources["annotation_policy"].project_title)
-        _post(client, t[0], result=choice_result("negative"), lead_time=300.0)  # 1.25 USD at 15 USD/h
+        # 1.25 USD at the default card's annotator rate: WARN under a 1.5 USD budget, pass under 5
+        rate = load_default_card().value("annotator_usd_per_hour", "")
+        _post(client, t[0], result=choice_result("negative"), lead_time=1.25 / rate * 3600)
     check = _check(pipeline.run(["annotations"]))
     assert check.passed is passed
     if severity:

@@ -11,6 +11,7 @@ from labeling.client import LabelStudioClient
 from labeling.store import load_state, state_path
 from labeling.tasks import choice_result
 from tests.labelstudio_fixtures import latest_metadata, pipeline_client
+from warehouse.ratecard import load_default_card
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 
@@ -91,8 +92,9 @@ def test_incremental_sync_idle_cap_hours_and_skips(pipeline: Any) -> None:
     assert m1["hours_raw"] == pytest.approx((10 + 1000 + 250 + 40) / 3600, abs=1e-4)
     table = m1["annotators"]
     assert "alice@test.invalid" in table and "bob@test.invalid" in table
-    # default rate card: 15 USD/h -> cost of active hours
-    assert m1["spend_usd"] == pytest.approx(600 / 3600 * 15.0, rel=1e-3)
+    # the default rate card's annotator rate x active hours
+    rate = load_default_card().value("annotator_usd_per_hour", "")
+    assert m1["spend_usd"] == pytest.approx(600 / 3600 * rate, rel=1e-3)
 
     # nothing new: nothing synced, nothing recorded
     r2 = pipeline.run(["annotations"])

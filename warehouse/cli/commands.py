@@ -139,7 +139,7 @@ def estimate(
             "--grid-gco2-per-kwh",
             metavar="G",
             help="Grid intensity, gCO2e/kWh. Default: the rate card's grid intensity "
-            "($FOOTPRINT_RATE_CARD over the shipped default card: 481, Ember 2023 world average).",
+            "($FOOTPRINT_RATE_CARD over the shipped default card: 473, Ember 2024 world average, lifecycle).",
         ),
     ] = None,
     usd_per_device_hour: Annotated[

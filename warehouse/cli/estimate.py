@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from warehouse.cli.errors import EXIT_BAD_INPUT, CliError
 
 # Used only when warehouse.ratecard cannot be imported (a broken card is an error, not a fallback).
-FALLBACK_GRID_GCO2_PER_KWH = 481.0  # world average 2023, Ember Global Electricity Review 2024
+FALLBACK_GRID_GCO2_PER_KWH = 473.0  # world average 2024, lifecycle (Ember Yearly Electricity Data)
 FALLBACK_USD_PER_DEVICE_HOUR = 0.0
 FALLBACK_USD_PER_KWH = 0.0
 
@@ -62,7 +62,8 @@ def _fallback(why: str) -> EstimateDefaults:
         FALLBACK_GRID_GCO2_PER_KWH,
         FALLBACK_USD_PER_DEVICE_HOUR,
         FALLBACK_USD_PER_KWH,
-        f"built-in fallback ({why}): grid 481 gCO2e/kWh (Ember 2023 world average); prices 0 (not priced)",
+        f"built-in fallback ({why}): grid 473 gCO2e/kWh (Ember 2024 world average, lifecycle); "
+        "prices 0 (not priced)",
     )
 
 

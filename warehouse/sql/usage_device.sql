@@ -4,13 +4,20 @@
 -- ledger_charge view (views.sql): an interval's split depends on every window in it, and a tick's
 -- facts may arrive in several batches. the new t rows is this merge's new rows of fact table t (every row
 -- on a rebuild).
+-- A window is normally declared in the batch of its first usage; one declared later (its MeterWindow
+-- arrived in another batch) touches the ticks of its earlier usage.
 CREATE OR REPLACE TEMP TABLE usage_ticks AS
 SELECT tick_id FROM __NEW(device_interval)__
 UNION SELECT tick_id FROM __NEW(window_usage)__
-UNION SELECT tick_id FROM window_usage WHERE window_id IN (SELECT window_id FROM __NEW(meter_window)__);
+UNION SELECT tick_id FROM window_usage
+      WHERE window_id IN (SELECT window_id FROM __NEW(meter_window)__
+                          WHERE window_id NOT IN (SELECT window_id FROM __NEW(window_usage)__));
 
+-- Every materialization charged in those ticks has a window with usage in them (a service's use is
+-- charged to windows of the same tick), so the scope is read from window_usage alone.
 CREATE OR REPLACE TEMP TABLE usage_scope AS
-SELECT DISTINCT materialization_id FROM ledger_charge WHERE tick_id IN (SELECT tick_id FROM usage_ticks);
+SELECT DISTINCT materialization_id FROM window_usage
+WHERE tick_id IN (SELECT tick_id FROM usage_ticks) AND materialization_id IS NOT NULL;
 
 DELETE FROM device_usage
 WHERE origin = 'ledger' AND materialization_id IN (SELECT materialization_id FROM usage_scope);

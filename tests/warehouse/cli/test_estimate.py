@@ -81,7 +81,7 @@ def test_defaults_come_from_the_default_rate_card(cli) -> None:  # type: ignore[
     assert out["rates_source"].startswith("rate card 'default'")
     assert out["co2e_kg"] == pytest.approx(out["energy_kwh"] * out["grid_gco2_per_kwh"] / 1000)
     help_text = " ".join(cli("estimate", "--help").stdout.replace("│", " ").split())
-    assert "shipped default card: 481" in help_text
+    assert "shipped default card: 473" in help_text
 
 
 def test_table_output(cli) -> None:  # type: ignore[no-untyped-def]
