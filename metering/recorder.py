@@ -19,6 +19,7 @@ DuckDB file itself except through `sync_after` (a short, bounded, lock-tolerant 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable
@@ -46,6 +47,7 @@ from warehouse.home import FootprintHome
 from warehouse.redact import redact
 
 __all__ = ["DEFAULT_HEARTBEAT_S", "MaterializationRecorder", "MeterError"]
+log = logging.getLogger(__name__)
 
 
 class MaterializationRecorder:
@@ -179,7 +181,12 @@ class MaterializationRecorder:
         tb: TracebackType | None,
     ) -> None:
         if self.window is not None:
-            self.window.close()
+            try:
+                self.window.close()
+            except MeterError as err:  # the outcome must still be recorded; a later tick closes it 'lost'
+                log.error(
+                    "meter window %s of %s could not be closed: %s", self.window_id, self.asset_key, err
+                )
         self.status = "success" if exc_type is None else "failed"
         error = None if exc is None else _one_line_error(exc)
         self._publish(

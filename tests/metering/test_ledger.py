@@ -42,7 +42,10 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_window_records_its_tree_at_open_heartbeat_and_close(ledger: Ledger, home: FootprintHome) -> None:
     with ledger.window(materialization_id="m1", role="step", name="s", heartbeat_s=0.2) as w:
         subprocess.run(burn_command(0.6), check=True, capture_output=True)
-        time.sleep(0.5)  # a heartbeat or two
+        deadline = time.monotonic() + 60
+        while not any((b / "window_usage.parquet").exists() for b in pending_batches(home)):  # a heartbeat
+            assert time.monotonic() < deadline, "no heartbeat tick within 60 s"
+            time.sleep(0.05)
     assert w.ended == "closed"
     f = Facts.read(home)
     check_conservation(f)
