@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import time
@@ -155,10 +156,23 @@ def test_exit_codes_failed_status_and_missing_command(home: FootprintHome) -> No
     assert json.loads(missing.stdout)["status"] == "failed"
 
 
-def test_sigkilled_meter_is_closed_lost_by_the_next_tick_and_keeps_its_use(home: FootprintHome) -> None:
-    # the meter's command runs in its own session, so SIGKILL to the meter does not reach it
-    cmd = ["setsid", *burn_command(30.0)]
-    p = start_meter(home, ["--heartbeat-s", "0.3", "--", *cmd])
+def test_sigkilled_meter_is_closed_lost_by_the_next_tick_and_keeps_its_use(
+    home: FootprintHome, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "burn.pid"
+    burn = shlex.join(burn_command(60.0))
+    cmd = [
+        str(FOOTPRINT),
+        "meter",
+        "--heartbeat-s",
+        "0.3",
+        "--",
+        "sh",
+        "-c",
+        f"echo $$ > {pidfile}; exec {burn}",
+    ]
+    # no pipes: the orphaned command must not hold this test's reads open
+    p = subprocess.Popen(cmd, env=footprint_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not any(u["use"] for u in Facts.read(home).usage if u["device_kind"] == "cpu"):
@@ -166,7 +180,9 @@ def test_sigkilled_meter_is_closed_lost_by_the_next_tick_and_keeps_its_use(home:
             time.sleep(0.1)
     finally:
         os.kill(p.pid, signal.SIGKILL)
-        p.communicate(timeout=30)
+        p.wait(timeout=30)
+        if pidfile.exists():  # the command lives on, orphaned (SIGKILL reaches the meter only)
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
     [w] = Facts.read(home).windows
     kept = Facts.read(home).use(w["window_id"])
     assert kept > 0
