@@ -143,13 +143,18 @@ def summary(rec: Any) -> dict[str, Any]:
     }
 
 
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    """A figure, or 'unknown' for None (pricing says None when a part of a figure is unknown)."""
+    return "unknown" if value is None else f"{value:{spec}}{unit}"
+
+
 def _print_table(s: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(stderr=True)
     p = s["priced"]
-    duration = f", {p['duration_s']:.2f} s" if p else ""
+    duration = f", {_fmt(p['duration_s'], '.2f', ' s')}" if p else ""
     table = Table(title=f"footprint meter: {s['asset_key']} (exit {s['exit_code']}{duration})")
     for col in ("device", "use", "host share", "energy (kWh)", "method"):
         table.add_column(col)
@@ -161,10 +166,13 @@ def _print_table(s: dict[str, Any]) -> None:
         energy = "n/a" if d["energy_kwh"] is None else f"{d['energy_kwh']:.9f}"
         table.add_row(f"{d['kind']}:{d['index']} {d['name']}", use, share, energy, d["method"])
     if p:
-        table.add_row("total", "", "", f"{p['energy_kwh']:.9f}", p["energy_method"])
+        table.add_row("total", "", "", _fmt(p["energy_kwh"], ".9f"), p["energy_method"])
     console.print(table)
     if p:
-        console.print(f"cost ${p['cost_usd']:.6f}, {p['co2e_kg']:.9f} kg CO2e (rate card {p['rate_card']})")
+        console.print(
+            f"cost {_fmt(p['cost_usd'], '.6f', ' USD')}, {_fmt(p['co2e_kg'], '.9f', ' kg CO2e')} "
+            f"(rate card {p['rate_card']})"
+        )
     else:
         console.print(f"not priced: {s['pricing_error']}")
     console.print(

@@ -196,3 +196,33 @@ def test_sigkilled_meter_is_closed_lost_by_the_next_tick_and_keeps_its_use(
     assert f.use(w["window_id"]) >= kept, "its use up to its last tick stays"
     assert w["window_id"] not in ledger.open_windows()
     assert ledger.tick() is None  # nothing open any more: no tick
+
+
+def test_summary_table_says_unknown_instead_of_failing(capsys: pytest.CaptureFixture[str]) -> None:
+    from metering.cli import _print_table
+
+    priced = {"duration_s": None, "energy_kwh": None, "energy_method": "estimated", "co2e_kg": None}
+    s = {
+        "asset_key": "adhoc/x",
+        "exit_code": 0,
+        "priced": {**priced, "cost_usd": 1.5, "rate_card": "test"},
+        "devices": [
+            {
+                "kind": "cpu",
+                "index": 0,
+                "name": "AMD EPYC",
+                "unit": "thread_s",
+                "use": 1.0,
+                "unknown_ticks": 0,
+            }
+            | {"host_share": 0.5, "energy_kwh": None, "method": "estimated"}
+        ],
+        "materialization_id": "m",
+        "status": "success",
+        "window_id": "w",
+    }
+    _print_table(s)
+    err = capsys.readouterr().err
+    assert "unknown" in err and "1.500000 USD" in err and "1.000 thread_s" in err
+    _print_table({**s, "priced": None, "pricing_error": "warehouse busy"})
+    assert "not priced: warehouse busy" in capsys.readouterr().err
