@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import BenchRow
+from warehouse.home import FootprintHome
 
 # Dense peak FLOP/s for the precision this bench trains in (TF32 tensor cores on Ampere and newer).
 PEAK_TFLOPS = {"H100": 494.7, "H200": 494.7, "A100": 156.0, "L4": 60.0, "A10": 62.5, "T4": 8.1, "V100": 15.7}
@@ -69,7 +70,8 @@ def run_pretraining(steps: int, device_hint: str, work: Path) -> TrainFigures:
     """The default pretraining config, in this process, on CPU or the first GPU."""
     import torch
 
-    from metering.meter import Meter
+    from metering.ledger import Ledger
+    from metering.window import Window
     from training.config import RunSpec
     from training.loop import init_dist
     from training.pretrain import run
@@ -82,20 +84,16 @@ def run_pretraining(steps: int, device_hint: str, work: Path) -> TrainFigures:
         log_every_steps=max(1, steps // 4),
     )
     dist = init_dist(spec.threads_per_rank)
-    meter: Meter | None = None
+    window: Window | None = None
+    ledger_home = FootprintHome.resolve(work / "ledger").ensure()
     if device_hint == "gpu":
-        from metering.nvml import NvmlGpuBackend
-
         torch.backends.cuda.matmul.allow_tf32 = True
-        meter = Meter([NvmlGpuBackend(devices=[0])])
-        meter.begin_window("train")
+        window = Ledger(ledger_home).window(materialization_id=None, role="window", name="bench-train")
     result = run(spec, dist, lambda msg: print("   ", msg, flush=True))
     energy_j, method = None, "unavailable"
-    if meter is not None:
-        m = meter.end_window("train")
-        gpu = [d for d in m.devices if d.kind == "gpu"]
-        energy_j = sum(d.energy_j for d in gpu if d.energy_j is not None) if gpu else None
-        method = ",".join(sorted({f"{d.method}:{d.source.split(':')[0]}" for d in gpu})) or "unavailable"
+    if window is not None:
+        window.close()
+        energy_j, method = _gpu0_energy(ledger_home)
     return TrainFigures(
         dist.device,
         result.steps,
@@ -107,6 +105,19 @@ def run_pretraining(steps: int, device_hint: str, work: Path) -> TrainFigures:
         energy_j,
         method,
     )
+
+
+def _gpu0_energy(home: FootprintHome) -> tuple[float | None, str]:
+    """Whole-device energy of GPU 0 over the ledger's intervals (the window was the only one)."""
+    from metering.usage import read_fact_table
+    from warehouse.batches import pending_batches
+
+    t = read_fact_table(pending_batches(home), "device_interval")
+    rows = [r for r in (t.to_pylist() if t is not None else []) if r["device_kind"] == "gpu"]
+    rows = [r for r in rows if r["device_index"] == 0]
+    known = [r["energy_j"] for r in rows if r["energy_j"] is not None]
+    method = ",".join(sorted({f"{r['method']}:{r['source']}" for r in rows})) or "unavailable"
+    return (sum(known) if known else None), method
 
 
 def _peak_flops(name: str, override_tflops: float | None) -> float | None:

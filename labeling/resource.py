@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from labeling.client import LabelStudioClient, LabelStudioError
-from labeling.server import ServerPaths, read_token, status
+from labeling.server import SERVICE_NAME, ServerPaths, read_token, status
 from warehouse.home import FootprintHome
 
 ENV_URL = "LABEL_STUDIO_URL"
@@ -64,6 +64,12 @@ class LabelStudioResource(dg.ConfigurableResource):  # type: ignore[misc]
         return LabelStudioClient(
             url, token, timeout_s=self.timeout_s, max_attempts=self.max_attempts, backoff_s=self.backoff_s
         )
+
+    def metered_services(self) -> tuple[str, ...]:
+        """The local services a step using this resource relies on, for its meter window's
+        `uses_services`: the managed server (no URL configured); a server elsewhere is not ours to
+        meter."""
+        return () if self.url else (SERVICE_NAME,)
 
     def project_key(self, project_id: int) -> str:
         """A file-name-safe key for per-project state (server host:port + project id)."""

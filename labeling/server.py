@@ -7,8 +7,13 @@
 
 Layout under `$FOOTPRINT_HOME/labelstudio/`: `venv/` (unless `$FOOTPRINT_LABELSTUDIO_VENV` names an
 existing one), `data/` (LABEL_STUDIO_BASE_DATA_DIR), `home/` (HOME: even `--help` writes there),
-`credentials.json` (0600: API token, admin password, Django secret key), `server.json` (pid, url),
-`server.log`. The token is a 40-hex legacy API token provisioned at the first start.
+`credentials.json` (0600: API token, admin password, Django secret key), `server.json` (pid, url,
+meter window), `server.log`. The token is a 40-hex legacy API token provisioned at the first start.
+
+Metering: `up()` registers the server as a service window (role 'service', name `SERVICE_NAME`, root =
+the server's pid, no materialization) in the host ledger of `ledger_home` (default `$FOOTPRINT_HOME`);
+`down()` closes it before stopping the server. Steps that use the managed server name it in their
+window's `uses_services`, and its use while they run is charged to them (docs/metering.md).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import secrets
 import signal
@@ -28,10 +34,12 @@ from pathlib import Path
 import httpx
 
 from labeling.install import ENV_VENV, ServerError, ensure_venv
-from warehouse.home import make_private_dir
+from warehouse.home import FootprintHome, make_private_dir
 from warehouse.redact import redact, register_secret
 
+logger = logging.getLogger(__name__)
 ADMIN_EMAIL = "admin@footprint.local"
+SERVICE_NAME = "label-studio"  # the service window's name, and what steps list in `uses_services`
 DEFAULT_PORT = 8080
 LOOPBACK = "127.0.0.1"
 
@@ -188,13 +196,62 @@ def _server_env(paths: ServerPaths, creds: dict[str, str]) -> dict[str, str]:
     return env
 
 
+# -- metering -------------------------------------------------------------------------------------
+def _register_service(
+    paths: ServerPaths, state: dict[str, object], ledger_home: FootprintHome | None
+) -> None:
+    """Open the server's service window (unless the one named in `state` is still open) and note it
+    in server.json. Metering trouble is logged, never a reason to leave the server down."""
+    from metering.errors import MeterError
+    from metering.ledger import Ledger
+
+    home = ledger_home or FootprintHome.resolve()
+    try:
+        ledger = Ledger(home)
+        if state.get("window_id") in ledger.open_windows():
+            return
+        window_id, _ = ledger.open(
+            materialization_id=None,
+            role="service",
+            name=SERVICE_NAME,
+            root_pid=int(state["pid"]),  # type: ignore[call-overload]
+        )
+    except (MeterError, OSError) as err:
+        logger.warning("Label Studio runs unmetered: its service window could not be opened (%s)", err)
+        return
+    state.update(window_id=window_id, ledger_home=str(home.root))
+    _write_private(paths.state, json.dumps(state))
+
+
+def _close_service(state: dict[str, object]) -> None:
+    from metering.errors import MeterError
+    from metering.ledger import Ledger
+
+    window_id, home = state.get("window_id"), state.get("ledger_home")
+    if not (isinstance(window_id, str) and isinstance(home, str)):
+        return
+    try:
+        Ledger(FootprintHome.resolve(home)).close(window_id)
+    except (MeterError, OSError) as err:
+        logger.warning("Label Studio's service window %s could not be closed (%s)", window_id, err)
+
+
 def up(
-    paths: ServerPaths, *, port: int = DEFAULT_PORT, wait_s: float = 240.0, install: bool = True
+    paths: ServerPaths,
+    *,
+    port: int = DEFAULT_PORT,
+    wait_s: float = 240.0,
+    install: bool = True,
+    ledger_home: FootprintHome | None = None,
 ) -> ServerInfo:
     """Start the server on 127.0.0.1:`port` (or return the running one) and wait until it answers
-    with the provisioned token. Raises ServerError with the log's tail when it does not."""
+    with the provisioned token. Raises ServerError with the log's tail when it does not. The server is
+    metered as a service window in `ledger_home`'s host ledger (default `$FOOTPRINT_HOME`)."""
     current = status(paths)
     if current.running:
+        running = _read_state(paths)
+        if running is not None:
+            _register_service(paths, running, ledger_home)
         if current.healthy:
             return current
         return _wait_healthy(paths, current.url, current.pid or 0, wait_s)
@@ -222,9 +279,19 @@ def up(
             cwd=paths.root,
             start_new_session=True,
         )
-    state = {"pid": proc.pid, "url": url, "port": port, "started_at": dt.datetime.now(dt.UTC).isoformat()}
+    state: dict[str, object] = {
+        "pid": proc.pid,
+        "url": url,
+        "port": port,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
     _write_private(paths.state, json.dumps(state))
-    return _wait_healthy(paths, url, proc.pid, wait_s)
+    _register_service(paths, state, ledger_home)  # its start-up (migrations) is the service's too
+    try:
+        return _wait_healthy(paths, url, proc.pid, wait_s)
+    except ServerError:
+        _close_service(state)
+        raise
 
 
 def _wait_healthy(paths: ServerPaths, url: str, pid: int, wait_s: float) -> ServerInfo:
@@ -270,6 +337,7 @@ def down(paths: ServerPaths, *, timeout_s: float = 20.0) -> bool:
     if state is None:
         return False
     pid = int(state["pid"])  # type: ignore[call-overload]
+    _close_service(state)
     stopped = False
     if _alive(pid):
         with contextlib.suppress(ProcessLookupError):

@@ -1,15 +1,20 @@
-"""`footprint meter [--asset NAME] [--json] -- CMD [ARGS...]`: run any command under the meter.
+"""`footprint meter [--asset NAME] [--json] [--heartbeat-s S] -- CMD [ARGS...]`: run any command
+under a meter window.
 
-The command's whole process tree is metered (CPU seconds and resident memory of this process, the
-command and every descendant; GPUs device-wide); a materialization with its energy readings is
-recorded through MaterializationRecorder (status `failed` when the command exits non-zero), a summary
-goes to stderr (`--json`: one JSON object on stdout) and `footprint meter` exits with the command's
-own exit code (127: command not found, 126: not executable, 128+N: killed by signal N).
+The window (role `meter`) is rooted at this `footprint meter` process, so the command's whole process
+tree is in it, except windows nested inside (another `footprint meter`, a Dagster step). Inside
+another window it nests (the ledger sets its parent). A materialization is recorded through
+MaterializationRecorder (status `failed` when the command exits non-zero); the summary (stderr table,
+or `--json`: one JSON object on stdout) shows the window's use of each device (from the ledger's
+facts) and the footprint priced by the warehouse (`warehouse.pricing.price_materialization`).
+`footprint meter` exits with the command's own exit code (127: command not found, 126: not
+executable, 128+N: killed by signal N).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,10 +23,11 @@ from typing import Any
 
 import typer
 
-from metering.measurement import Measurement
+from metering.window import DEFAULT_HEARTBEAT_S
 
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
+MAX_NAME_CHARS = 200
 
 
 class CommandFailed(RuntimeError):
@@ -45,15 +51,31 @@ def _run(cmd: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
-def meter_command(cmd: list[str], *, asset: str | None = None, run_id: str | None = None) -> dict[str, Any]:
-    """Run `cmd` under a MaterializationRecorder; return the summary (see `summary()`)."""
+def meter_command(
+    cmd: list[str],
+    *,
+    asset: str | None = None,
+    run_id: str | None = None,
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+) -> dict[str, Any]:
+    """Run `cmd` under a MaterializationRecorder (window role 'meter'); return the summary."""
     from metering.recorder import MaterializationRecorder
     from warehouse.facts import new_id
     from warehouse.home import FootprintHome
+    from warehouse.loader import try_sync
+    from warehouse.redact import redact
 
     home = FootprintHome.resolve()
     asset_key = asset or f"adhoc/{Path(cmd[0]).name}"
-    rec = MaterializationRecorder(home, asset_key=asset_key, run_id=run_id or f"meter-{new_id()[:12]}")
+    rec = MaterializationRecorder(
+        home,
+        asset_key=asset_key,
+        run_id=run_id or f"meter-{new_id()[:12]}",
+        role="meter",
+        name=redact(shlex.join(cmd))[:MAX_NAME_CHARS],
+        heartbeat_s=heartbeat_s,
+        sync_after=False,  # the summary reads the batches first; merged below
+    )
     exit_code = 0
     error: str | None = None
     try:
@@ -68,37 +90,62 @@ def meter_command(cmd: list[str], *, asset: str | None = None, run_id: str | Non
                 raise CommandFailed(error or f"command exited with code {exit_code}")
     except CommandFailed:
         pass
-    assert rec.measurement is not None
-    return summary(
-        rec.measurement,
-        asset_key=asset_key,
-        exit_code=exit_code,
-        error=error,
-        materialization_id=rec.materialization_id,
-        status=rec.status,
-    )
+    s = summary(rec)
+    try_sync(home)
+    return {**s, "asset_key": asset_key, "exit_code": exit_code, "error": error}
 
 
-def summary(m: Measurement, **extra: Any) -> dict[str, Any]:
+def summary(rec: Any) -> dict[str, Any]:
+    """The window's use per device (facts) and the priced footprint (None with `pricing_error` when
+    the warehouse could not price it)."""
+    from metering.usage import window_usage
+    from warehouse.connection import WarehouseError
+    from warehouse.pricing import price_materialization
+
+    devices = window_usage(rec.home, rec.window_id) if rec.window_id else []
+    priced: dict[str, Any] | None = None
+    pricing_error = None
+    by_kind: dict[str, float] | None = None
+    try:
+        p = price_materialization(rec.home, rec.materialization_id)
+    except WarehouseError as err:
+        pricing_error = str(err)
+    else:
+        priced = {
+            "duration_s": p.duration_s,
+            "energy_kwh": p.energy_kwh,
+            "energy_method": p.energy_method,
+            "co2e_kg": p.co2e_kg,
+            "cost_usd": p.cost_usd,
+            "rate_card": p.rate_card,
+        }
+        by_kind = getattr(p, "energy_kwh_by_kind", None)  # per device kind, where pricing gives it
     return {
-        **extra,
-        "duration_s": m.duration_s,
-        "energy_j": m.energy_j,
-        "energy_kwh": m.energy_kwh,
-        "method": m.method,
+        "materialization_id": rec.materialization_id,
+        "window_id": rec.window_id,
+        "status": rec.status,
+        "priced": priced,
+        "pricing_error": pricing_error,
         "devices": [
             {
                 "kind": d.kind,
                 "index": d.index,
                 "name": d.name,
-                "energy_j": d.energy_j,
+                "unit": d.unit,
+                "use": d.use,
+                "unknown_ticks": d.unknown_ticks,
+                "host_share": d.use / d.capacity if d.capacity > 0 else None,
                 "method": d.method,
-                "source": d.source,
-                "note": d.note,
+                "energy_kwh": (by_kind or {}).get(d.kind),
             }
-            for d in m.devices
+            for d in devices
         ],
     }
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    """A figure, or 'unknown' for None (pricing says None when a part of a figure is unknown)."""
+    return "unknown" if value is None else f"{value:{spec}}{unit}"
 
 
 def _print_table(s: dict[str, Any]) -> None:
@@ -106,15 +153,31 @@ def _print_table(s: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(stderr=True)
-    table = Table(title=f"footprint meter: {s['asset_key']} (exit {s['exit_code']}, {s['duration_s']:.2f} s)")
-    for col in ("device", "energy (J)", "method", "source"):
+    p = s["priced"]
+    duration = f", {_fmt(p['duration_s'], '.2f', ' s')}" if p else ""
+    table = Table(title=f"footprint meter: {s['asset_key']} (exit {s['exit_code']}{duration})")
+    for col in ("device", "use", "host share", "energy (kWh)", "method"):
         table.add_column(col)
     for d in s["devices"]:
-        energy = "n/a" if d["energy_j"] is None else f"{d['energy_j']:.3f}"
-        table.add_row(f"{d['kind']}:{d['index']} {d['name']}", energy, d["method"], d["source"])
-    table.add_row("total", f"{s['energy_j']:.3f}", s["method"], f"{s['energy_kwh']:.9f} kWh")
+        use = f"{d['use']:.3f} {d['unit']}" + (
+            f" (+{d['unknown_ticks']} unknown)" if d["unknown_ticks"] else ""
+        )
+        share = "n/a" if d["host_share"] is None else f"{d['host_share']:.1%}"
+        energy = "n/a" if d["energy_kwh"] is None else f"{d['energy_kwh']:.9f}"
+        table.add_row(f"{d['kind']}:{d['index']} {d['name']}", use, share, energy, d["method"])
+    if p:
+        table.add_row("total", "", "", _fmt(p["energy_kwh"], ".9f"), p["energy_method"])
     console.print(table)
-    console.print(f"materialization {s['materialization_id']} recorded ({s['status']})")
+    if p:
+        console.print(
+            f"cost {_fmt(p['cost_usd'], '.6f', ' USD')}, {_fmt(p['co2e_kg'], '.9f', ' kg CO2e')} "
+            f"(rate card {p['rate_card']})"
+        )
+    else:
+        console.print(f"not priced: {s['pricing_error']}")
+    console.print(
+        f"materialization {s['materialization_id']} recorded ({s['status']}), window {s['window_id']}"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -128,9 +191,12 @@ def register(app: typer.Typer) -> None:
         ),
         asset: str | None = typer.Option(None, "--asset", help="asset key (default adhoc/<command name>)"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+        heartbeat_s: float = typer.Option(
+            DEFAULT_HEARTBEAT_S, "--heartbeat-s", help="seconds between the window's heartbeat ticks"
+        ),
     ) -> None:
-        """Run a command under the meter, record its footprint, exit with its exit code."""
-        s = meter_command(list(command), asset=asset)
+        """Run a command under a meter window, record its footprint, exit with its exit code."""
+        s = meter_command(list(command), asset=asset, heartbeat_s=heartbeat_s)
         if s["error"]:
             typer.echo(f"footprint meter: {s['error']}", err=True)
         if as_json:

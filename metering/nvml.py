@@ -1,50 +1,38 @@
-"""GPU energy through NVML (package nvidia-ml-py, module `pynvml`).
+"""Every NVIDIA GPU of the host, read once per ledger tick through NVML (package nvidia-ml-py,
+module `pynvml`; injectable, e.g. `metering.nvml_fake.autospec_nvml`).
 
-Per device, the best method the device supports:
-- `nvml-counter`: `nvmlDeviceGetTotalEnergyConsumption` (mJ since the driver loaded; Volta and
-  newer). Read at the window's start and end, and polled every `counter_poll_s` in a background
-  thread so that a gap or a counter reset loses at most one poll period. A value below the previous
-  one is a wrap (previous value near 2**64) or a reset (driver reload: counting restarts from 0).
-- `nvml-sampled`: `nvmlDeviceGetPowerUsage` (mW) sampled every `interval_s` (<= 0.1 s by default)
-  in a background thread, integrated with the trapezoid rule between the first and last sample.
-- neither: the device reads `unavailable` (energy_j None), with the reason in `note`.
+NVML sees every GPU of the host whatever CUDA_VISIBLE_DEVICES says (the ledger meters the host, not
+a process). Devices are keyed by UUID; `index` is the NVML index. Per device and tick:
+- energy: `nvmlDeviceGetTotalEnergyConsumption` (mJ counter, Volta and newer), else
+  `nvmlDeviceGetPowerUsage` (mW, read at the ticks only: a coarse trapezoid);
+- who holds it: `nvmlDeviceGetComputeRunningProcesses` (host pids);
+- who used it: `nvmlDeviceGetProcessUtilization(handle, last_seen_us)` (SM % per pid since the
+  previous tick's newest sample; NVML_ERROR_NOT_FOUND = nobody was busy).
 
-Both methods measure the WHOLE device: idle and busy power are both counted, including other
-processes' work on the same GPU. Every reading says so in its `note`.
-
-Which devices: every GPU visible to this process, honouring CUDA_VISIBLE_DEVICES (indices and
-GPU- UUID prefixes; CUDA's rule: stop at the first invalid entry). `devices=[i, ...]` picks logical
-(CUDA) indices among the visible ones. `DeviceEnergy.index` is the NVML (physical) index, so two
-processes with different CUDA_VISIBLE_DEVICES name the same GPU the same way.
-
-No NVML library, no driver, or no GPU: one `unavailable` GPU reading, never a pretend zero. An NVML
-error in the middle of a window (device lost) ends that device's reading at the last good value and
-records the gap in `note`.
+Errors are per call and per device: `NOT_SUPPORTED` means the device lacks that reading (not an
+error); `GPU_IS_LOST` ends the device (`lost`); anything else is a transient gap noted for that
+interval only (the next tick reads afresh). A refused handle makes only that device unavailable.
+No NVML library: no GPU at all when there is no `/dev/nvidia<N>`, else those devices `unavailable`.
+Legacy pynvml returns bytes for names and UUIDs: decoded.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
-from collections.abc import Sequence
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from metering.measurement import DeviceEnergy
-from metering.meter import BackendWindow, MeterError
-from metering.sampler import Sampler, Trapezoid, check_interval
-from warehouse.facts import Method
+# NVML return codes (stable ABI; pynvml maps them to NVMLError subclasses)
+NOT_SUPPORTED = 3
+NOT_FOUND = 6
+GPU_IS_LOST = 15
+_DEV_NODE = re.compile(r"^nvidia(\d+)$")
 
-NO_DEVICE_INDEX = -1  # a reading that stands for "no GPU here", not for GPU 0
 
-
-DEFAULT_INTERVAL_S = 0.1
-DEFAULT_COUNTER_POLL_S = 1.0
-COUNTER_MODULUS = 2**64
-IDLE_BUSY_NOTE = "whole-device energy: idle and busy both counted (other processes on the GPU included)"
-_FROM_ENV = object()
+class GpuLost(Exception):
+    """NVML says the device fell off the bus (GpuIsLost)."""
 
 
 def load_pynvml() -> Any:
@@ -54,253 +42,172 @@ def load_pynvml() -> Any:
     return pynvml
 
 
-def parse_visible_devices(spec: str | None, uuids: Sequence[str]) -> list[int]:
-    """Physical indices named by a CUDA_VISIBLE_DEVICES value (None = all devices)."""
-    if spec is None:
-        return list(range(len(uuids)))
-    out: list[int] = []
-    for raw in spec.split(","):
-        tok = raw.strip()
-        if tok.lstrip("-").isdigit():
-            idx = int(tok)
-            if not 0 <= idx < len(uuids):
-                break
-        elif tok.startswith("GPU-"):
-            matches = [i for i, u in enumerate(uuids) if u.startswith(tok)]
-            if len(matches) != 1:
-                break
-            idx = matches[0]
-        else:  # empty, MIG-..., garbage: CUDA stops here
-            break
-        if idx not in out:
-            out.append(idx)
-    return out
+def text(value: Any) -> str:
+    """A name or UUID as str (legacy pynvml returns bytes)."""
+    return value.decode(errors="replace") if isinstance(value, bytes | bytearray) else str(value)
+
+
+def _code(err: BaseException) -> int | None:
+    value = getattr(err, "value", None)
+    return value if isinstance(value, int) else None
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 @dataclass
-class _Gpu:
-    logical: int
-    physical: int
-    handle: Any
-    name: str
-    uuid: str
-    mode: str  # 'counter' | 'sampling' | 'unavailable'
-    reason: str = ""
+class GpuSample:
+    """One device at one tick. `pids` None: the process list could not be read; `util` None: the
+    utilisation query failed (or is not supported, e.g. MIG), {} nobody was busy since `util_ts`."""
 
-
-@dataclass
-class _State:
-    gpu: _Gpu
-    energy_j: float = 0.0
-    last_mj: int | None = None
-    last_poll_s: float = 0.0
-    trap: Trapezoid = field(default_factory=Trapezoid)
-    failed: bool = False
+    key: str  # UUID, or 'index:N' when the device could not be identified
+    index: int
+    name: str = "gpu"
+    uuid: str | None = None
+    available: bool = True
+    lost: bool = False
+    energy_mj: int | None = None
+    power_mw: int | None = None
+    has_counter: bool = False
+    pids: list[int] | None = None
+    util: dict[int, float] | None = None
+    util_ts: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
-class NvmlGpuBackend:
-    """EnergyBackend for NVIDIA GPUs. `nvml` is injectable (default: the real pynvml)."""
+# id(nvml module) -> (that module, initialised module or None, init error): NVML is initialised once per
+# process and module (the module is kept, so its id cannot be reused by another object)
+_SESSIONS: dict[int, tuple[Any, Any, str | None]] = {}
 
-    def __init__(
-        self,
-        devices: Sequence[int] | None = None,
-        *,
-        nvml: Any = None,
-        interval_s: float = DEFAULT_INTERVAL_S,
-        counter_poll_s: float = DEFAULT_COUNTER_POLL_S,
-        visible_devices: str | object | None = _FROM_ENV,
-        force_sampling: bool = False,
-        rank: int | None = None,
-    ) -> None:
-        self.interval_s = check_interval(interval_s, "GPU power sampling interval")
-        self.counter_poll_s = check_interval(counter_poll_s, "GPU energy counter poll interval")
-        self.rank = rank
-        self.unavailable_reason: str | None = None
-        self.gpus: list[_Gpu] = []
-        self._requested = list(devices) if devices is not None else None
-        spec = os.environ.get("CUDA_VISIBLE_DEVICES") if visible_devices is _FROM_ENV else visible_devices
-        assert spec is None or isinstance(spec, str)
-        self.visible_spec = spec
-        try:
-            self._nvml = nvml if nvml is not None else load_pynvml()
-            self._nvml.nvmlInit()
-        except Exception as err:  # ImportError, NVMLError_LibraryNotFound, DriverNotLoaded, ...
-            self.unavailable_reason = f"NVML unavailable: {type(err).__name__}: {err}"
-            return
-        self._discover(force_sampling)
 
-    def _discover(self, force_sampling: bool) -> None:
-        nv = self._nvml
-        try:
-            handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(nv.nvmlDeviceGetCount())]
-            uuids = [str(nv.nvmlDeviceGetUUID(h)) for h in handles]
-        except nv.NVMLError as err:
-            self.unavailable_reason = f"NVML device enumeration failed: {type(err).__name__}: {err}"
-            return
-        visible = parse_visible_devices(self.visible_spec, uuids)
-        wanted = self._requested if self._requested is not None else list(range(len(visible)))
-        for logical in wanted:
-            if not isinstance(logical, int) or not 0 <= logical < len(visible):
-                valid = f"valid indices are 0..{len(visible) - 1}" if visible else "no GPU is visible"
-                raise MeterError(
-                    f"unknown GPU index {logical!r}: {len(visible)} GPU(s) visible to this process "
-                    f"(CUDA_VISIBLE_DEVICES={self.visible_spec!r}); {valid}"
-                )
-        for logical in wanted:
-            physical = visible[logical]
-            handle = handles[physical]
-            self.gpus.append(self._probe(logical, physical, handle, uuids[physical], force_sampling))
-        if not self.gpus:
-            self.unavailable_reason = f"no GPU visible (CUDA_VISIBLE_DEVICES={self.visible_spec!r})"
+class GpuReader:
+    """Reads the host's GPUs. `nvml`: a pynvml-like module (default: the real one, loaded and
+    initialised once per process); `dev_root`: where device nodes are looked for."""
 
-    def _probe(self, logical: int, physical: int, handle: Any, uuid: str, force_sampling: bool) -> _Gpu:
-        nv = self._nvml
-        try:
-            name = str(nv.nvmlDeviceGetName(handle))
-        except nv.NVMLError:
-            name = "gpu"
-        gpu = _Gpu(logical, physical, handle, name, uuid, "unavailable")
-        reasons = []
-        if not force_sampling:
+    def __init__(self, nvml: Any = None, *, dev_root: Path = Path("/dev")) -> None:
+        self._nvml_arg = nvml
+        self.dev_root = dev_root
+
+    def _session(self) -> tuple[Any, str | None]:
+        key = id(self._nvml_arg) if self._nvml_arg is not None else 0
+        if key not in _SESSIONS:
             try:
-                nv.nvmlDeviceGetTotalEnergyConsumption(handle)
-                gpu.mode = "counter"
-                return gpu
-            except nv.NVMLError as err:
-                reasons.append(f"energy counter: {type(err).__name__}")
+                nv = self._nvml_arg if self._nvml_arg is not None else load_pynvml()
+                nv.nvmlInit()
+                _SESSIONS[key] = (self._nvml_arg, nv, None)
+            except Exception as err:  # ImportError, NVMLError_LibraryNotFound, DriverNotLoaded, ...
+                _SESSIONS[key] = (self._nvml_arg, None, f"NVML unavailable: {_describe(err)}")
+        _, nv, error = _SESSIONS[key]
+        return nv, error
+
+    def device_nodes(self) -> list[int]:
         try:
-            nv.nvmlDeviceGetPowerUsage(handle)
-            gpu.mode = "sampling"
-        except nv.NVMLError as err:
-            reasons.append(f"power usage: {type(err).__name__}")
-            gpu.reason = "NVML cannot read this device's energy or power (" + "; ".join(reasons) + ")"
-        return gpu
+            names = [p.name for p in self.dev_root.iterdir()]
+        except OSError:
+            return []
+        return sorted(int(m.group(1)) for n in names if (m := _DEV_NODE.match(n)))
 
-    def open_window(self) -> BackendWindow:
-        return _NvmlWindow(self)
-
-
-class _NvmlWindow:
-    def __init__(self, backend: NvmlGpuBackend) -> None:
-        self._b = backend
-        self._lock = threading.Lock()
-        self._t0 = time.perf_counter()
-        self._states = [_State(g) for g in backend.gpus]
-        self._closed: list[DeviceEnergy] | None = None
-        self._host = socket.gethostname()
-        for st in self._states:
-            self._poll(st, self._t0)
-        modes = {st.gpu.mode for st in self._states}
-        interval = backend.interval_s if "sampling" in modes else backend.counter_poll_s
-        self._sampler: Sampler | None = None
-        if modes & {"sampling", "counter"}:
-            self._sampler = Sampler(self._tick, interval, name="nvml-sampler").start()
-
-    def _tick(self, now_s: float) -> None:
-        with self._lock:
-            for st in self._states:
-                if st.gpu.mode == "sampling" or now_s - st.last_poll_s >= self._b.counter_poll_s:
-                    self._poll(st, now_s)
-
-    def _poll(self, st: _State, now_s: float) -> None:
-        if st.failed or st.gpu.mode == "unavailable":
-            return
-        nv = self._b._nvml
+    def sample(self, inventory: dict[str, int], last_util_ts: dict[str, int]) -> list[GpuSample]:
+        """Every GPU now. `inventory`: UUID -> NVML index known from earlier ticks (read by UUID);
+        rediscovered by index when empty or when the device count changed."""
+        nv, error = self._session()
+        if nv is None:
+            return [
+                GpuSample(f"index:{i}", i, available=False, notes=[error or "NVML unavailable"])
+                for i in self.device_nodes()
+            ]
         try:
-            if st.gpu.mode == "counter":
-                self._counter(st, int(nv.nvmlDeviceGetTotalEnergyConsumption(st.gpu.handle)), now_s)
-            else:
-                st.trap.add(now_s, nv.nvmlDeviceGetPowerUsage(st.gpu.handle) / 1000.0)
-            st.last_poll_s = now_s
+            count = int(nv.nvmlDeviceGetCount())
         except nv.NVMLError as err:
-            st.failed = True
-            st.notes.append(
-                f"gap: NVML error {type(err).__name__} ({err}) at t={now_s - self._t0:.2f}s; energy "
-                f"counted up to the last good read at t={max(st.last_poll_s - self._t0, 0.0):.2f}s"
-            )
-
-    def _counter(self, st: _State, value_mj: int, now_s: float) -> None:
-        last = st.last_mj
-        st.last_mj = value_mj
-        if last is None:
-            return
-        if value_mj >= last:
-            st.energy_j += (value_mj - last) / 1000.0
-        elif last > COUNTER_MODULUS // 2:
-            st.energy_j += (value_mj + COUNTER_MODULUS - last) / 1000.0
-            st.notes.append(f"energy counter wrapped at t={now_s - self._t0:.2f}s (handled)")
+            return [
+                GpuSample(f"index:{i}", i, available=False, notes=[f"device count: {_describe(err)}"])
+                for i in self.device_nodes()
+            ]
+        handles: list[tuple[str, int, Any]] = []
+        out: list[GpuSample] = []
+        if inventory and len(inventory) == count:
+            for uuid, index in sorted(inventory.items(), key=lambda kv: kv[1]):
+                try:
+                    handles.append((uuid, index, nv.nvmlDeviceGetHandleByUUID(uuid)))
+                except nv.NVMLError as err:
+                    out.append(self._failed(uuid, index, "handle", err))
         else:
-            st.energy_j += value_mj / 1000.0
-            st.notes.append(
-                f"energy counter reset at t={now_s - self._t0:.2f}s (driver reload?); energy between "
-                f"t={st.last_poll_s - self._t0:.2f}s and the reset is not counted"
-            )
+            for index in range(count):
+                try:
+                    h = nv.nvmlDeviceGetHandleByIndex(index)
+                    uuid = text(nv.nvmlDeviceGetUUID(h))
+                except nv.NVMLError as err:
+                    out.append(self._failed(f"index:{index}", index, "handle", err))
+                    continue
+                handles.append((uuid, index, h))
+        for uuid, index, h in handles:
+            out.append(self._read(nv, uuid, index, h, last_util_ts.get(uuid, 0)))
+        return sorted(out, key=lambda s: s.index)
 
-    def _dev(
-        self,
-        index: int,
-        name: str,
-        energy_j: float | None,
-        duration_s: float,
-        method: Method,
-        source: str,
-        note: str,
-    ) -> DeviceEnergy:
-        return DeviceEnergy(
-            kind="gpu",
-            index=index,
-            name=name,
-            energy_j=energy_j,
-            duration_s=duration_s,
-            method=method,
-            source=source,
-            note=note,
-            rank=self._b.rank,
-            host=self._host,
-        )
+    @staticmethod
+    def _failed(key: str, index: int, what: str, err: BaseException) -> GpuSample:
+        uuid = None if key.startswith("index:") else key
+        lost = _code(err) == GPU_IS_LOST
+        note = f"{what}: {_describe(err)}"
+        if lost:
+            note = f"GPU lost ({note}): no longer metered"
+        return GpuSample(key, index, uuid=uuid, available=False, lost=lost, notes=[note])
 
-    def _readings(self, now_s: float) -> list[DeviceEnergy]:
-        b = self._b
-        duration_s = now_s - self._t0
-        if b.unavailable_reason is not None:
-            # No GPU could be enumerated at all: index -1 = "no device", so nothing is billed for it
-            # (a requested index that cannot be reached keeps its number).
-            idx = b._requested[0] if b._requested else NO_DEVICE_INDEX
-            return [self._dev(idx, "gpu", None, duration_s, "unavailable", "nvml", b.unavailable_reason)]
-        out = []
-        for st in self._states:
-            g = st.gpu
-            src = (
-                f"nvml-{'counter' if g.mode == 'counter' else 'sampled'}:uuid={g.uuid};cuda_index={g.logical}"
-            )
-            if g.mode == "sampling":
-                src += f";interval_s={b.interval_s}"
-            if g.mode == "unavailable":
-                out.append(
-                    self._dev(
-                        g.physical, g.name, None, duration_s, "unavailable", f"nvml:uuid={g.uuid}", g.reason
-                    )
-                )
-                continue
-            energy_j = st.energy_j if g.mode == "counter" else st.trap.energy_j
-            note = "; ".join([IDLE_BUSY_NOTE, *st.notes])
-            out.append(self._dev(g.physical, g.name, energy_j, duration_s, "measured", src, note))
-        return out
+    def _read(self, nv: Any, uuid: str, index: int, h: Any, last_ts: int) -> GpuSample:
+        s = GpuSample(uuid, index, uuid=uuid)
+        try:
+            s.name = text(nv.nvmlDeviceGetName(h))
+            s.energy_mj, s.has_counter = self._energy(nv, h, s)
+            if not s.has_counter:
+                s.power_mw = self._call(nv, s, "power", nv.nvmlDeviceGetPowerUsage, h)
+            procs = self._call(nv, s, "process list", nv.nvmlDeviceGetComputeRunningProcesses, h)
+            s.pids = None if procs is None else sorted({int(p.pid) for p in procs})
+            s.util, s.util_ts = self._utilization(nv, h, last_ts, s)
+        except GpuLost as err:
+            s.lost, s.available = True, False
+            s.notes.append(f"GPU lost ({err}): no longer metered")
+        return s
 
-    def read(self) -> list[DeviceEnergy]:
-        if self._closed is not None:
-            return self._closed
-        now_s = time.perf_counter()
-        with self._lock:
-            for st in self._states:
-                self._poll(st, now_s)
-            return self._readings(now_s)
+    @staticmethod
+    def _call(nv: Any, s: GpuSample, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except nv.NVMLError as err:
+            if _code(err) == GPU_IS_LOST:
+                raise GpuLost(_describe(err)) from err
+            if _code(err) != NOT_SUPPORTED:
+                s.notes.append(f"gap: {what}: {_describe(err)}")
+            return None
 
-    def close(self) -> list[DeviceEnergy]:
-        if self._closed is not None:
-            return self._closed
-        if self._sampler is not None:
-            self._sampler.stop()
-        self._closed = self.read()
-        return self._closed
+    def _energy(self, nv: Any, h: Any, s: GpuSample) -> tuple[int | None, bool]:
+        try:
+            return int(nv.nvmlDeviceGetTotalEnergyConsumption(h)), True
+        except nv.NVMLError as err:
+            if _code(err) == GPU_IS_LOST:
+                raise GpuLost(_describe(err)) from err
+            if _code(err) == NOT_SUPPORTED:
+                return None, False
+            s.notes.append(f"gap: energy counter: {_describe(err)}")
+            return None, True
+
+    @staticmethod
+    def _utilization(
+        nv: Any, h: Any, last_ts: int, s: GpuSample
+    ) -> tuple[dict[int, float] | None, int | None]:
+        try:
+            samples = nv.nvmlDeviceGetProcessUtilization(h, last_ts)
+        except nv.NVMLError as err:
+            code = _code(err)
+            if code == GPU_IS_LOST:
+                raise GpuLost(_describe(err)) from err
+            if code in (NOT_FOUND, 0):  # no sample since last_ts: nobody was busy
+                return {}, None
+            s.notes.append(f"per-process utilisation unavailable ({_describe(err)}): split evenly")
+            return None, None
+        by_pid: dict[int, list[float]] = defaultdict(list)
+        newest = last_ts
+        for smp in samples:
+            by_pid[int(smp.pid)].append(float(smp.smUtil))
+            newest = max(newest, int(smp.timeStamp))
+        return {pid: sum(v) / len(v) for pid, v in by_pid.items()}, newest

@@ -1,35 +1,35 @@
-"""CPU package energy from the Linux powercap RAPL counters (marked `measured`).
+"""CPU package energy counters from Linux powercap RAPL (`/sys/class/powercap`, injectable root).
 
 Zones: `<root>/intel-rapl:<N>` (one per CPU package; AMD Zen exposes the same interface). Sub-zones
 (`intel-rapl:N:M`: core, uncore, dram) are inside the package figure or separate, so they are not
-added. `energy_uj` wraps at `max_energy_range_uj`; the window polls every `poll_s` (default 5 s, far
-below the ~40 min a 100 W package needs to wrap) so a wrap is never missed. RAPL measures the WHOLE
-package: idle and busy both counted, other processes included. `energy_uj` is often readable by
-root only (CVE-2020-8694): then `rapl_readable()` is False and `default_backends()` uses the model.
+added. `energy_uj` wraps at `max_energy_range_uj` (`counter_delta`); the ledger ticks at least every
+heartbeat (10 s by default), far below the ~40 min a 100 W package needs to wrap. RAPL measures the
+WHOLE package: idle and busy, every process. `energy_uj` is often readable by root only
+(CVE-2020-8694): an unreadable zone is simply not a counter, and the CPU energy is then estimated.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import socket
-import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from metering.measurement import DeviceEnergy
-from metering.meter import BackendWindow, MeterError
-from metering.sampler import Sampler, check_interval
-
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
-DEFAULT_RAPL_POLL_S = 5.0
+ENV_POWERCAP_ROOT = "FOOTPRINT_POWERCAP_ROOT"  # tests and odd hosts: another powercap tree
 _ZONE = re.compile(r"^intel-rapl:(\d+)$")
+
+
+def powercap_root() -> Path:
+    """`$FOOTPRINT_POWERCAP_ROOT` (read now), else /sys/class/powercap."""
+    return Path(os.environ.get(ENV_POWERCAP_ROOT) or DEFAULT_POWERCAP_ROOT)
 
 
 @dataclass(frozen=True)
 class RaplZone:
     index: int
-    name: str
+    key: str  # directory name, e.g. 'intel-rapl:0'
+    name: str  # its `name` file, e.g. 'package-0'
     path: Path
     max_energy_range_uj: int
 
@@ -38,7 +38,7 @@ class RaplZone:
 
 
 def find_zones(root: Path = DEFAULT_POWERCAP_ROOT) -> list[RaplZone]:
-    """Readable package zones under `root` (empty when absent or not readable)."""
+    """Package zones under `root` whose range is readable (their counter is read at each tick)."""
     zones = []
     try:
         entries = sorted(root.iterdir())
@@ -50,103 +50,66 @@ def find_zones(root: Path = DEFAULT_POWERCAP_ROOT) -> list[RaplZone]:
             continue
         try:
             name = (d / "name").read_text().strip() if (d / "name").exists() else d.name
-            zone = RaplZone(int(m.group(1)), name, d, int((d / "max_energy_range_uj").read_text().strip()))
-            zone.energy_uj()
+            max_uj = int((d / "max_energy_range_uj").read_text().strip())
         except (OSError, ValueError):
             continue
-        zones.append(zone)
+        zones.append(RaplZone(int(m.group(1)), d.name, name, d, max_uj))
     return zones
 
 
 def rapl_readable(root: Path = DEFAULT_POWERCAP_ROOT) -> bool:
-    return bool(find_zones(root))
+    """At least one package zone whose `energy_uj` can be read now."""
+    for z in find_zones(root):
+        try:
+            z.energy_uj()
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
 
 
-class _RaplWindow:
-    def __init__(self, backend: RaplBackend) -> None:
-        self._b = backend
-        self._host = socket.gethostname()
-        self._lock = threading.Lock()
-        self._t0 = time.perf_counter()
-        self._last_uj: dict[int, int] = {}
-        self._energy_j = {z.index: 0.0 for z in backend.zones}
-        self._notes: dict[int, list[str]] = {z.index: [] for z in backend.zones}
-        self._failed: set[int] = set()
-        self._poll(self._t0)
-        self._closed: list[DeviceEnergy] | None = None
-        self._sampler = Sampler(self._poll, backend.poll_s, name="rapl-poller").start()
-
-    def _poll(self, now_s: float) -> None:
-        with self._lock:
-            for z in self._b.zones:
-                if z.index in self._failed:
-                    continue
-                try:
-                    value = z.energy_uj()
-                except (OSError, ValueError) as err:
-                    self._failed.add(z.index)
-                    self._notes[z.index].append(
-                        f"gap: {z.path / 'energy_uj'} unreadable at t={now_s - self._t0:.2f}s ({err}); "
-                        "energy counted up to the previous read"
-                    )
-                    continue
-                last = self._last_uj.get(z.index)
-                self._last_uj[z.index] = value
-                if last is None:
-                    continue
-                delta = value - last if value >= last else value + z.max_energy_range_uj - last
-                self._energy_j[z.index] += delta / 1e6
-
-    def read(self) -> list[DeviceEnergy]:
-        if self._closed is not None:
-            return self._closed
-        now_s = time.perf_counter()
-        self._poll(now_s)
-        with self._lock:
-            return [
-                DeviceEnergy(
-                    kind="cpu",
-                    index=z.index,
-                    name=z.name,
-                    energy_j=self._energy_j[z.index],
-                    duration_s=now_s - self._t0,
-                    method="measured",
-                    source=f"rapl:{z.path.name}",
-                    note="; ".join(
-                        ["whole-package energy: idle and busy both counted", *self._notes[z.index]]
-                    ),
-                    rank=self._b.rank,
-                    host=self._host,
-                )
-                for z in self._b.zones
-            ]
-
-    def close(self) -> list[DeviceEnergy]:
-        if self._closed is None:
-            self._sampler.stop()
-            self._closed = self.read()
-        return self._closed
+def counter_delta(last: int, now: int, modulus: int) -> int:
+    """Increase of a counter that wraps at `modulus` (read at most once per wrap period)."""
+    return now - last if now >= last else now + modulus - last
 
 
-class RaplBackend:
-    """`root` is injectable (a fake sysfs tree in tests). Raises MeterError when no zone is readable."""
+@dataclass(frozen=True)
+class RaplSample:
+    """Every package zone's counter at one tick: value (uJ) or the error that prevented reading it."""
 
-    def __init__(
-        self,
-        root: Path = DEFAULT_POWERCAP_ROOT,
-        *,
-        poll_s: float = DEFAULT_RAPL_POLL_S,
-        rank: int | None = None,
-    ) -> None:
-        self.poll_s = check_interval(poll_s, "RAPL poll interval")
-        self.root = Path(root)
-        self.rank = rank
-        self.zones = find_zones(self.root)
-        if not self.zones:
-            raise MeterError(
-                f"no readable RAPL package zone under {self.root} (absent, or energy_uj readable by root "
-                "only); use CpuModelBackend, or make energy_uj readable"
-            )
+    values_uj: dict[str, int] = field(default_factory=dict)
+    max_uj: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
-    def open_window(self) -> BackendWindow:
-        return _RaplWindow(self)
+    @property
+    def zones(self) -> list[str]:
+        return sorted({*self.values_uj, *self.errors})
+
+
+def read_rapl(root: Path) -> RaplSample:
+    values: dict[str, int] = {}
+    ranges: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for z in find_zones(root):
+        ranges[z.key] = z.max_energy_range_uj
+        try:
+            values[z.key] = z.energy_uj()
+        except (OSError, ValueError) as err:
+            errors[z.key] = f"{z.path / 'energy_uj'} unreadable ({type(err).__name__}: {err})"
+    return RaplSample(values, ranges, errors)
+
+
+def interval_energy_j(last_uj: dict[str, int], now: RaplSample) -> tuple[float | None, str | None]:
+    """(energy in J over the interval, note). None when any zone lacks a value at either end: then the
+    whole package energy of the interval is unknown (estimated by the card), and the note says why."""
+    if not now.zones:
+        return None, None
+    if now.errors:
+        return None, "gap: " + "; ".join(now.errors.values()) + "; energy estimated for this interval"
+    missing = [k for k in now.values_uj if k not in last_uj]
+    if missing:
+        return None, f"no previous RAPL read of {', '.join(missing)}; energy estimated for this interval"
+    total_uj = sum(counter_delta(last_uj[k], v, now.max_uj[k]) for k, v in now.values_uj.items())
+    wrapped = [k for k, v in now.values_uj.items() if v < last_uj[k]]
+    note = f"RAPL counter wrapped ({', '.join(wrapped)}; handled)" if wrapped else None
+    return total_uj / 1e6, note

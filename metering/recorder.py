@@ -1,4 +1,4 @@
-"""MaterializationRecorder: meters one materialization and writes its facts as batches.
+"""MaterializationRecorder: one materialization's facts, and its meter window in the host ledger.
 
     with MaterializationRecorder(home, asset_key="clean_corpus", run_id=run_id,
                                  upstream=[raw_handle]) as rec:
@@ -6,32 +6,34 @@
         rec.add_transfer(bytes_=n, duration_s=t, direction="read", endpoint_kind="file",
                          scope="local", endpoint=str(path))
         rec.add_storage(path, kind="dataset")
-    rec.measurement      # the final Measurement
-    rec.materialization_id
+    rec.materialization_id, rec.window_id
 
 On enter it publishes a first batch (Materialization + lineage edges), so a killed step still shows
-as `incomplete`. A heartbeat thread publishes cumulative partial energy readings every
-`heartbeat_s`; the final batch (final readings + buffered facts + outcome) supersedes them. A step
-that raises is recorded as `failed`, with its energy, and the exception propagates unchanged.
-The recorder never opens the DuckDB file itself except through `sync_after` (a short, bounded,
-lock-tolerant merge).
+as `incomplete`, then opens a ledger window (`metering.ledger`) rooted at `root_pid` (default: this
+process, i.e. its whole process tree except windows nested in it), with a heartbeat every
+`heartbeat_s`. The ledger's ticks record the window's use of every device of the host; on exit the
+window closes at a tick and the final batch (buffered facts + outcome) is published. A step that
+raises is recorded as `failed` and the exception propagates unchanged. The recorder never opens the
+DuckDB file itself except through `sync_after` (a short, bounded, lock-tolerant merge).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from metering.measurement import Measurement
-from metering.meter import Meter, MeterError
+from metering.errors import MeterError
+from metering.ledger import Ledger
+from metering.window import DEFAULT_HEARTBEAT_S, Window
 from warehouse.artifacts import ArtifactHandle, tree_bytes
 from warehouse.batches import write_batch
 from warehouse.facts import (
-    EnergyReading,
+    WINDOW_ROLES,
     FactBatch,
     LineageEdge,
     Materialization,
@@ -44,7 +46,8 @@ from warehouse.facts import (
 from warehouse.home import FootprintHome
 from warehouse.redact import redact
 
-DEFAULT_HEARTBEAT_S = 10.0
+__all__ = ["DEFAULT_HEARTBEAT_S", "MaterializationRecorder", "MeterError"]
+log = logging.getLogger(__name__)
 
 
 class MaterializationRecorder:
@@ -58,13 +61,19 @@ class MaterializationRecorder:
         partition_key: str | None = None,
         attempt: int = 1,
         upstream: Iterable[ArtifactHandle] = (),
-        meter: Meter | None = None,
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         rank: int | None = None,
         sync_after: bool = True,
+        role: str = "step",
+        name: str | None = None,
+        root_pid: int | None = None,
+        services: Iterable[str] = (),
+        ledger: Ledger | None = None,
     ) -> None:
-        if heartbeat_s <= 0:
+        if not (isinstance(heartbeat_s, int | float) and heartbeat_s > 0):
             raise MeterError(f"heartbeat_s must be > 0 seconds, got {heartbeat_s}")
+        if role not in WINDOW_ROLES:
+            raise MeterError(f"window role {role!r} is not one of {WINDOW_ROLES}")
         self.home = home
         self.asset_key = asset_key
         self.run_id = run_id
@@ -72,20 +81,24 @@ class MaterializationRecorder:
         self.partition_key = partition_key
         self.attempt = attempt
         self.upstream = list(upstream)
-        self.meter = meter if meter is not None else Meter.default()
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s = float(heartbeat_s)
         self.rank = rank
         self.sync_after = sync_after
-        self.window_id = new_id()
+        self.role = role
+        self.name = name or asset_key
+        self.root_pid = os.getpid() if root_pid is None else root_pid
+        self.services = tuple(services)
+        self.ledger = ledger
         self.host = socket.gethostname()
-        self.measurement: Measurement | None = None
+        self.window: Window | None = None
         self.status: str | None = None
         self._facts: list[Any] = []
-        self.written: list[FactBatch] = []  # every batch this recorder published (for lock-free pricing)
-        self._seq = 0
-        self._stop = threading.Event()
-        self._hb_lock = threading.Lock()
-        self._heartbeat: threading.Thread | None = None
+        self.written: list[FactBatch] = []  # every batch this recorder published itself
+
+    @property
+    def window_id(self) -> str | None:
+        """The ledger window (set once entered)."""
+        return self.window.window_id if self.window is not None else None
 
     # -- facts a step adds while it runs -------------------------------------------------------
     def add(self, *facts: Any) -> None:
@@ -129,15 +142,6 @@ class MaterializationRecorder:
             self.asset_key, self.materialization_id, str(path), tree_bytes(path), rows, extra
         )
 
-    def add_measurement(self, measurement: Measurement, *, window_id: str | None = None) -> str:
-        """Record a measurement made outside this recorder's own window (e.g. the total from
-        `metering.distributed.aggregate_at_rank0`, or a `Meter.window` of a sub-step) as final energy
-        readings under its own window id (new unless given). Its devices must not overlap what this
-        recorder's own meter measures, or they count twice. Returns the window id."""
-        wid = window_id or new_id()
-        self.add(*self._readings(measurement, 1, final=True, window_id=wid))
-        return wid
-
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> MaterializationRecorder:
         self.home.ensure()
@@ -154,51 +158,21 @@ class MaterializationRecorder:
             *[LineageEdge(self.materialization_id, h.materialization_id, h.asset_key) for h in self.upstream],
         )
         self._publish(first)
-        self.meter.begin_window(self.window_id)
-        self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{self.asset_key}", daemon=True)
-        self._heartbeat.start()
+        ledger = self.ledger if self.ledger is not None else Ledger(self.home)
+        self.window = ledger.window(
+            materialization_id=self.materialization_id,
+            role=self.role,
+            name=self.name,
+            root_pid=self.root_pid,
+            rank=self.rank,
+            uses_services=self.services,
+            heartbeat_s=self.heartbeat_s,
+        )
         return self
 
     def _publish(self, batch: FactBatch) -> None:
         write_batch(self.home, batch)
         self.written.append(batch)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.heartbeat_s):
-            with self._hb_lock:
-                if self._stop.is_set():
-                    return
-                try:
-                    partial = self.meter.read_window(self.window_id)
-                except MeterError:
-                    return
-                self._seq += 1
-                self._publish(FactBatch().add(*self._readings(partial, self._seq, final=False)))
-
-    def _readings(
-        self, m: Measurement, seq: int, *, final: bool, window_id: str | None = None
-    ) -> list[EnergyReading]:
-        now = utcnow()
-        return [
-            EnergyReading(
-                materialization_id=self.materialization_id,
-                window_id=window_id or self.window_id,
-                seq=seq,
-                is_final=final,
-                device_kind=d.kind,
-                device_index=d.index,
-                device_name=d.name,
-                host=d.host or self.host,
-                energy_j=d.energy_j,
-                duration_s=d.duration_s,
-                method=d.method,
-                source=d.source,
-                measured_at=now,
-                rank=d.rank if d.rank is not None else self.rank,
-                note=d.note,
-            )
-            for d in m.devices
-        ]
 
     def __exit__(
         self,
@@ -206,18 +180,21 @@ class MaterializationRecorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        with self._hb_lock:
-            self.measurement = self.meter.end_window(self.window_id)
-            final_seq = self._seq + 1
+        if self.window is not None:
+            try:
+                self.window.close()
+            except MeterError as err:  # the outcome must still be recorded; a later tick closes it 'lost'
+                log.error(
+                    "meter window %s of %s could not be closed: %s", self.window_id, self.asset_key, err
+                )
         self.status = "success" if exc_type is None else "failed"
         error = None if exc is None else _one_line_error(exc)
-        batch = FactBatch().add(
-            *self._readings(self.measurement, final_seq, final=True),
-            *self._facts,
-            MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
+        self._publish(
+            FactBatch().add(
+                *self._facts,
+                MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
+            )
         )
-        self._publish(batch)
         if self.sync_after:
             from warehouse.loader import try_sync
 

@@ -6,8 +6,12 @@
             ...
             return rec.handle(out_path, rows=n)
 
-Every materialization, failed ones included, leaves its facts; a successful one also gets numeric
-`footprint/*` metadata (plotted by Dagster across materializations) and a markdown summary.
+The step's meter window (role 'step') is rooted at the step's process: everything the step runs
+(a torchrun job, a subprocess) is in it, except windows nested inside (the ranks' own windows, a
+`footprint meter`). `services` names local servers the step uses (e.g. the managed Label Studio):
+their service window's use is charged to this step while it runs. Every materialization, failed
+ones included, leaves its facts; a successful one also gets numeric `footprint/*` metadata (plotted
+by Dagster across materializations) and a markdown summary, priced by the warehouse.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from typing import Any
 
 import dagster as dg
 
-from metering.meter import Meter
 from metering.recorder import MaterializationRecorder
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
@@ -31,9 +34,9 @@ def accounted(
     *,
     upstream: Iterable[ArtifactHandle] = (),
     heartbeat_s: float | None = None,
-    meter: Meter | None = None,
+    services: Iterable[str] = (),
 ) -> Iterator[MaterializationRecorder]:
-    """Meter the step (with `meter`, default `Meter.default()`) and record its facts."""
+    """Meter the step (a ledger window on this process) and record its facts."""
     rec = MaterializationRecorder(
         footprint.home(),
         asset_key=context.asset_key.to_user_string(),
@@ -42,7 +45,7 @@ def accounted(
         attempt=context.retry_number + 1,
         upstream=upstream,
         heartbeat_s=heartbeat_s or footprint.heartbeat_s,
-        meter=meter,
+        services=services,
     )
     with rec:
         yield rec
@@ -60,10 +63,12 @@ def footprint_metadata(rec: MaterializationRecorder) -> dict[str, Any]:
     except PricingError as err:  # the facts are written; only this summary could not be priced now
         return {
             "footprint/materialization_id": rec.materialization_id,
+            "footprint/window_id": rec.window_id or "",
             "footprint/summary": dg.MetadataValue.md(f"Footprint not priced yet: {err}"),
         }
     meta: dict[str, Any] = {
         "footprint/materialization_id": rec.materialization_id,
+        "footprint/window_id": rec.window_id or "",
         "footprint/duration_s": _number(None if priced.duration_s is None else round(priced.duration_s, 3)),
         "footprint/energy_kwh": _number(priced.energy_kwh),
         "footprint/co2e_kg": _number(priced.co2e_kg),

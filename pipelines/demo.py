@@ -51,7 +51,7 @@ def start_labelstudio(home: FootprintHome, port: int) -> str:
             _say(f"installing Label Studio into its own venv {paths.venv} (once; about 1-2 min)")
         ensure_venv(paths.venv)
         _say("starting Label Studio on 127.0.0.1 (first start runs migrations: about 1 min)")
-    info = up(paths, port=port)
+    info = up(paths, port=port, ledger_home=home)  # metered as a service in this home's ledger
     return info.url
 
 

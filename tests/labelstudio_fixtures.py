@@ -41,6 +41,7 @@ def _test_cache() -> Path:
 def labelstudio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLabelStudio]:
     from labeling.install import ensure_venv
     from labeling.server import ServerPaths, down, free_port, read_token, up
+    from warehouse.home import FootprintHome
 
     cache = _test_cache()
     venv = Path(os.environ.get("FOOTPRINT_LABELSTUDIO_VENV") or cache / "labelstudio" / "venv")
@@ -55,7 +56,9 @@ def labelstudio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
             root = tmp_path_factory.mktemp("labelstudio")
         paths = ServerPaths.under(root, venv)
         down(paths)  # a server left by a killed session
-        info = up(paths, port=free_port(), wait_s=300.0)
+        # the server's service window goes to a ledger of its own (not the suites' homes, not ./var)
+        ledger_home = FootprintHome.resolve(tmp_path_factory.mktemp("labelstudio-ledger"))
+        info = up(paths, port=free_port(), wait_s=300.0, ledger_home=ledger_home)
         stack.callback(down, paths)
         token = read_token(paths)
         assert token is not None

@@ -1,10 +1,10 @@
 """The training process: `torchrun --nproc-per-node N -m training.entry`, launched by the
 pretrained_model / finetuned_model assets through Dagster Pipes (or by any cluster launcher).
 
-Every rank reads the run spec and the materialization id from the Pipes extras, meters its own
-devices and writes its energy facts (training.rank_meter); rank 0 alone opens the Pipes message
-channel: it streams progress to the Dagster log and reports the aggregated figures at the end (a
-custom message with the full `RunResult` and the numeric metadata figures).
+Every rank reads the run spec and the materialization id from the Pipes extras and opens its own
+meter window in the host ledger at once (training.rank_meter); rank 0 alone opens the Pipes message
+channel: it streams progress to the Dagster log and reports the run's figures at the end (a custom
+message with the full `RunResult` and the numeric metadata figures).
 
 Without Dagster: `torchrun ... -m training.entry --extras extras.json` (same keys as the Pipes
 extras); rank 0 prints the RunResult as JSON on stdout.
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from training.config import RunSpec
-from training.rank_meter import RankRecorder, gather_devices
+from training.rank_meter import gather_window_ids, open_rank_window
 from training.result import RunResult
 from warehouse.home import FootprintHome
 
@@ -31,8 +31,8 @@ Log = Callable[[str], None]
 
 
 def _raise_on_sigterm(signum: int, _frame: object) -> None:
-    # torchrun sends SIGTERM to every rank when one fails: unwind so each rank writes its final
-    # energy readings (the orchestrator then records the materialization as failed).
+    # torchrun sends SIGTERM to every rank when one fails: unwind so each rank closes its meter window
+    # (the orchestrator then records the materialization as failed).
     raise SystemExit(128 + signum)
 
 
@@ -66,12 +66,9 @@ def figures(result: RunResult) -> dict[str, float | int]:
         "training/tokens_per_s": round(result.tokens_per_s, 1),
         "training/params": result.params,
         "training/bytes_written": result.bytes_written,
-        "training/ranks_energy_j": round(result.energy_j, 3),
     }
     if result.final_loss is not None:
         out["training/final_loss"] = round(result.final_loss, 4)
-    for kind, energy_j in sorted(result.energy_by_kind_j().items()):
-        out[f"training/energy_j/{kind}"] = round(energy_j, 3)
     return out
 
 
@@ -82,38 +79,37 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     rank = int(os.environ.get("RANK", "0"))
     with _channel(rank, args.extras) as (extras, pipes):
-        spec = RunSpec.from_json(extras["spec"])
-        spec.check()
-        log: Log = pipes.log.info if pipes is not None else _quiet
-        if pipes is None and rank == 0:
-            log = _stderr
-        rec = RankRecorder(
+        # the rank's window first: everything after this (imports included) is the rank's
+        window = open_rank_window(
             FootprintHome.resolve(extras["footprint_home"]),
-            asset_key=extras["asset_key"],
-            run_id=extras["run_id"],
             materialization_id=extras["materialization_id"],
             rank=rank,
             heartbeat_s=float(extras.get("heartbeat_s", 10.0)),
         )
         try:
-            with rec:  # opened before torch/transformers are imported: their CPU counts too
-                from training.loop import init_dist
+            spec = RunSpec.from_json(extras["spec"])
+            spec.check()
+            log: Log = pipes.log.info if pipes is not None else _quiet
+            if pipes is None and rank == 0:
+                log = _stderr
+            from training.loop import init_dist
 
+            try:
                 dist = init_dist(spec.threads_per_rank)
                 if spec.task == "pretrain":
                     from training.pretrain import run
                 else:
                     from training.finetune import run
                 result = run(spec, dist, log)
-            devices, window_ids, batch_ids = gather_devices(rec, dist.world_size)
-        finally:
-            from training.loop import shutdown_dist
+                window_ids = gather_window_ids(window.window_id, rank, dist.world_size)
+            finally:
+                from training.loop import shutdown_dist
 
-            shutdown_dist()
+                shutdown_dist()
+        finally:
+            window.close()
         if rank == 0:
-            result = dataclasses.replace(
-                result, devices=devices, window_ids=window_ids, final_batch_ids=batch_ids
-            )
+            result = dataclasses.replace(result, window_ids=window_ids)
             if pipes is not None:
                 # One custom message: the asset returns an ArtifactHandle (an Output), so the figures
                 # travel with the result rather than as a Pipes-reported materialization.

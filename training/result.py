@@ -8,20 +8,6 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class DeviceTotal:
-    """Energy of one device in one rank's window (final reading)."""
-
-    rank: int
-    kind: str
-    index: int
-    name: str
-    host: str
-    energy_j: float | None
-    method: str
-    source: str
-
-
-@dataclass(frozen=True)
 class RunResult:
     task: str
     checkpoint_dir: str
@@ -44,31 +30,16 @@ class RunResult:
     bytes_written: int
     write_s: float
     loss_curve_png: str
-    devices: list[DeviceTotal] = field(default_factory=list)  # every rank's window, summed nowhere
-    window_ids: list[str] = field(default_factory=list)  # one per rank
-    final_batch_ids: list[str] = field(default_factory=list)  # each rank's last fact batch
+    window_ids: list[str] = field(default_factory=list)  # each rank's meter window
     metrics: dict[str, Any] = field(default_factory=dict)  # fine-tuning: ClassificationScores as dict
     init_checkpoint: str = ""
     init_weights_sha256: str = ""
     n_train: int = 0
     n_eval: int = 0
 
-    @property
-    def energy_j(self) -> float:
-        return sum(d.energy_j for d in self.devices if d.energy_j is not None)
-
-    def energy_by_kind_j(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for d in self.devices:
-            if d.energy_j is not None:
-                out[d.kind] = out.get(d.kind, 0.0) + d.energy_j
-        return out
-
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:
-        data = dict(data)
-        data["devices"] = [DeviceTotal(**d) for d in data.get("devices", [])]
         return cls(**data)

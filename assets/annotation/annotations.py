@@ -136,7 +136,8 @@ def annotations(
     first_sync = state.cursor is None
     if policy.simulate_annotators:
         simulate_annotators(context, labelstudio, policy, project_id, corpus.path)
-    with accounted(context, footprint, upstream=[label_tasks, corpus]) as rec:
+    services = labelstudio.metered_services()  # the managed server: its use while this step runs
+    with accounted(context, footprint, upstream=[label_tasks, corpus], services=services) as rec:
         t0 = time.perf_counter()
         with labelstudio.client() as client:
             try:

@@ -38,7 +38,8 @@ def label_tasks(
 ) -> ArtifactHandle:
     policy = annotation_policy
     rows = read_train_rows(clean_corpus.path)
-    with accounted(context, footprint, upstream=[clean_corpus]) as rec:
+    services = labelstudio.metered_services()  # the managed server: its use while this step runs
+    with accounted(context, footprint, upstream=[clean_corpus], services=services) as rec:
         rec.add_transfer(
             bytes_=clean_corpus.bytes,
             duration_s=0.0,

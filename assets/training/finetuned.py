@@ -6,9 +6,9 @@ beside its footprint, so cost per F1 point is one query)."""
 import dagster as dg
 
 from assets.training.launch import run_training
-from assets.training.meter import accounted_launch
 from assets.training.pretrained import LaunchConfig
-from assets.training.report import make_plan, rank_batches, record_outputs, run_metadata
+from assets.training.report import make_plan, record_outputs, run_metadata
+from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
 from training.config import RunSpec
 from warehouse.artifacts import ArtifactHandle
@@ -76,7 +76,7 @@ def finetuned_model(
     )
     plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
     upstream = [pretrained_model, annotations, clean_corpus]
-    with accounted_launch(context, footprint, upstream=upstream) as rec:
+    with accounted(context, footprint, upstream=upstream) as rec:
         out_dir = home.artifacts_dir / "finetuned_model" / rec.materialization_id
         spec = finetune_spec(
             config,
@@ -89,9 +89,7 @@ def finetuned_model(
             context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
         )
         record_outputs(rec, result)
-        rec.written.extend(rank_batches(rec.home, result.final_batch_ids))
-        orch_j = rec.meter.read_window(rec.window_id).energy_j
-        context.add_output_metadata(run_metadata(result, reported, plan, orch_j))
+        context.add_output_metadata(run_metadata(result, reported, plan))
         return dg.Output(
             rec.handle(
                 out_dir,

@@ -4,8 +4,8 @@
 import dagster as dg
 
 from assets.training.launch import check_hub, run_training
-from assets.training.meter import accounted_launch
-from assets.training.report import PlanConfig, make_plan, rank_batches, record_outputs, run_metadata
+from assets.training.report import PlanConfig, make_plan, record_outputs, run_metadata
+from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
 from training.config import ModelShape, RunSpec
 from warehouse.artifacts import ArtifactHandle
@@ -81,15 +81,13 @@ def pretrained_model(
     context.log.info(
         f"plan: {plan.energy_kwh:.6f} kWh over {plan.hours * 3600:.0f} s on {plan.devices} device(s)"
     )
-    with accounted_launch(context, footprint, upstream=[clean_corpus]) as rec:
+    with accounted(context, footprint, upstream=[clean_corpus]) as rec:
         out_dir = home.artifacts_dir / "pretrained_model" / rec.materialization_id
         spec = pretrain_spec(config, out_dir=str(out_dir), corpus_path=clean_corpus.path)
         result, reported = run_training(
             context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
         )
         record_outputs(rec, result)
-        rec.written.extend(rank_batches(rec.home, result.final_batch_ids))
-        orch_j = rec.meter.read_window(rec.window_id).energy_j
         handle = rec.handle(out_dir, rows=n_texts, task="pretrain", params=result.params)
-        context.add_output_metadata(run_metadata(result, reported, plan, orch_j))
+        context.add_output_metadata(run_metadata(result, reported, plan))
         return dg.Output(handle)

@@ -8,12 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from metering.measurement import J_PER_KWH
 from metering.recorder import MaterializationRecorder
 from training.result import RunResult
 from warehouse.estimate import Estimate, estimate
-from warehouse.facts import FactBatch, QualityMetric
-from warehouse.home import FootprintHome
+from warehouse.facts import QualityMetric
 
 
 class PlanConfig(dg.Config):  # type: ignore[misc]
@@ -77,52 +75,19 @@ def record_outputs(rec: MaterializationRecorder, result: RunResult) -> None:
         rec.add(QualityMetric(rec.materialization_id, name, float(value), "eval", label))
 
 
-def rank_batches(home: FootprintHome, batch_ids: list[str]) -> list[FactBatch]:
-    """The ranks' final fact batches, read back (pending, or already merged by the loader) so the
-    orchestrator's `footprint/*` metadata prices the ranks' energy too (pricing reads `rec.written`).
-    They are not written again."""
-    import pyarrow.parquet as pq
-
-    out: list[FactBatch] = []
-    for batch_id in batch_ids:
-        for _attempt in range(2):  # the loader may move it from pending/ to loaded/ meanwhile
-            found = [d for d in (home.pending_dir / batch_id, home.loaded_dir / batch_id) if d.is_dir()]
-            try:
-                if found:
-                    rows = {p.stem: pq.read_table(p).to_pylist() for p in found[0].glob("*.parquet")}
-                    out.append(FactBatch(batch_id=batch_id, rows=rows))
-                break
-            except FileNotFoundError:
-                continue
-    return out
-
-
 def quality_rows(result: RunResult) -> list[tuple[str, float, str | None]]:
     return [(str(n), float(v), lbl) for n, v, lbl in result.metrics.get("rows", [])]
 
 
-def _energy_table(result: RunResult) -> str:
-    lines = ["| rank | device | energy_j | method | source |", "|---|---|---|---|---|"]
-    for d in result.devices:
-        e = "n/a" if d.energy_j is None else f"{d.energy_j:.2f}"
-        lines.append(f"| {d.rank} | {d.kind}:{d.index} ({d.host}) | {e} | {d.method} | `{d.source}` |")
-    return "\n".join(lines)
-
-
-def run_metadata(
-    result: RunResult, reported: dict[str, Any], plan: Estimate, orchestrator_energy_j: float
-) -> dict[str, Any]:
-    meta: dict[str, Any] = dict(reported)  # rank 0's aggregated figures (training/*), via Pipes
-    measured_j = result.energy_j + orchestrator_energy_j
-    measured_kwh = measured_j / J_PER_KWH * plan.pue
+def run_metadata(result: RunResult, reported: dict[str, Any], plan: Estimate) -> dict[str, Any]:
+    """The run's figures (rank 0's, via Pipes) beside the plan. The measured footprint (energy, cost)
+    is the step's `footprint/*` metadata, priced from the ledger's facts of the step's window and the
+    rank windows nested in it (pipelines.accounting)."""
+    meta: dict[str, Any] = dict(reported)  # rank 0's figures (training/*), via Pipes
     meta.update(plan_metadata(plan))
     meta.update(
         {
             "measured/hours": round(result.wall_s / 3600.0, 6),
-            "measured/energy_kwh": measured_kwh,
-            "measured/plan_energy_ratio": measured_kwh / plan.energy_kwh if plan.energy_kwh else 0.0,
-            "training/orchestrator_energy_j": round(orchestrator_energy_j, 3),
-            "training/energy_by_device": dg.MetadataValue.md(_energy_table(result)),
             "training/checkpoint": dg.MetadataValue.path(result.checkpoint_dir),
             "training/window_ids": ", ".join(result.window_ids),
         }

@@ -86,7 +86,9 @@ def test_demo_source_end_to_end(home: FootprintHome) -> None:
     assert _outcomes(home) == {"raw_corpus": ("success", None), "clean_corpus": ("success", None)}
     stored = _query(home, "SELECT materialization_id, bytes_held FROM storage ORDER BY bytes_held")
     assert {r[0] for r in stored} == {raw.materialization_id, clean.materialization_id}
-    assert _query(home, "SELECT count(*) FROM energy_reading WHERE is_final")[0][0] >= 2
+    assert (
+        _query(home, "SELECT count(DISTINCT window_id) FROM window_usage WHERE ended = 'closed'")[0][0] == 2
+    )
 
 
 def test_file_source_tsv_without_header(home: FootprintHome, tmp_path: Path) -> None:
@@ -131,7 +133,9 @@ def test_bad_source_is_recorded_failed_and_publishes_nothing(home: FootprintHome
     )
     status, error = _outcomes(home)["raw_corpus"]
     assert status == "failed" and error is not None and "CorpusError" in error and "column 'text'" in error
-    assert _query(home, "SELECT count(*) FROM energy_reading WHERE is_final")[0][0] >= 1
+    assert (
+        _query(home, "SELECT count(DISTINCT window_id) FROM window_usage WHERE ended = 'closed'")[0][0] == 1
+    )
     folder = home.artifacts_dir / "raw_corpus"
     assert not folder.exists() or list(folder.iterdir()) == []
 

@@ -11,7 +11,6 @@ import pytest
 
 from metering.files import FileCounter, record_read, track_written
 from metering.http import CountingTransport, endpoint_of
-from metering.meter import Meter
 from metering.recorder import MaterializationRecorder
 from warehouse.facts import Storage, Transfer
 from warehouse.home import FootprintHome
@@ -22,7 +21,7 @@ def echo(request: httpx.Request) -> httpx.Response:
 
 
 def recorder(home: FootprintHome) -> MaterializationRecorder:
-    return MaterializationRecorder(home, asset_key="t", run_id="r", meter=Meter([]), sync_after=False)
+    return MaterializationRecorder(home, asset_key="t", run_id="r", sync_after=False)
 
 
 def test_counts_body_bytes_requests_and_seconds_per_endpoint() -> None:

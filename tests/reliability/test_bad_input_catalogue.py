@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.warehouse_holder import hold_warehouse
-from warehouse.facts import EnergyReading, FactBatch, Materialization, Transfer, utcnow
+from warehouse.facts import FactBatch, Materialization, Transfer, utcnow
 from warehouse.home import FootprintHome
 
 pytestmark = [pytest.mark.reliability]
@@ -345,25 +344,20 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
 @case("config-heartbeat-not-positive", "configuration")
 def _(tmp: Path, home: FootprintHome) -> None:
-    from metering.meter import Meter, MeterError
+    from metering.errors import MeterError
     from metering.recorder import MaterializationRecorder
 
     with refused(MeterError, "heartbeat_s must be > 0 seconds, got 0"):
-        MaterializationRecorder(home, asset_key="a", run_id="r", heartbeat_s=0, meter=Meter([]))
+        MaterializationRecorder(home, asset_key="a", run_id="r", heartbeat_s=0)
 
 
-@case("config-cpu-tdp-not-a-number", "configuration")
+@case("config-window-role-unknown", "configuration")
 def _(tmp: Path, home: FootprintHome) -> None:
-    from metering.backends import cpu_backend
-    from metering.meter import MeterError
+    from metering.errors import MeterError
+    from metering.recorder import MaterializationRecorder
 
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setenv("FOOTPRINT_CPU_TDP_W", "lots")
-        with refused(MeterError, "FOOTPRINT_CPU_TDP_W='lots' is not a number"):
-            cpu_backend(powercap_root=Path("/nonexistent"))
-    finally:
-        mp.undo()
+    with refused(MeterError, "window role 'boss' is not one of", "'step'"):
+        MaterializationRecorder(home, asset_key="a", run_id="r", role="boss")
 
 
 @case("config-footprint-home-is-a-file", "configuration")
@@ -374,59 +368,73 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
 
 # -- NVML (fakes autospec'd from pynvml: no GPU needed) --------------------------------------------------
-def _gpu_window(gpus: list[Any], seconds: float = 0.05, *, library: bool = True, **kw: Any) -> Any:
-    from metering.meter import Meter
-    from metering.nvml import NvmlGpuBackend
+def _gpu_rows(
+    tmp: Path, home: FootprintHome, gpus: list[Any], *, library: bool = True, lose: bool = False
+) -> Any:
+    """The GPU device intervals of a ledger tick with one window open (this process), the fake NVML
+    holding `gpus` (and a /dev/nvidia0 node); `lose`: every GPU falls off the bus before the tick."""
+    from metering.ledger import Ledger
+    from metering.nvml import GpuReader
     from metering.nvml_fake import FakeNvml, autospec_nvml
 
-    nvml = autospec_nvml(FakeNvml(gpus) if library else FakeNvml(library=False))
-    b = NvmlGpuBackend(nvml=nvml, interval_s=0.01, counter_poll_s=0.02, **kw)  # type: ignore[arg-type]
-    meter = Meter([b])
-    meter.begin_window("w")
-    time.sleep(seconds)
-    return meter.end_window("w").devices
+    (tmp / "dev").mkdir(exist_ok=True)
+    (tmp / "dev" / "nvidia0").touch()
+    (tmp / "powercap").mkdir(exist_ok=True)
+    reader = GpuReader(autospec_nvml(FakeNvml(gpus, library=library)), dev_root=tmp / "dev")
+    ledger = Ledger(home, powercap=tmp / "powercap", gpus=reader)
+    wid, _ = ledger.open(materialization_id="m", role="step", name="s")
+    for g in gpus:
+        g.lost = lose
+    out = ledger.tick()
+    ledger.close(wid)
+    assert out is not None
+    return out.batch.rows["device_interval"], out.batch.rows["window_usage"]
+
+
+def _gpu(devices: Any) -> Any:
+    return [d for d in devices if d["device_kind"] == "gpu"]
 
 
 @case("nvml-library-missing", "nvml")
 def _(tmp: Path, home: FootprintHome) -> None:
-    (d,) = _gpu_window([], library=False, visible_devices=None)
-    assert (d.method, d.energy_j) == ("unavailable", None) and "LibraryNotFound" in (d.note or "")
+    [d] = _gpu(_gpu_rows(tmp, home, [], library=False)[0])
+    assert (d["method"], d["energy_j"]) == ("unavailable", None) and "LibraryNotFound" in d["note"]
 
 
 @case("nvml-power-not-supported", "nvml")
 def _(tmp: Path, home: FootprintHome) -> None:
     from metering.nvml_fake import FakeGpu
 
-    (d,) = _gpu_window([FakeGpu(counter=False, power_supported=False)])
-    assert (d.method, d.energy_j) == ("unavailable", None) and "NotSupported" in (d.note or "")
+    [d] = _gpu(_gpu_rows(tmp, home, [FakeGpu(counter=False, power_supported=False)])[0])
+    assert (d["method"], d["energy_j"]) == ("unavailable", None) and "neither" in d["note"]
 
 
 @case("nvml-gpu-lost-mid-window", "nvml")
 def _(tmp: Path, home: FootprintHome) -> None:
     from metering.nvml_fake import FakeGpu
 
-    gpu = FakeGpu(power_w=100.0)
-    gpu.lost = True  # fell off the bus: every call raises GpuIsLost
-    (d,) = _gpu_window([gpu], 0.1)
-    assert "GpuIsLost" in (d.note or ""), d
-    assert d.energy_j is None or d.energy_j < 100.0 * d.duration_s  # no energy invented for the gap
+    [d] = _gpu(_gpu_rows(tmp, home, [FakeGpu(power_w=100.0)], lose=True)[0])
+    assert (d["method"], d["energy_j"]) == ("unavailable", None) and "GPU lost" in d["note"]
 
 
-@case("nvml-unknown-gpu-index", "nvml")
-def _(tmp: Path, home: FootprintHome) -> None:
-    from metering.meter import MeterError
-    from metering.nvml_fake import FakeGpu
-
-    with refused(MeterError, "unknown GPU index 5: 2 GPU(s) visible"):
-        _gpu_window([FakeGpu(), FakeGpu()], devices=[5])
-
-
-@case("nvml-no-visible-device", "nvml")
+@case("nvml-handle-refused", "nvml")
 def _(tmp: Path, home: FootprintHome) -> None:
     from metering.nvml_fake import FakeGpu
 
-    (d,) = _gpu_window([FakeGpu()], visible_devices="")
-    assert (d.method, d.energy_j) == ("unavailable", None) and "no GPU visible" in (d.note or "")
+    ok, refused_gpu = _gpu(_gpu_rows(tmp, home, [FakeGpu(), FakeGpu(refuse_handle=True)])[0])
+    assert ok["method"] == "measured"
+    assert (refused_gpu["method"], refused_gpu["device_uuid"]) == ("unavailable", None)
+    assert "NoPermission" in refused_gpu["note"]
+
+
+@case("nvml-process-list-fails", "nvml")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from metering.nvml_fake import FakeGpu
+
+    devices, usage = _gpu_rows(tmp, home, [FakeGpu(process_list_fails=True)])
+    [d] = _gpu(devices)
+    assert (d["split"], d["busy"]) == ("unknown", None) and "process list" in d["note"]
+    assert [u["use"] for u in usage if u["device_kind"] == "gpu"] == [None]  # unknown, never 0
 
 
 # -- measurements -----------------------------------------------------------------------------------------
@@ -440,11 +448,14 @@ def _(tmp: Path, home: FootprintHome) -> None:
 
 @case("fact-energy-with-unavailable-method", "measurement")
 def _(tmp: Path, home: FootprintHome) -> None:
-    from warehouse.facts import FactValidationError
+    from warehouse.facts import DeviceInterval, FactValidationError
 
-    reading = EnergyReading("m", "w", 1, True, "gpu", 0, "g", "h", 0.0, 1.0, "unavailable", "nvml", utcnow())
-    with refused(FactValidationError, "method='unavailable' must have energy_j=None"):
-        FactBatch().add(reading)
+    now = utcnow()
+    interval = DeviceInterval(
+        "t", "h", "gpu", 0, "g", now, now, 1.0, "device_s", 1.0, None, "unknown", 0.0, "unavailable", "nvml"
+    )
+    with refused(FactValidationError, "energy_j is given exactly when method='measured'"):
+        FactBatch().add(interval)
 
 
 # -- warehouse --------------------------------------------------------------------------------------------

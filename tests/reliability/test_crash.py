@@ -1,8 +1,8 @@
 """Crash: a metered training step killed with SIGKILL, and power-cut style damage to fact batches.
 
-- SIGKILL: the energy up to the last heartbeat is in the warehouse, the materialization shows as
-  `incomplete` in `asset_footprint`, and a rerun (a new materialization) leaves the old one exactly
-  as it was: totals = old partial + new.
+- SIGKILL: the window's use up to its last tick is in the warehouse, the materialization shows as
+  `incomplete`, the next tick (the rerun's) closes the killed window as `lost` without adding to it,
+  and the rerun (a new materialization) has its own window.
 - A truncated Parquet file in a published batch is quarantined (REASON.txt, `quarantined_batch`
   row), reported by `footprint sync` (exit code 3), and never loaded; the good batches beside it load.
 - A `.tmp-*` dir left by a writer that died mid-write is never loaded, and removed once stale.
@@ -21,9 +21,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from tests.reliability.helpers import REPO, footprint_snapshot, published_table, rows, run_footprint
+from tests.reliability.helpers import REPO, published_table, rows, run_footprint
 from warehouse.batches import TMP_PREFIX, write_batch
-from warehouse.facts import EnergyReading, FactBatch, Materialization, MaterializationOutcome, new_id, utcnow
+from warehouse.facts import FactBatch, Materialization, MaterializationOutcome, WindowUsage, new_id, utcnow
 from warehouse.home import FootprintHome
 from warehouse.loader import STALE_TMP_S, sync
 
@@ -67,35 +67,44 @@ def _train(home: FootprintHome, mid: str, run_id: str, steps: int) -> subprocess
     )
 
 
-def _heartbeats(home: FootprintHome, mid: str) -> int:
-    t = published_table(home, "energy_reading")
+def _ticks(home: FootprintHome, mid: str) -> int:
+    """Published ticks that recorded the materialization's window (open tick and heartbeats)."""
+    t = published_table(home, "window_usage")
     if t is None:
         return 0
-    mine = t.filter(pc.equal(t["materialization_id"], mid))
-    return len(set(mine["seq"].to_pylist()))
+    return len(set(t.filter(pc.equal(t["materialization_id"], mid))["tick_id"].to_pylist()))
 
 
-def _last_heartbeat_j(home: FootprintHome, mid: str) -> dict[tuple[str, int], float | None]:
-    """Energy of the newest published heartbeat per device (what a crash must leave in the warehouse)."""
-    t = published_table(home, "energy_reading")
+def _published_use(home: FootprintHome, mid: str) -> dict[str, float]:
+    """Use per device kind over the published ticks (what a crash must leave in the warehouse)."""
+    t = published_table(home, "window_usage")
     assert t is not None
-    newest: dict[tuple[str, int], tuple[int, float | None]] = {}
+    out: dict[str, float] = {}
     for r in t.filter(pc.equal(t["materialization_id"], mid)).to_pylist():
-        assert not r["is_final"], "a killed step cannot have published a final reading"
-        key = (r["device_kind"], r["device_index"])
-        if key not in newest or r["seq"] > newest[key][0]:
-            newest[key] = (r["seq"], r["energy_j"])
-    return {k: j for k, (_, j) in newest.items()}
+        assert r["ended"] is None, "a killed step cannot have closed its window"
+        out[r["device_kind"]] = out.get(r["device_kind"], 0.0) + (r["use"] or 0.0)
+    return out
 
 
-def test_sigkilled_training_step_is_incomplete_with_energy_and_rerun_adds_not_doubles(
+def _warehouse_use(home: FootprintHome, mid: str) -> dict[str, float]:
+    return dict(
+        rows(
+            home,
+            "SELECT device_kind, sum(coalesce(use, 0)) FROM window_usage "
+            "WHERE materialization_id = ? GROUP BY 1",
+            [mid],
+        )
+    )
+
+
+def test_sigkilled_training_step_is_incomplete_keeps_its_use_and_is_closed_lost(
     home: FootprintHome,
 ) -> None:
     killed = f"m-killed-{new_id()[:8]}"
     child = _train(home, killed, "run-crash-1", steps=-1)
     try:
         deadline = time.monotonic() + 90
-        while _heartbeats(home, killed) < HEARTBEATS_BEFORE_KILL:
+        while _ticks(home, killed) < HEARTBEATS_BEFORE_KILL:
             assert child.poll() is None, "the training step died on its own"
             assert time.monotonic() < deadline, "no heartbeats within 90 s"
             time.sleep(0.05)
@@ -103,64 +112,45 @@ def test_sigkilled_training_step_is_incomplete_with_energy_and_rerun_adds_not_do
         os.kill(child.pid, signal.SIGKILL)
         child.communicate(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    expected = _last_heartbeat_j(home, killed)  # read before the loader moves the batches away
-    assert expected[("cpu", 0)] and expected[("cpu", 0)] > 0, expected
+    expected = _published_use(home, killed)  # read before the loader moves the batches away
+    assert expected["cpu"] > 0 and expected["ram"] > 0, expected
 
     result = sync(home, wait_s=30)
     assert result.quarantined == {}, "a SIGKILL between batches must not corrupt a published batch"
-    latest = dict(
-        ((kind, idx), j)
-        for kind, idx, j in rows(
-            home,
-            "SELECT device_kind, device_index, energy_j FROM energy_reading_latest "
-            "WHERE materialization_id = ?",
-            [killed],
-        )
-    )
-    assert latest == expected, "the warehouse must hold exactly the last heartbeat of every device"
-    [(status, device_kwh, duration_s)] = rows(
+    assert _warehouse_use(home, killed) == pytest.approx(expected), "exactly the use up to the last tick"
+    [(status,)] = rows(home, "SELECT status FROM asset_footprint WHERE materialization_id = ?", [killed])
+    assert status == "incomplete"
+    [(window, ended)] = rows(
         home,
-        "SELECT status, device_kwh, duration_s FROM asset_footprint WHERE materialization_id = ?",
+        "SELECT w.window_id, list(u.ended) FILTER (WHERE u.ended IS NOT NULL) FROM meter_window w "
+        "LEFT JOIN window_usage u USING (window_id) WHERE w.materialization_id = ? GROUP BY 1",
         [killed],
     )
-    assert status == "incomplete"
-    assert device_kwh == pytest.approx(sum(j or 0.0 for j in expected.values()) / 3.6e6, rel=1e-9)
-    assert duration_s >= (HEARTBEATS_BEFORE_KILL - 1) * HEARTBEAT_S, "duration runs to the last heartbeat"
-    before = footprint_snapshot(home)
+    assert ended is None or ended == [], "nothing has ticked since the kill: the window is still open"
 
-    # The rerun: a new materialization of the same asset, which finishes.
+    # The rerun: a new materialization of the same asset, which finishes. Its first tick finds the
+    # killed window's process gone and closes that window as lost, adding nothing to it.
     rerun = f"m-rerun-{new_id()[:8]}"
     done = _train(home, rerun, "run-crash-2", steps=30)
     out, _ = done.communicate(timeout=120)
     assert done.returncode == 0 and out.startswith("done 30"), out
     sync(home, wait_s=30)
-    after = footprint_snapshot(home)
-    assert after[killed] == before[killed], "the rerun changed the crashed materialization's numbers"
-    assert after[rerun]["status"] == "success"
-    [(n, total_kwh, statuses)] = rows(
-        home,
-        "SELECT count(*), sum(energy_kwh), list(status ORDER BY status) FROM asset_footprint "
-        "WHERE asset_key = ?",
-        [ASSET],
-    )
-    assert n == 2 and statuses == ["incomplete", "success"]
-    old_kwh, new_kwh = after[killed]["energy_kwh"], after[rerun]["energy_kwh"]
-    assert total_kwh == pytest.approx(old_kwh + new_kwh, rel=1e-12), "totals = old partial + new, no double"
+    assert _warehouse_use(home, killed) == pytest.approx(expected), "the lost window's last row adds nothing"
     assert rows(
-        home, "SELECT count(*) FROM energy_reading_latest WHERE materialization_id = ?", [killed]
-    ) == [(len(expected),)]
+        home, "SELECT DISTINCT ended FROM window_usage WHERE window_id = ? AND ended IS NOT NULL", [window]
+    ) == [("lost",)]
+    statuses = rows(
+        home, "SELECT materialization_id, status FROM asset_footprint WHERE asset_key = ? ORDER BY 2", [ASSET]
+    )
+    assert statuses == [(killed, "incomplete"), (rerun, "success")]
+    assert _warehouse_use(home, rerun)["cpu"] > 0
 
 
 def _good_batch(home: FootprintHome, mid: str) -> Path:
     now = utcnow()
     batch = FactBatch().add(
         Materialization(mid, "run-pc", "reliability/power_cut", now, host="h"),
-        *[
-            EnergyReading(
-                mid, f"w-{mid}", i, i == 49, "cpu", 0, "cpu", "h", float(i), 1.0, "estimated", "t", now
-            )
-            for i in range(50)
-        ],
+        *[WindowUsage(f"t{i}", f"w-{mid}", mid, "h", "cpu", 0, float(i)) for i in range(50)],
         MaterializationOutcome(mid, "success", now),
     )
     path = write_batch(home, batch)
@@ -171,16 +161,16 @@ def _good_batch(home: FootprintHome, mid: str) -> Path:
 def test_truncated_parquet_is_quarantined_and_reported_by_sync(home: FootprintHome) -> None:
     bad = _good_batch(home, "m-truncated")
     good = _good_batch(home, "m-intact")
-    victim = bad / "energy_reading.parquet"
+    victim = bad / "window_usage.parquet"
     size = victim.stat().st_size
     with victim.open("r+b") as fh:  # a power cut: the tail of the file never reached the disk
         fh.truncate(size // 2)
 
     r = run_footprint(home, "sync")
     assert r.returncode == 3, f"footprint sync must exit 3 on a quarantined batch:\n{r.stdout}\n{r.stderr}"
-    assert f"quarantined {bad.name}" in r.stdout and "energy_reading.parquet is unreadable" in r.stdout
+    assert f"quarantined {bad.name}" in r.stdout and "window_usage.parquet is unreadable" in r.stdout
     reason_file = home.quarantine_dir / bad.name / "REASON.txt"
-    assert reason_file.is_file() and "energy_reading.parquet is unreadable" in reason_file.read_text()
+    assert reason_file.is_file() and "window_usage.parquet is unreadable" in reason_file.read_text()
     assert not bad.exists() and not good.exists()
     assert rows(home, "SELECT count(*) FROM quarantined_batch WHERE batch_id = ?", [bad.name]) == [(1,)]
     assert rows(home, "SELECT count(*) FROM loaded_batch WHERE batch_id = ?", [bad.name]) == [(0,)]

@@ -70,5 +70,12 @@ def test_rematerialise_resync_and_reload_change_no_past_number(home: FootprintHo
     assert not pending_batches(home)
     _same(second, footprint_snapshot(home), "re-loading the same batches")
     assert rows(home, "SELECT sum(fact_count), count(*) FROM loaded_batch") == facts_before
-    for table in ("materialization", "energy_reading", "transfer", "storage", "lineage_edge"):
+    for table in (
+        "materialization",
+        "meter_window",
+        "device_interval",
+        "window_usage",
+        "transfer",
+        "lineage_edge",
+    ):
         assert rows(home, f"SELECT count(*) - count(DISTINCT fact_id) FROM {table}") == [(0,)], table

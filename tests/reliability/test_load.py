@@ -124,12 +124,16 @@ def test_eight_runs_while_analyst_holds_the_warehouse(home: FootprintHome) -> No
         assert diff == [(0,)], "a batch's facts in the tables disagree with loaded_batch.fact_count"
         assert q("select count(*) from lineage_edge") == [(RUNS,)]
         assert q("select count(*) from transfer") == [(RUNS,)]
-        # one final energy reading per window and device
+        # one meter window per step, each closed at exactly one tick, one row per tick and device
+        assert q("select count(*) from meter_window where role = 'step'") == [(16,)]
         assert q(
-            "select count(*) from (select window_id, device_kind, device_index, count(*) n "
-            "from energy_reading where is_final group by all having n > 1)"
+            "select count(*) from (select window_id, count(distinct tick_id) n from window_usage "
+            "where ended is not null group by all having n <> 1 or any_value(ended) <> 'closed')"
         ) == [(0,)]
-        assert q("select count(distinct window_id) from energy_reading where is_final") == [(16,)]
+        assert q(
+            "select count(*) from (select tick_id, window_id, device_kind, device_index, count(*) n "
+            "from window_usage group by all having n > 1)"
+        ) == [(0,)]
     finally:
         con.close()
     # Loading the same batches again changes nothing (idempotent).

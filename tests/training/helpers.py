@@ -69,14 +69,6 @@ def query(home: FootprintHome, sql: str, params: list[object] | None = None) -> 
         con.close()
 
 
-def source_cpu_s(source: str) -> float:
-    """The `cpu_s=` figure a CPU model reading states in its source."""
-    for part in source.split(";"):
-        if part.startswith("cpu_s="):
-            return float(part.removeprefix("cpu_s="))
-    raise AssertionError(f"no cpu_s in source {source!r}")
-
-
 def fake_upstream(**handles: ArtifactHandle) -> list[dg.AssetsDefinition]:
     """Assets named like the real upstreams that just return the given handles."""
 

@@ -1,4 +1,5 @@
-"""A training job that fails inside its ranks still leaves its energy in the warehouse, marked failed."""
+"""A training job that fails inside its ranks still leaves its metered use in the warehouse, marked
+failed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from warehouse.home import FootprintHome
 pytestmark = [pytest.mark.slow]
 
 
-def test_failed_training_leaves_energy_marked_failed(
+def test_failed_training_leaves_its_use_marked_failed(
     home: FootprintHome, corpus: ArtifactHandle, annotations: ArtifactHandle
 ) -> None:
     ckpt = tiny_checkpoint(home.artifacts_dir / "pretrained_model" / "m-bad", corpus.local_path, seed=3)
@@ -33,10 +34,15 @@ def test_failed_training_leaves_energy_marked_failed(
     assert status == "failed" and error
     rows = query(
         home,
-        "SELECT rank, device_kind, energy_j FROM energy_reading WHERE materialization_id = ? AND is_final",
+        "SELECT w.role, w.rank, u.device_kind, sum(u.use), "
+        "list(DISTINCT u.ended) FILTER (WHERE u.ended IS NOT NULL) FROM meter_window w "
+        "JOIN window_usage u USING (window_id) WHERE w.materialization_id = ? GROUP BY ALL",
         [mid],
     )
-    rank0 = {kind: j for rank, kind, j in rows if rank == 0}
-    assert rank0["cpu"] > 0 and rank0["ram"] > 0, "the failed rank wrote its energy"
-    assert any(rank is None and kind == "cpu" for rank, kind, _ in rows), "so did the orchestrator"
+    rank0 = {kind: (use, ended) for role, rank, kind, use, ended in rows if role == "rank" and rank == 0}
+    assert rank0["cpu"][0] > 0 and rank0["ram"][0] > 0, "the failed rank's window was metered"
+    assert rank0["cpu"][1] == ["closed"], "the rank closed its window while failing"
+    assert any(role == "step" and kind == "cpu" and use > 0 for role, _, kind, use, _ in rows), (
+        "so was the step"
+    )
     assert not (Path(home.artifacts_dir) / "finetuned_model" / mid / "config.json").exists()

@@ -1,0 +1,128 @@
+"""`compute_tick` as a pure function over synthetic host samples: whatever the counters say (host busy
+below the windows' sum, processes using more than the interval's capacity, tiny intervals, processes
+exiting, GPUs with any utilisation), every tick's facts keep sum(use) <= busy <= capacity."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metering.host import Clock, CpuStat, MemInfo
+from metering.nvml import GpuSample
+from metering.processor import ProcessorInfo
+from metering.procs import Proc
+from metering.rapl import RaplSample
+from metering.state import LedgerState
+from metering.tick import HostSample, OpenRequest, compute_tick, conserve
+
+TCK = 100
+CPU = ProcessorInfo("AuthenticAMD", 25, 1, 1, "AMD EPYC", True, "amd-epyc-milan")
+PARENT = {10: 1, 11: 10, 12: 10, 13: 12, 14: 12}
+
+
+def sample(t: float, procs: dict[int, Proc], busy_ticks: int, used: int, gpu: GpuSample) -> HostSample:
+    return HostSample(
+        clock=Clock(1.8e9 + t, 1000.0 + t, int((1000.0 + t) * TCK)),
+        procs={1: Proc(1, 0, 1, 0.0, 0.0, 0), **procs},
+        cpu=CpuStat(busy_ticks, 2),
+        mem=MemInfo(8_000_000_000, 8_000_000_000 - used),
+        rapl=RaplSample(),
+        gpus=[gpu],
+        processor=CPU,
+        ticks_per_s=TCK,
+    )
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Successive host readings: per tick its duration, per-process CPU growth, deaths, host busy."""
+    steps = []
+    for _ in range(draw(st.integers(2, 6))):
+        steps.append(
+            {
+                "dur": draw(st.floats(0.001, 5.0)),
+                "grow": {pid: draw(st.integers(0, 600)) for pid in PARENT},  # ticks: may exceed capacity
+                "busy": draw(st.integers(0, 1500)),  # host busy ticks: may be below the windows' sum
+                "die": draw(st.sets(st.sampled_from(sorted(PARENT)[1:]), max_size=2)),
+                "rss": draw(st.integers(0, 2_000_000_000)),
+                "util": draw(
+                    st.dictionaries(st.sampled_from([10, 11, 13, 99]), st.floats(0, 100), max_size=4)
+                ),
+                "pids": draw(st.one_of(st.none(), st.lists(st.sampled_from([10, 11, 13, 99]), max_size=4))),
+            }
+        )
+    return steps
+
+
+def check(batch_rows: dict[str, list[dict[str, Any]]]) -> None:
+    used: dict[tuple[str, int], float] = defaultdict(float)
+    for u in batch_rows.get("window_usage", []):
+        if u["use"] is not None:
+            assert u["use"] >= 0
+            used[(u["device_kind"], u["device_index"])] += u["use"]
+    for d in batch_rows.get("device_interval", []):
+        assert d["busy"] is None or d["busy"] <= d["capacity"] * (1 + 1e-9) + 1e-12, d
+        ceiling = d["busy"] if d["busy"] is not None else d["capacity"]
+        assert used[(d["device_kind"], d["device_index"])] <= ceiling * (1 + 1e-9) + 1e-12, d
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories())
+def test_every_tick_conserves_each_device(history: list[dict[str, Any]]) -> None:
+    parent = dict(PARENT)
+    cpu = dict.fromkeys(PARENT, 0)
+    reaped = dict.fromkeys(PARENT, 0)
+    alive = set(PARENT)
+    t, busy = 0.0, 0
+    state = LedgerState(boot_id="b")
+    opens = [OpenRequest("w-outer", "m1", "step", "outer", 10), OpenRequest("w-inner", "m2", "rank", "r", 12)]
+    for i, step in enumerate(history):
+        t += step["dur"]
+        busy += step["busy"]
+        for pid in sorted(alive):
+            cpu[pid] += step["grow"][pid]
+        dying = step["die"] & alive if i > 0 else set()  # the windows' roots exist when they open
+        for pid in sorted(dying, reverse=True):  # children before parents
+            alive.discard(pid)
+            if parent[pid] in alive:
+                reaped[parent[pid]] += cpu[pid] + reaped[pid]
+            for c in alive:
+                if parent[c] == pid:
+                    parent[c] = 1  # orphaned
+        procs = {
+            pid: Proc(pid, parent[pid], 5, cpu[pid] / TCK, reaped[pid] / TCK, step["rss"] // 5)
+            for pid in alive
+        }
+        gpu = GpuSample(
+            "GPU-x",
+            0,
+            "g",
+            "GPU-x",
+            energy_mj=int(t * 100_000),
+            has_counter=True,
+            pids=step["pids"],
+            util=step["util"],
+        )
+        out = compute_tick(
+            state,
+            sample(t, procs, busy, step["rss"], gpu),
+            host="h",
+            opens=opens if i == 0 else [],
+            closes=["w-outer", "w-inner"] if i == len(history) - 1 else [],
+        )
+        check(out.batch.rows)
+        state = out.state
+    assert state.windows == {}
+
+
+def test_conserve_says_what_it_changed() -> None:
+    uses, busy, notes = conserve({"a": 3.0, "b": 1.0}, busy=2.0, capacity=2.0, unit="thread_s")
+    assert sum(uses.values()) <= 2.0 and busy == 2.0 and "scaled down" in notes[0]
+    uses, busy, notes = conserve({"a": 0.5}, busy=0.2, capacity=2.0, unit="thread_s")
+    assert (uses, busy) == ({"a": 0.5}, 0.5) and "raised" in notes[0]
+    uses, busy, notes = conserve({"a": 0.5}, busy=3.0, capacity=2.0, unit="thread_s")
+    assert busy == 2.0 and "capped" in notes[0]
+    assert conserve({"a": 0.5}, busy=1.0, capacity=2.0, unit="gb_s") == ({"a": 0.5}, 1.0, [])
