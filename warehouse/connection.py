@@ -72,8 +72,9 @@ def schema_sql() -> str:
 
 # The shape of the derived tables (sql/schema.sql, views.DERIVED_TABLES). When it changes, the derived
 # tables of an older warehouse are dropped, re-created and rebuilt from the facts (warehouse.views).
-DERIVED_VERSION = "2026-12-attribution"
+DERIVED_VERSION = "2026-12-attribution-nodes"
 _DERIVED_TABLES = (
+    "node_status",
     "energy_reading_latest",
     "device_usage",
     "materialization_usage",

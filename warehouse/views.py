@@ -20,7 +20,18 @@ VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
 # The SQL files that fold new facts into the derived tables, in order, each with the fact tables whose
 # new rows it reads (`__NEW(table)__` in the file). A file runs once per merge when any of them has
 # new rows; on a rebuild `__NEW(table)__` is the whole table.
+_NAMING = (  # fact tables whose rows name a materialization id: each may bring a new node
+    "materialization",
+    "lineage_edge",
+    "window_usage",
+    "energy_reading",
+    "annotation_work",
+    "person_time",
+    "transfer",
+)
 DERIVED_SQL: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("nodes.sql", _NAMING),
+    ("node_status.sql", ("materialization", "materialization_outcome")),
     ("energy_latest.sql", ("energy_reading",)),
     ("usage_legacy.sql", ("energy_reading",)),
     ("usage_device.sql", ("device_interval", "window_usage", "meter_window")),
@@ -30,6 +41,7 @@ DERIVED_SQL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("usage_transfer.sql", ("transfer",)),
 )
 DERIVED_TABLES: tuple[str, ...] = (
+    "node_status",
     "energy_reading_latest",
     "device_usage",
     "materialization_usage",
@@ -83,7 +95,11 @@ def _run(con: duckdb.DuckDBPyConnection, sql_file: str, new: dict[str, list[str]
         return f"read_parquet($f_{table})" if new.get(table) else f"(SELECT * FROM {table} WHERE false)"
 
     for statement in _statements(_NEW.sub(source, sql_text(sql_file))):
-        params = {f"f_{t}": files for t, files in (new or {}).items() if files and f"$f_{t}" in statement}
+        params = {
+            f"f_{t}": files
+            for t, files in (new or {}).items()
+            if files and re.search(rf"\$f_{t}\b", statement)
+        }
         con.execute(statement, params or None)
 
 

@@ -1,17 +1,11 @@
 -- Merge lineage edges from the new lineage_edge rows (new batch files, or all of lineage_edge on a rebuild) into
 -- lineage_graph: each (materialization, upstream) pair once, self-loops dropped; and the same edges
--- on integer keys, with their allocation share, into lineage_node / lineage_walk_edge (what the
--- recursive walk joins on).
+-- on integer keys (lineage_node, filled by nodes.sql), with their allocation share, into
+-- lineage_walk_edge (what the recursive walk joins on).
 -- Statements run in this order, in the loader's transaction.
 INSERT OR IGNORE INTO lineage_graph
 SELECT DISTINCT materialization_id, upstream_materialization_id FROM __NEW(lineage_edge)__
 WHERE materialization_id <> upstream_materialization_id;
-
-INSERT INTO lineage_node
-SELECT id, (SELECT coalesce(max(node), 0) FROM lineage_node) + row_number() OVER (ORDER BY id)
-FROM (SELECT materialization_id AS id FROM __NEW(lineage_edge)__
-      UNION SELECT upstream_materialization_id FROM __NEW(lineage_edge)__)
-WHERE id NOT IN (SELECT materialization_id FROM lineage_node);
 
 INSERT OR IGNORE INTO lineage_walk_edge
 SELECT DISTINCT a.node, b.node, 1.0

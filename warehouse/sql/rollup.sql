@@ -1,37 +1,37 @@
 -- Lineage roll-ups over asset_footprint (created after views.sql by warehouse/views.py).
 --
--- lineage_weights_from(root): for each root materialization (NULL = every materialization), every
+-- lineage_walk(root) / lineage_weights_from(root): for each root materialization (NULL = every
+-- recorded materialization), every
 -- materialization it depends on (itself included), ONCE, with its allocation weight
 --   w(U, X) = sum over paths U -> ... -> X of prod 1/consumers(A) for each edge A -> B on the path,
 -- so that a shared upstream's footprint is split evenly among the materializations that consumed it.
 -- The walk aggregates per (root, node, depth) at every step: a DAG full of diamonds costs
 -- O(nodes x depths), never one row per path. Weights of one node sum over depths at the end.
 -- A lineage cycle (corrupt facts) stops after as many steps as there are edges.
-CREATE OR REPLACE MACRO lineage_weights_from(root_id) AS TABLE
+CREATE OR REPLACE MACRO lineage_walk(root_id) AS TABLE
 WITH RECURSIVE
 -- The walk joins on the INTEGER keys of lineage_node / lineage_walk_edge (same edges as lineage_graph,
--- each with its share = 1 / consumers(upstream), kept by the loader)
+-- each with its share = 1 / consumers(upstream), kept by the loader). Roots: recorded materializations.
 bound AS MATERIALIZED (SELECT count(*) + 1 AS max_depth FROM lineage_walk_edge),
-w(root_node, node, depth, weight) AS (  -- roots with lineage, on integer keys
-  SELECT n.node, n.node, 0, 1.0::DOUBLE
-  FROM materialization m JOIN lineage_node n USING (materialization_id)
-  WHERE root_id IS NULL OR m.materialization_id = root_id
+w(root_node, node, depth, weight) AS (
+  SELECT s.node, s.node, 0, 1.0::DOUBLE
+  FROM node_status s
+  WHERE root_id IS NULL OR s.node = (SELECT node FROM lineage_node WHERE materialization_id = root_id)
   UNION ALL
   SELECT w.root_node, e.upstream_node, w.depth + 1, sum(w.weight * e.share)
   FROM w JOIN lineage_walk_edge e ON e.node = w.node
   JOIN bound ON w.depth < bound.max_depth
   GROUP BY w.root_node, e.upstream_node, w.depth
-),
-per_node AS (
-  SELECT root_node, node, sum(weight) AS weight, min(depth) AS min_depth
-  FROM w GROUP BY root_node, node
 )
-SELECT r.materialization_id, n.materialization_id AS upstream_materialization_id, p.weight, p.min_depth
-FROM per_node p JOIN lineage_node r ON r.node = p.root_node JOIN lineage_node n ON n.node = p.node
-UNION ALL  -- a root with no lineage at all is its own only upstream
-SELECT materialization_id, materialization_id, 1.0::DOUBLE, 0 FROM materialization
-WHERE (root_id IS NULL OR materialization_id = root_id)
-  AND materialization_id NOT IN (SELECT materialization_id FROM lineage_node);
+SELECT root_node, node, sum(weight) AS weight, min(depth) AS min_depth
+FROM w GROUP BY root_node, node;
+
+-- The same walk on materialization ids (what the report reads).
+CREATE OR REPLACE MACRO lineage_weights_from(root_id) AS TABLE
+SELECT r.materialization_id, n.materialization_id AS upstream_materialization_id, w.weight, w.min_depth
+FROM lineage_walk(root_id) w
+JOIN lineage_node r ON r.node = w.root_node
+JOIN lineage_node n ON n.node = w.node;
 
 -- end_to_end_footprint_of(id): one row: inclusive totals over the materialization and all its
 -- upstreams, each counted once, and alloc_* totals where each upstream contributes weight x its
@@ -44,18 +44,23 @@ WHERE (root_id IS NULL OR materialization_id = root_id)
 -- column sums the known parts) and unknown_parts adds up the upstreams' unknown parts.
 -- pinned_version as in asset_footprint_at.
 CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL) AS TABLE
-WITH walk AS MATERIALIZED (SELECT * FROM lineage_weights_from(root_id)),
-mat AS MATERIALIZED (  -- every upstream in the walk, with its card; recorded = has a materialization fact
-  SELECT w.materialization_id AS root, w.upstream_materialization_id AS mid, w.weight,
-         s.materialization_id IS NOT NULL AS recorded, s.run_id, s.asset_key, s.status, s.started_at, s.ended_at,
-         coalesce(pinned_version, s.rate_card_in_force) AS version
-  FROM walk w LEFT JOIN materialization_status s ON s.materialization_id = w.upstream_materialization_id
+WITH walk AS MATERIALIZED (SELECT * FROM lineage_walk(root_id)),
+mat AS MATERIALIZED (  -- every upstream node in the walk, with its card; recorded = has a materialization fact
+  SELECT w.root_node AS root, w.node AS mid, w.weight,
+         s.node IS NOT NULL AS recorded, s.status, s.started_at, s.ended_at,
+         coalesce(pinned_version, p.version) AS version
+  FROM walk w LEFT JOIN node_status s ON s.node = w.node
+  LEFT JOIN rate_card_period p ON s.started_at >= p.valid_from AND s.started_at < p.valid_until
+),
+dev AS MATERIALIZED (  -- the walk's device use, read once
+  SELECT mat.root, mat.mid, mat.version, mat.weight, mat.ended_at, du.*
+  FROM device_usage du JOIN mat ON du.node = mat.mid AND mat.recorded
 ),
 dev_grouped AS (  -- device use per (root, card, device model, power model)
-  SELECT mat.root, mat.version, du.device_kind, du.device_name, du.power_model,
-         sum(du.energy_j) AS energy_j, sum(mat.weight * du.energy_j) AS w_energy_j,
-         sum(du.power_use) AS power_use, sum(mat.weight * du.power_use) AS w_power_use,
-         sum(du.seconds) AS seconds, sum(mat.weight * du.seconds) AS w_seconds,
+  SELECT du.root, du.version, du.device_kind, du.device_name, du.power_model,
+         sum(du.energy_j) AS energy_j, sum(du.weight * du.energy_j) AS w_energy_j,
+         sum(du.power_use) AS power_use, sum(du.weight * du.power_use) AS w_power_use,
+         sum(du.seconds) AS seconds, sum(du.weight * du.seconds) AS w_seconds,
          -- unknown devices (asset_footprint_at's rule, per device row): unknown whatever the card, or,
          -- where the card lacks the power model or the price, the rows that need it
          count(*) FILTER (WHERE du.energy_unknown > 0 OR du.share_unknown > 0) AS n_unknown,
@@ -67,9 +72,8 @@ dev_grouped AS (  -- device use per (root, card, device model, power model)
                                 AND du.seconds > 0) AS n_power_billed,
          count(*) FILTER (WHERE du.power_use > 0) AS n_power_all,
          count(*) FILTER (WHERE du.seconds > 0) AS n_billed_all,
-         count(DISTINCT mat.mid) AS metered,
          min(du.method_min) AS method_min, max(du.method_max) AS method_max
-  FROM device_usage du JOIN mat ON mat.mid = du.materialization_id AND mat.recorded
+  FROM dev du
   GROUP BY ALL
 ),
 dev_priced AS (
@@ -105,13 +109,12 @@ dev_money AS (
              - CASE WHEN watts IS NULL AND usd_per_hour IS NULL THEN n_power_billed ELSE 0 END) AS unknown_devices,
          sum(n_energy_unknown + CASE WHEN watts IS NULL THEN n_power_all ELSE 0 END) AS energy_unknown,
          sum(n_share_unknown + CASE WHEN usd_per_hour IS NULL THEN n_billed_all ELSE 0 END) AS hardware_unknown,
-         sum(metered) AS metered_rows, min(method_min) AS method_min, max(method_max) AS method_max
+         min(method_min) AS method_min, max(method_max) AS method_max
   FROM dev_priced GROUP BY root
 ),
 metered AS (  -- upstreams with any device use (a materialization is metered once, whatever its devices)
-  SELECT mat.root, count(DISTINCT mat.mid) AS metered
-  FROM mat SEMI JOIN device_usage du ON du.materialization_id = mat.mid
-  WHERE mat.recorded GROUP BY mat.root
+  SELECT root, count(DISTINCT mid) AS metered
+  FROM dev GROUP BY root
 ),
 other_grouped AS (
   SELECT mat.root, mat.version, u.kind, u.rate_key, u.subject, u.fallback_subject, u.transfer_year,
@@ -120,7 +123,7 @@ other_grouped AS (
          coalesce(sum(u.bytes_moved), 0) AS bytes_moved, coalesce(sum(mat.weight * u.bytes_moved), 0) AS w_bytes_moved,
          coalesce(sum(u.network_bytes), 0) AS network_bytes,
          coalesce(sum(mat.weight * u.network_bytes), 0) AS w_network_bytes
-  FROM materialization_usage u JOIN mat ON mat.mid = u.materialization_id AND mat.recorded
+  FROM materialization_usage u JOIN mat ON mat.mid = u.node AND mat.recorded
   GROUP BY ALL
 ),
 other_money AS (
@@ -156,9 +159,7 @@ other_money AS (
   GROUP BY g.root
 ),
 last_seen AS (  -- an incomplete materialization lasted at least until its last heartbeat
-  SELECT du.materialization_id AS mid, max(du.last_at) AS last_measured_at FROM device_usage du
-  WHERE du.materialization_id IN (SELECT mid FROM mat WHERE recorded AND ended_at IS NULL)
-  GROUP BY du.materialization_id
+  SELECT mid, max(last_at) AS last_measured_at FROM dev WHERE ended_at IS NULL GROUP BY mid
 ),
 tally AS (
   SELECT mat.root,
@@ -206,7 +207,7 @@ f AS (
          (unmetered = 0 AND energy_unknown = 0) OR free_energy AS energy_bill_known
   FROM k
 )
-SELECT f.root AS materialization_id, f.run_id, f.asset_key, f.status, f.started_at,
+SELECT f.materialization_id, f.run_id, f.asset_key, f.status, f.started_at,
        f.recorded - 1 AS upstream_count, f.unrecorded AS upstream_unrecorded,
        f.not_successful AS not_successful_count, f.duration_s,
        CASE WHEN compute_known THEN e_compute_kwh + e_data_kwh END AS energy_kwh,
@@ -239,8 +240,8 @@ SELECT f.root AS materialization_id, f.run_id, f.asset_key, f.status, f.started_
        CASE WHEN hardware_known AND labeling_known AND energy_bill_known
             THEN alloc_cost_person_usd + w_cost_hardware_usd + alloc_cost_labeling_usd + w_cost_energy_usd
        END AS alloc_cost_usd
-FROM (SELECT f.*, r.run_id, r.asset_key, r.status, r.started_at FROM f
-      JOIN mat r ON r.root = f.root AND r.mid = f.root) f;  -- the root is its own upstream (weight 1)
+FROM (SELECT f.*, r.materialization_id, r.run_id, r.asset_key, r.status, r.started_at FROM f
+      JOIN node_status r ON r.node = f.root) f;
 
 -- Every materialization at once. For one materialization query end_to_end_footprint_of('<id>'):
 -- a WHERE on this view is not pushed into the recursive walk.

@@ -48,11 +48,18 @@ CREATE TABLE IF NOT EXISTS lineage_graph (
   materialization_id VARCHAR NOT NULL, upstream_materialization_id VARCHAR NOT NULL,
   PRIMARY KEY (materialization_id, upstream_materialization_id)
 );
--- Derived and rebuildable, for the recursive walk only: an INTEGER surrogate `node` for every id that
--- appears in lineage_edge, and lineage_graph on those keys (integer joins at each step of the walk
--- instead of 32-character strings). Kept in step with lineage_graph by sql/lineage_graph.sql.
+-- Derived and rebuildable: an INTEGER `node` for every materialization id the facts name (a
+-- materialization, either end of a lineage edge, any usage), assigned in load order and, on a rebuild,
+-- by start time: about chronological, so a recent materialization's lineage lies in recent row groups
+-- and DuckDB's join filters skip the rest of history. The walk and the per-node tables join on it
+-- (sql/nodes.sql).
 CREATE TABLE IF NOT EXISTS lineage_node (
   materialization_id VARCHAR NOT NULL PRIMARY KEY, node INTEGER NOT NULL
+);
+-- Derived and rebuildable: materialization_status on nodes, for the roll-up (sql/node_status.sql).
+CREATE TABLE IF NOT EXISTS node_status (
+  node INTEGER NOT NULL PRIMARY KEY, materialization_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+  asset_key VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ, status VARCHAR NOT NULL
 );
 -- Each edge on those keys with its allocation share 1 / consumers(upstream): how many distinct
 -- materializations consumed the upstream (re-computed for an upstream whenever it gains a consumer).
@@ -74,7 +81,8 @@ DROP TABLE IF EXISTS lineage_graph_key;  -- before lineage_walk_edge (no share c
 CREATE TABLE IF NOT EXISTS materialization_usage (
   materialization_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, rate_key VARCHAR,
   subject VARCHAR NOT NULL, fallback_subject VARCHAR NOT NULL,
-  seconds DOUBLE, unknown BIGINT NOT NULL, bytes_moved BIGINT, network_bytes BIGINT, transfer_year INTEGER
+  seconds DOUBLE, unknown BIGINT NOT NULL, bytes_moved BIGINT, network_bytes BIGINT, transfer_year INTEGER,
+  node INTEGER NOT NULL
 );
 
 -- Derived and rebuildable (quantities only, never money): per materialization and device, what its
@@ -94,7 +102,7 @@ CREATE TABLE IF NOT EXISTS device_usage (
   device_name VARCHAR NOT NULL, power_model VARCHAR NOT NULL,
   energy_j DOUBLE, power_use DOUBLE, seconds DOUBLE NOT NULL,
   intervals BIGINT NOT NULL, energy_unknown BIGINT NOT NULL, share_unknown BIGINT NOT NULL,
-  method_min VARCHAR, method_max VARCHAR, first_at TIMESTAMPTZ, last_at TIMESTAMPTZ
+  method_min VARCHAR, method_max VARCHAR, first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, node INTEGER NOT NULL
 );
 
 -- Bookkeeping of warehouse.views: the digest of the view SQL last created (views are re-created only

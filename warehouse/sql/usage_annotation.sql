@@ -20,8 +20,8 @@ WITH latest AS (
 )
 SELECT materialization_id, 'annotation', 'annotator_usd_per_hour', annotator, '',
        coalesce(sum(active_s) FILTER (WHERE lead_time_s IS NOT NULL), 0),
-       count(*) FILTER (WHERE lead_time_s IS NULL), 0, 0, NULL
-FROM latest
+       count(*) FILTER (WHERE lead_time_s IS NULL), 0, 0, NULL, any_value(n.node)
+FROM latest JOIN lineage_node n USING (materialization_id)
 WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, annotator;
 

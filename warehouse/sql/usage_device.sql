@@ -24,18 +24,22 @@ WHERE origin = 'ledger' AND materialization_id IN (SELECT materialization_id FRO
 
 -- The energy method of the devices that were charged something (share > 0), else of every device read.
 INSERT INTO device_usage
-SELECT materialization_id, host, device_kind, device_index, service, 'ledger',
-       any_value(device_name), any_value(power_model),
-       sum(energy_j), sum(power_use), coalesce(sum(seconds), 0),
-       count(*), count(*) FILTER (WHERE energy_unknown), count(*) FILTER (WHERE share IS NULL),
-       coalesce(min(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
-                min(method) FILTER (WHERE method <> 'unavailable')),
-       coalesce(max(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
-                max(method) FILTER (WHERE method <> 'unavailable')),
-       min(started_at), max(ended_at)
-FROM ledger_charge
-WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
-GROUP BY materialization_id, host, device_kind, device_index, service;
+SELECT c.*, n.node
+FROM (
+  SELECT materialization_id, host, device_kind, device_index, service, 'ledger',
+         any_value(device_name), any_value(power_model),
+         sum(energy_j), sum(power_use), coalesce(sum(seconds), 0),
+         count(*), count(*) FILTER (WHERE energy_unknown), count(*) FILTER (WHERE share IS NULL),
+         coalesce(min(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
+                  min(method) FILTER (WHERE method <> 'unavailable')),
+         coalesce(max(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
+                  max(method) FILTER (WHERE method <> 'unavailable')),
+         min(started_at), max(ended_at)
+  FROM ledger_charge
+  WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
+  GROUP BY materialization_id, host, device_kind, device_index, service
+) c
+JOIN lineage_node n USING (materialization_id);
 
 DROP TABLE usage_scope;
 DROP TABLE usage_ticks;

@@ -35,8 +35,8 @@ SELECT materialization_id, host, device_kind, device_index, '', 'legacy',
        sum(CASE WHEN power_use IS NULL THEN energy_j END), sum(power_use), sum(duration_s),
        count(*), count(*) FILTER (WHERE method = 'unavailable'), 0,
        min(method) FILTER (WHERE method <> 'unavailable'), max(method) FILTER (WHERE method <> 'unavailable'),
-       NULL, max(measured_at)
-FROM q
+       NULL, max(measured_at), any_value(node)
+FROM q JOIN lineage_node n USING (materialization_id)
 GROUP BY materialization_id, host, device_kind, device_index;
 
 DROP TABLE usage_scope;

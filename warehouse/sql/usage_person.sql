@@ -5,8 +5,9 @@ DELETE FROM materialization_usage
 WHERE kind = 'person' AND materialization_id IN (SELECT materialization_id FROM usage_scope);
 
 INSERT INTO materialization_usage
-SELECT materialization_id, 'person', 'person_usd_per_hour', person, '', sum(duration_s), 0, 0, 0, NULL
-FROM person_time
+SELECT materialization_id, 'person', 'person_usd_per_hour', person, '', sum(duration_s), 0, 0, 0, NULL,
+       any_value(n.node)
+FROM person_time JOIN lineage_node n USING (materialization_id)
 WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, person;
 

@@ -9,8 +9,8 @@ WHERE kind = 'transfer' AND materialization_id IN (SELECT materialization_id FRO
 INSERT INTO materialization_usage
 SELECT materialization_id, 'transfer', NULL, '', '', NULL, 0,
        sum(bytes), coalesce(sum(bytes) FILTER (WHERE scope = 'network'), 0),
-       year(timezone('UTC', occurred_at))
-FROM transfer
+       year(timezone('UTC', occurred_at)), any_value(n.node)
+FROM transfer JOIN lineage_node n USING (materialization_id)
 WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, year(timezone('UTC', occurred_at));
 
