@@ -72,7 +72,7 @@ def schema_sql() -> str:
 
 # The shape of the derived tables (sql/schema.sql, views.DERIVED_TABLES). When it changes, the derived
 # tables of an older warehouse are dropped, re-created and rebuilt from the facts (warehouse.views).
-DERIVED_VERSION = "2026-12-attribution-nodes"
+DERIVED_VERSION = "2026-12-attribution-3"
 _DERIVED_TABLES = (
     "node_status",
     "energy_reading_latest",
@@ -92,6 +92,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     if outdated:
         for table in _DERIVED_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
+        for (view,) in con.execute(  # views before 2026-12, tables now (sql/rate_tables.sql)
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND view_name IN "
+            "('rate_card_scalar', 'rate_card_period', 'rate_card_timeline')"
+        ).fetchall():
+            con.execute(f"DROP VIEW {view}")
     con.execute(schema_sql())
     _upgrade_fact_tables(con)
     if outdated or not con.execute("SELECT 1 FROM warehouse_meta WHERE key = 'derived_version'").fetchall():

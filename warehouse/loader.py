@@ -147,14 +147,14 @@ def _quarantine(home: FootprintHome, con: duckdb.DuckDBPyConnection, batch: Path
 
 def _insert(con: duckdb.DuckDBPyConnection, batches: list[Path], counts: dict[Path, dict[str, int]]) -> int:
     total = 0
-    new: dict[str, list[str]] = {}
+    new: set[str] = set()
     for table in FACT_SCHEMAS:
         files = [str(b / f"{table}.parquet") for b in batches if table in counts[b]]
         if files:
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [files])
-            new[table] = files
+            new.add(table)
             total += sum(counts[b][table] for b in batches if table in counts[b])
-    merge_derived(con, new)
+    merge_derived(con, new, [b.name for b in batches])
     now = dt.datetime.now(dt.UTC)
     con.executemany(
         "INSERT INTO loaded_batch VALUES (?, ?, ?)",

@@ -31,6 +31,7 @@ content (sha256) is never inserted twice and a version is never edited. Any prob
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -144,7 +145,13 @@ def configured_card_path() -> Path:
 
 
 def load_default_card() -> RateCard:
-    return read_rate_card(default_card_path(), base=None)
+    return shipped_card("cloud")
+
+
+@functools.cache
+def shipped_card(profile: str) -> RateCard:
+    """The shipped card of a profile, parsed once per process (the files ship with the package)."""
+    return read_rate_card(profile_card_path(profile), base=None)
 
 
 def read_rate_card(path: str | os.PathLike[str], *, base: RateCard | str | None = "default") -> RateCard:
@@ -170,7 +177,7 @@ def read_rate_card(path: str | os.PathLike[str], *, base: RateCard | str | None 
     own = _rates(p, raw)
     merged: dict[tuple[str, str], Rate] = {}
     if base == "default" and extends != "none":
-        base = read_rate_card(profile_card_path(profile), base=None)
+        base = shipped_card(profile)
     if isinstance(base, RateCard) and extends != "none":
         merged.update({(r.key, r.subject): r for r in base.rates})
     merged.update({(r.key, r.subject): r for r in own})

@@ -53,11 +53,22 @@ def install_rate_card(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [[version, r.key, r.subject, r.value, r.unit, r.source, r.year, r.basis] for r in card.rates],
         )
+        refresh_rate_tables(con)
         con.execute("COMMIT")
     except duckdb.Error as err:
         con.execute("ROLLBACK")
         raise RateCardError(f"rate card {card.source_path}: could not be stored: {err}") from err
     return InstalledCard(version, True, when)
+
+
+def refresh_rate_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the small lookup tables the views join (rate_card_period, rate_card_scalar) from the
+    stored cards (sql/rate_tables.sql)."""
+    from warehouse.connection import sql_text
+
+    for statement in sql_text("rate_tables.sql").split(";\n"):
+        if statement.strip() and not all(x.lstrip().startswith("--") for x in statement.strip().splitlines()):
+            con.execute(statement)
 
 
 def _latest_if_identical(con: duckdb.DuckDBPyConnection, card: RateCard) -> InstalledCard | None:
@@ -117,4 +128,11 @@ def fill_missing_rates(con: duckdb.DuckDBPyConnection) -> int:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+    if (
+        rows
+        or not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rate_card_scalar'"
+        ).fetchall()[0][0]
+    ):
+        refresh_rate_tables(con)
     return len(rows)

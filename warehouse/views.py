@@ -84,31 +84,36 @@ def _statements(sql: str) -> list[str]:
     return [p for p in parts if p and not all(line.lstrip().startswith("--") for line in p.splitlines())]
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql_file: str, new: dict[str, list[str]] | None) -> None:
-    """Run one derived SQL file: `__NEW(t)__` is read_parquet of the new batch files of t (`new`), an
-    empty relation when t has none, or the whole table t on a rebuild (`new` None)."""
+def _run(con: duckdb.DuckDBPyConnection, sql_file: str, new: set[str] | None) -> None:
+    """Run one derived SQL file: `__NEW(t)__` is this merge's new rows of fact table t (those of the
+    batches in the temp table `new_batch`, already inserted), an empty relation when t got none, or the
+    whole table t on a rebuild (`new` None). New rows are read back from the table by batch id rather
+    than from the batch files: the batch ids sort by time, so zone maps skip older row groups."""
 
     def source(m: re.Match[str]) -> str:
         table = m.group(1)
         if new is None:
             return table
-        return f"read_parquet($f_{table})" if new.get(table) else f"(SELECT * FROM {table} WHERE false)"
+        if table in new:
+            return f"(SELECT * FROM {table} WHERE batch_id IN (SELECT batch_id FROM new_batch))"
+        return f"(SELECT * FROM {table} WHERE false)"
 
     for statement in _statements(_NEW.sub(source, sql_text(sql_file))):
-        params = {
-            f"f_{t}": files
-            for t, files in (new or {}).items()
-            if files and re.search(rf"\$f_{t}\b", statement)
-        }
-        con.execute(statement, params or None)
+        con.execute(statement)
 
 
-def merge_derived(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> None:
-    """Fold newly loaded facts (`new`: fact table -> the batch files just inserted) into the derived
-    tables: each derived SQL file whose fact tables have new rows runs once."""
-    for sql_file, tables in DERIVED_SQL:
-        if any(new.get(t) for t in tables):
-            _run(con, sql_file, new)
+def merge_derived(con: duckdb.DuckDBPyConnection, new_tables: set[str], batch_ids: list[str]) -> None:
+    """Fold the facts of the batches just inserted (`batch_ids`; `new_tables`: the fact tables that got
+    rows) into the derived tables: each derived SQL file whose fact tables have new rows runs once."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE new_batch AS SELECT unnest(?::VARCHAR[]) AS batch_id", [batch_ids]
+    )
+    try:
+        for sql_file, tables in DERIVED_SQL:
+            if new_tables.intersection(tables):
+                _run(con, sql_file, new_tables)
+    finally:
+        con.execute("DROP TABLE IF EXISTS new_batch")
 
 
 def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:

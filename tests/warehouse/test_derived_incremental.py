@@ -85,22 +85,21 @@ STEPS: list[FactBatch] = [
 
 
 def ledger_steps() -> list[FactBatch]:
-    """One host interval (10 s, 2 threads) of two windows of m5 and m6, delivered in pieces."""
+    """One host interval (10 s, 2 threads) of two windows of m5 and m6 and a service m6 uses, delivered
+    in pieces: m5's usage before the interval; the interval and m5's window; m6's window (a service
+    user) with its usage and the service's usage; last, the service's own declaration."""
     whole = FactBatch().add(Materialization("m5", "r", "train", T0), Materialization("m6", "r", "eval", T0))
     window(whole, "w5", "m5")
-    window(whole, "w6", "m6")
-    tick(
-        whole,
-        start=T0,
-        duration_s=10.0,
-        devices=[Device()],
-        use={"w5": {("cpu", 0): 8.0}, "w6": {("cpu", 0): 4.0}},
-    )
+    window(whole, "w6", "m6", uses_services="svc")
+    window(whole, "ls", None, role="service", name="svc")
+    use = {"w5": {("cpu", 0): 8.0}, "w6": {("cpu", 0): 4.0}, "ls": {("cpu", 0): 2.0}}
+    tick(whole, start=T0, duration_s=10.0, devices=[Device()], use=use)
     rows = whole.rows
-    pieces = [FactBatch(), FactBatch(), FactBatch()]
+    pieces = [FactBatch(), FactBatch(), FactBatch(), FactBatch()]
     pieces[0].rows = {"materialization": rows["materialization"], "window_usage": rows["window_usage"][:1]}
     pieces[1].rows = {"device_interval": rows["device_interval"], "meter_window": rows["meter_window"][:1]}
-    pieces[2].rows = {"window_usage": rows["window_usage"][1:], "meter_window": rows["meter_window"][1:]}
+    pieces[2].rows = {"window_usage": rows["window_usage"][1:], "meter_window": rows["meter_window"][1:2]}
+    pieces[3].rows = {"meter_window": rows["meter_window"][2:]}  # the service, declared late
     for p in pieces:  # each piece is its own batch
         for table in p.rows.values():
             for r in table:
@@ -163,9 +162,9 @@ def test_all_steps_in_one_sync_give_the_figures_a_hand_computes(home: FootprintH
     assert got["m2"] == (0.0, 0.0, 0.5, 10**9, 0, "measured")  # index -1 neither billed nor 'mixed'
     assert got["m3"][0] == pytest.approx(900 / 3600)  # annotation 1 moved here from m1
     assert got["m4"][0] == 0.0  # the repeated version counts once, for the first batch
-    # a 2-thread host for 10 s: w5 used 8 thread-seconds, w6 4; the default card does not know the
-    # 'test-family' processor: its fallback, 3.5 W per busy thread
-    assert got["m5"][2] == pytest.approx(8 * 3.5 / 3.6e6) and got["m6"][2] == pytest.approx(4 * 3.5 / 3.6e6)
+    # a 2-thread host for 10 s: w5 used 8 thread-seconds, w6 4 and its service 2; the default card does
+    # not know the 'test-family' processor: its fallback, 3.5 W per busy thread
+    assert got["m5"][2] == pytest.approx(8 * 3.5 / 3.6e6) and got["m6"][2] == pytest.approx(6 * 3.5 / 3.6e6)
     assert sorted(shares) == [("m2", "m1", 0.5), ("m3", "m1", 0.5), ("m4", "m2", 1.0), ("m4", "m3", 1.0)]
 
 
@@ -185,6 +184,8 @@ def test_a_warehouse_from_before_the_derived_tables_is_rebuilt_on_the_next_sync(
         )
         con.execute("DELETE FROM lineage_walk_edge")
         con.execute("DELETE FROM warehouse_meta WHERE key = 'derived_version'")
+        con.execute("DROP TABLE rate_card_scalar")  # a view before 2026-12
+        con.execute("CREATE VIEW rate_card_scalar AS SELECT version FROM rate_card_version")
         con.execute("CREATE TABLE lineage_graph_key (node INTEGER, upstream_node INTEGER)")
         con.execute("DELETE FROM warehouse_meta WHERE key = 'views_sha256'")
     finally:

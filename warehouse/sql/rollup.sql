@@ -47,13 +47,14 @@ CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL)
 WITH walk AS MATERIALIZED (SELECT * FROM lineage_walk(root_id)),
 mat AS MATERIALIZED (  -- every upstream node in the walk, with its card; recorded = has a materialization fact
   SELECT w.root_node AS root, w.node AS mid, w.weight,
-         s.node IS NOT NULL AS recorded, s.status, s.started_at, s.ended_at,
+         s.node IS NOT NULL AS recorded, s.status, s.started_at, s.ended_at, s.metered, s.last_at,
          coalesce(pinned_version, p.version) AS version
   FROM walk w LEFT JOIN node_status s ON s.node = w.node
   LEFT JOIN rate_card_period p ON s.started_at >= p.valid_from AND s.started_at < p.valid_until
 ),
-dev AS MATERIALIZED (  -- the walk's device use, read once
-  SELECT mat.root, mat.mid, mat.version, mat.weight, mat.ended_at, du.*
+dev AS (  -- the walk's device use
+  SELECT mat.root, mat.version, mat.weight, du.device_kind, du.device_name, du.power_model, du.energy_j,
+         du.power_use, du.seconds, du.energy_unknown, du.share_unknown, du.method_min, du.method_max
   FROM device_usage du JOIN mat ON du.node = mat.mid AND mat.recorded
 ),
 dev_grouped AS (  -- device use per (root, card, device model, power model)
@@ -112,10 +113,7 @@ dev_money AS (
          min(method_min) AS method_min, max(method_max) AS method_max
   FROM dev_priced GROUP BY root
 ),
-metered AS (  -- upstreams with any device use (a materialization is metered once, whatever its devices)
-  SELECT root, count(DISTINCT mid) AS metered
-  FROM dev GROUP BY root
-),
+
 other_grouped AS (
   SELECT mat.root, mat.version, u.kind, u.rate_key, u.subject, u.fallback_subject, u.transfer_year,
          coalesce(sum(u.seconds), 0) AS seconds, coalesce(sum(mat.weight * u.seconds), 0) AS w_seconds,
@@ -158,9 +156,7 @@ other_money AS (
   LEFT JOIN rate rf ON rf.version = g.version AND rf.key = g.rate_key AND rf.subject = g.fallback_subject
   GROUP BY g.root
 ),
-last_seen AS (  -- an incomplete materialization lasted at least until its last heartbeat
-  SELECT mid, max(last_at) AS last_measured_at FROM dev WHERE ended_at IS NULL GROUP BY mid
-),
+
 tally AS (
   SELECT mat.root,
          -- cards that pay no electricity (cloud): the energy bill is a known 0 even where energy is not
@@ -168,15 +164,16 @@ tally AS (
          count(*) FILTER (WHERE recorded) AS recorded,
          count(*) FILTER (WHERE NOT recorded) AS unrecorded,
          count(*) FILTER (WHERE recorded AND status <> 'success') AS not_successful,
-         sum((epoch_us(coalesce(mat.ended_at, ls.last_measured_at)) - epoch_us(mat.started_at)) / 1e6)
-           AS duration_s
-  FROM mat LEFT JOIN last_seen ls ON ls.mid = mat.mid
+         count(*) FILTER (WHERE recorded AND metered) AS metered,
+         -- an incomplete materialization lasted at least until its last metered interval
+         sum((epoch_us(coalesce(mat.ended_at, mat.last_at)) - epoch_us(mat.started_at)) / 1e6) AS duration_s
+  FROM mat
   LEFT JOIN rate_card_scalar sc ON sc.version = mat.version
   GROUP BY mat.root
 ),
 k AS (
   SELECT t.root, t.recorded, t.unrecorded, t.not_successful, t.duration_s,
-         t.recorded - coalesce(me.metered, 0) AS unmetered,
+         t.recorded - t.metered AS unmetered,
          coalesce(d.e_compute_kwh, 0) AS e_compute_kwh, coalesce(d.w_e_compute_kwh, 0) AS w_e_compute_kwh,
          coalesce(d.co2e_kg, 0) AS compute_co2e_kg, coalesce(d.w_co2e_kg, 0) AS w_compute_co2e_kg,
          coalesce(d.cost_energy_usd, 0) AS cost_energy_usd, coalesce(d.w_cost_energy_usd, 0) AS w_cost_energy_usd,
@@ -185,7 +182,7 @@ k AS (
          t.free_energy,
          coalesce(d.unknown_devices, 0) AS unknown_devices, coalesce(d.energy_unknown, 0) AS energy_unknown,
          coalesce(d.hardware_unknown, 0) AS hardware_unknown,
-         d.method_min, d.method_max, coalesce(me.metered, 0) AS metered,
+         d.method_min, d.method_max, t.metered,
          coalesce(o.e_data_kwh, 0) AS e_data_kwh, coalesce(o.w_e_data_kwh, 0) AS w_e_data_kwh,
          coalesce(o.e_data_co2e_kg, 0) AS e_data_co2e_kg, coalesce(o.w_e_data_co2e_kg, 0) AS w_e_data_co2e_kg,
          coalesce(o.bytes_moved, 0) AS bytes_moved, coalesce(o.alloc_bytes_moved, 0) AS alloc_bytes_moved,
@@ -196,7 +193,6 @@ k AS (
          coalesce(o.annotations_unknown, 0) AS annotations_unknown
   FROM tally t
   LEFT JOIN dev_money d ON d.root = t.root
-  LEFT JOIN metered me ON me.root = t.root
   LEFT JOIN other_money o ON o.root = t.root
 ),
 f AS (

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS rate (
 -- Versions loaded before have NULL.
 ALTER TABLE rate_card_version ADD COLUMN IF NOT EXISTS profile VARCHAR;
 ALTER TABLE rate ADD COLUMN IF NOT EXISTS basis VARCHAR;
+-- (rate_card_period and rate_card_scalar were views before 2026-12; connection.ensure_schema drops those
+-- views, and sql/rate_tables.sql makes them tables.)
 
 -- Derived and rebuildable (not a fact, never money): the newest energy reading per
 -- (window_id, device_kind, device_index, host), i.e. heartbeats already superseded. The loader keeps
@@ -57,9 +59,12 @@ CREATE TABLE IF NOT EXISTS lineage_node (
   materialization_id VARCHAR NOT NULL PRIMARY KEY, node INTEGER NOT NULL
 );
 -- Derived and rebuildable: materialization_status on nodes, for the roll-up (sql/node_status.sql).
+-- `metered`: it has device use (device_usage); `last_at`: the end of its last metered interval (how
+-- long an incomplete materialization lasted at least). Kept by the usage files.
 CREATE TABLE IF NOT EXISTS node_status (
   node INTEGER NOT NULL PRIMARY KEY, materialization_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
-  asset_key VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ, status VARCHAR NOT NULL
+  asset_key VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ, status VARCHAR NOT NULL,
+  metered BOOLEAN NOT NULL, last_at TIMESTAMPTZ
 );
 -- Each edge on those keys with its allocation share 1 / consumers(upstream): how many distinct
 -- materializations consumed the upstream (re-computed for an upstream whenever it gains a consumer).

@@ -4,14 +4,16 @@
 -- ledger_charge view (views.sql): an interval's split depends on every window in it, and a tick's
 -- facts may arrive in several batches. the new t rows is this merge's new rows of fact table t (every row
 -- on a rebuild).
--- A window is normally declared in the batch of its first usage; one declared later (its MeterWindow
--- arrived in another batch) touches the ticks of its earlier usage.
+-- A window is declared in the batch of its first usage (the ledger's opening tick). Were a service's or
+-- a service user's MeterWindow to arrive after some of its usage (the only windows whose declaration
+-- changes a split), the ticks of that earlier usage are touched too; a plain step window's declaration
+-- changes nothing (its usage carries its materialization).
 CREATE OR REPLACE TEMP TABLE usage_ticks AS
 SELECT tick_id FROM __NEW(device_interval)__
 UNION SELECT tick_id FROM __NEW(window_usage)__
 UNION SELECT tick_id FROM window_usage
       WHERE window_id IN (SELECT window_id FROM __NEW(meter_window)__
-                          WHERE window_id NOT IN (SELECT window_id FROM __NEW(window_usage)__));
+                          WHERE role = 'service' OR uses_services <> '');
 
 -- Every materialization charged in those ticks has a window with usage in them (a service's use is
 -- charged to windows of the same tick), so the scope is read from window_usage alone.
@@ -40,6 +42,12 @@ FROM (
   GROUP BY materialization_id, host, device_kind, device_index, service
 ) c
 JOIN lineage_node n USING (materialization_id);
+
+-- node_status: which materializations are metered, and until when
+UPDATE node_status SET metered = TRUE, last_at = u.last_at
+FROM (SELECT node, max(last_at) AS last_at FROM device_usage
+      WHERE materialization_id IN (SELECT materialization_id FROM usage_scope) GROUP BY node) u
+WHERE node_status.node = u.node;
 
 DROP TABLE usage_scope;
 DROP TABLE usage_ticks;
