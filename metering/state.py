@@ -42,6 +42,7 @@ class WindowState:
     rank: int | None = None
     uses_services: list[str] = field(default_factory=list)
     rss_bytes: int = 0  # its processes' resident bytes at the last tick (trapezoid baseline)
+    cpu_carry_s: float = 0.0  # CPU it used beyond an interval's capacity, counted in the next interval
 
 
 @dataclass

@@ -4,9 +4,9 @@
 The interval is closed for every device of the host and every window that was open in it; windows
 opened now start at this tick, windows closed (or found lost) now end at it. Per device:
 sum of the windows' `use` <= `busy` <= `capacity`; where sampling granularity or skew would break
-that, the figures are adjusted (windows' use scaled to capacity; busy raised to their sum) and the
-`note` says so. An interval is only written when at least one window was open in it: work on a host
-with no window open is not recorded.
+that, the figures are adjusted (windows' use scaled to capacity, the CPU that did not fit carried into
+each window's next interval; busy raised to their sum) and the `note` says so. An interval is only
+written when at least one window was open in it: work on a host with no window open is not recorded.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def conserve(
         uses = {w: u * scale for w, u in uses.items()}
         notes.append(
             f"windows' use {total:.4f} {unit} exceeded the capacity {capacity:.4f} (sampling "
-            "granularity): scaled down"
+            "granularity): scaled to it"
         )
         total = math.fsum(uses.values())
     if busy > capacity:
@@ -226,9 +226,18 @@ def _interval_facts(
     last_busy = prev.cpu_busy_ticks if prev.cpu_busy_ticks is not None else s.cpu.busy_ticks
     busy = max((s.cpu.busy_ticks - last_busy) / s.ticks_per_s, 0.0)
     capacity = s.cpu.logical_cpus * dur
-    cpu_uses, busy, notes = conserve(
-        {w: cpu.seconds.get(w, 0.0) for w in windows}, busy, capacity, "thread_s"
-    )
+    # Process CPU is read after the clock and in 10 ms ticks, so an interval can show more CPU than
+    # its capacity; what does not fit is carried into the window's next interval (totals are kept).
+    raw = {w: cpu.seconds.get(w, 0.0) + prev.windows[w].cpu_carry_s for w in windows}
+    cpu_uses, busy, notes = conserve(raw, busy, capacity, "thread_s")
+    for w in windows:
+        carry = max(raw[w] - cpu_uses[w], 0.0)
+        if w in st.windows:
+            st.windows[w].cpu_carry_s = carry
+        if carry > 0 and w in out.ended:
+            notes.append(
+                f"window {w[:8]} ended with {carry:.3f} thread-s beyond the interval's capacity: not placed"
+            )
     energy_j, rapl_note = interval_energy_j(prev.rapl_uj, s.rapl)
     source = "rapl:" + "+".join(s.rapl.zones) if energy_j is not None else "proc-stat"
     cpu_fields = {

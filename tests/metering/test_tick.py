@@ -120,9 +120,30 @@ def test_every_tick_conserves_each_device(history: list[dict[str, Any]]) -> None
 
 def test_conserve_says_what_it_changed() -> None:
     uses, busy, notes = conserve({"a": 3.0, "b": 1.0}, busy=2.0, capacity=2.0, unit="thread_s")
-    assert sum(uses.values()) <= 2.0 and busy == 2.0 and "scaled down" in notes[0]
+    assert sum(uses.values()) <= 2.0 and busy == 2.0 and "scaled to it" in notes[0]
     uses, busy, notes = conserve({"a": 0.5}, busy=0.2, capacity=2.0, unit="thread_s")
     assert (uses, busy) == ({"a": 0.5}, 0.5) and "raised" in notes[0]
     uses, busy, notes = conserve({"a": 0.5}, busy=3.0, capacity=2.0, unit="thread_s")
     assert busy == 2.0 and "capped" in notes[0]
     assert conserve({"a": 0.5}, busy=1.0, capacity=2.0, unit="gb_s") == ({"a": 0.5}, 1.0, [])
+
+
+def test_cpu_beyond_an_intervals_capacity_is_carried_not_lost() -> None:
+    """A 1 s interval on 2 threads whose process read 2.6 CPU-s (read after the clock, in 10 ms ticks):
+    the interval shows 2 thread-s, the next one the 0.6 left over; the total is what was used."""
+    gpu = GpuSample(0, "GPU-x", 0, "g", "GPU-x", energy_mj=0, has_counter=True, pids=[], util={})
+    state = LedgerState()
+    rows = []
+    readings = [(0.0, 0), (1.0, 260), (2.0, 300)]  # (time, process CPU ticks)
+    for i, (t, ticks) in enumerate(readings):
+        procs = {10: Proc(10, 1, 1, ticks / TCK, 0.0, 0)}
+        out = compute_tick(
+            state,
+            sample(t, procs, busy_ticks=ticks, used=0, gpu=gpu),
+            host="h",
+            opens=[OpenRequest("w", "m", "step", "s", 10)] if i == 0 else [],
+        )
+        check(out.batch.rows)
+        rows += [u for u in out.batch.rows.get("window_usage", []) if u["device_kind"] == "cpu"]
+        state = out.state
+    assert [round(u["use"], 6) for u in rows] == [2.0, 1.0]
