@@ -100,6 +100,10 @@ class Tracked:
     cpu_s: float
     reaped_cpu_s: float
     window: str
+    # CPU of vanished descendants already counted that its reaped-children time has not shown yet
+    # (read before the reap: the child was gone from /proc, the parent's cutime not yet grown); it is
+    # taken off its next tick's reaped growth, then dropped (an orphan's CPU never arrives)
+    owed_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -111,6 +115,7 @@ class CpuUse:
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # window -> CPU s
     lost_processes: int = 0  # vanished, reaped by no tracked process: their last CPU is not known
     notes: list[str] = field(default_factory=list)
+    owed: dict[str, float] = field(default_factory=dict)  # process key -> Tracked.owed_s for next tick
 
 
 def _survivor(t: Tracked, prev: dict[str, Tracked], by_pid: dict[int, str], alive: set[str]) -> str | None:
@@ -167,7 +172,10 @@ def account_cpu(
         if here is not None:
             out.seconds[here] += max(p.cpu_s - t.cpu_s, 0.0)
         growth = max(p.reaped_cpu_s - t.reaped_cpu_s, 0.0)
-        residual = max(growth - seen_of_vanished.get(p.key, 0.0), 0.0)
+        seen_now = seen_of_vanished.get(p.key, 0.0)
+        residual = max(growth - seen_now - t.owed_s, 0.0)
+        if seen_now > growth:
+            out.owed[p.key] = seen_now - growth
         if residual <= 0.0:
             continue
         from_windows = vanished_windows.get(p.key, set()) & windows
@@ -192,9 +200,15 @@ def rss_by_window(procs: dict[int, Proc], owner: dict[int, str]) -> dict[str, in
     return dict(out)
 
 
-def track(procs: dict[int, Proc], owner: dict[int, str], prev: dict[str, Tracked]) -> dict[str, Tracked]:
+def track(
+    procs: dict[int, Proc],
+    owner: dict[int, str],
+    prev: dict[str, Tracked],
+    owed: dict[str, float] | None = None,
+) -> dict[str, Tracked]:
     """What to remember for the next tick: every process in a window, with its CPU totals kept
-    monotonic (a total never goes below what was already seen of that process)."""
+    monotonic (a total never goes below what was already seen of that process) and what it owes
+    (`CpuUse.owed`)."""
     out: dict[str, Tracked] = {}
     for pid, w in owner.items():
         p = procs[pid]
@@ -202,5 +216,5 @@ def track(procs: dict[int, Proc], owner: dict[int, str], prev: dict[str, Tracked
         cpu, reaped = p.cpu_s, p.reaped_cpu_s
         if old is not None:
             cpu, reaped = max(cpu, old.cpu_s), max(reaped, old.reaped_cpu_s)
-        out[p.key] = Tracked(p.pid, p.ppid, cpu, reaped, w)
+        out[p.key] = Tracked(p.pid, p.ppid, cpu, reaped, w, (owed or {}).get(p.key, 0.0))
     return out

@@ -72,6 +72,9 @@ class LedgerState:
     windows: dict[str, WindowState] = field(default_factory=dict)
     procs: dict[str, Tracked] = field(default_factory=dict)
     next_seq: int = 1
+    # the last few intervals' CPU slack (host busy - the windows' use) and the windows open in them:
+    # where CPU that arrives late (a child's, through its parent's reaped time) is placed back
+    cpu_recent: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

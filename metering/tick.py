@@ -61,6 +61,10 @@ class TickOutcome:
     parents: dict[str, str | None] = field(default_factory=dict)  # opened window -> parent window
     ended: dict[str, str] = field(default_factory=dict)  # window -> 'closed' | 'lost'
     unknown_closes: list[str] = field(default_factory=list)
+    cpu_owed: dict[str, float] = field(default_factory=dict)  # see procs.CpuUse.owed
+
+
+RECENT_TICKS = 3  # intervals late CPU may be placed back into
 
 
 def _utc(seconds: float) -> dt.datetime:
@@ -145,7 +149,7 @@ def compute_tick(
     for req in opens:
         _open(out, st, s, req, host=host, now_wall=now_wall)
     owner_next = assign_windows(s.procs, innermost_roots(st.windows))
-    st.procs = track(s.procs, owner_next, prev.procs)
+    st.procs = track(s.procs, owner_next, prev.procs, out.cpu_owed)
     rss = rss_by_window(s.procs, owner_next)
     for w, ws in st.windows.items():
         ws.rss_bytes = rss.get(w, 0)
@@ -226,18 +230,39 @@ def _interval_facts(
     last_busy = prev.cpu_busy_ticks if prev.cpu_busy_ticks is not None else s.cpu.busy_ticks
     busy = max((s.cpu.busy_ticks - last_busy) / s.ticks_per_s, 0.0)
     capacity = s.cpu.logical_cpus * dur
-    # Process CPU is read after the clock and in 10 ms ticks, so an interval can show more CPU than
-    # its capacity; what does not fit is carried into the window's next interval (totals are kept).
+    # CPU can arrive after the interval it was used in (a child's, through its parent's reaped time;
+    # the process table is read after the clock, in 10 ms ticks), so an interval can show more than its
+    # capacity. What does not fit is placed back into the last intervals the window was open in, up to
+    # their slack (host busy - the windows' use), as extra usage rows of those ticks; what still does
+    # not fit is carried into the window's next interval (totals are kept).
+    out.cpu_owed = cpu.owed
     raw = {w: cpu.seconds.get(w, 0.0) + prev.windows[w].cpu_carry_s for w in windows}
     cpu_uses, busy, notes = conserve(raw, busy, capacity, "thread_s")
+    recent = [dict(e) for e in prev.cpu_recent]
+    placed_back: list[tuple[str, str, float]] = []  # (earlier tick id, window, thread-seconds)
     for w in windows:
         carry = max(raw[w] - cpu_uses[w], 0.0)
+        for e in reversed(recent):
+            if carry <= 1e-12:
+                break
+            if w in e["windows"] and e["slack_s"] > 0:
+                put = min(carry, e["slack_s"])
+                e["slack_s"] -= put
+                carry -= put
+                placed_back.append((e["tick_id"], w, put))
         if w in st.windows:
             st.windows[w].cpu_carry_s = carry
-        if carry > 0 and w in out.ended:
+        if carry > 1e-9 and w in out.ended:
             notes.append(
                 f"window {w[:8]} ended with {carry:.3f} thread-s beyond the interval's capacity: not placed"
             )
+    if placed_back:
+        notes.append(
+            f"{sum(p for _, _, p in placed_back):.3f} thread-s that arrived late placed back into "
+            f"{len({t for t, _, _ in placed_back})} earlier interval(s)"
+        )
+    slack = max(busy - math.fsum(cpu_uses.values()), 0.0)
+    st.cpu_recent = [*recent, {"tick_id": out.tick_id, "slack_s": slack, "windows": windows}][-RECENT_TICKS:]
     energy_j, rapl_note = interval_energy_j(prev.rapl_uj, s.rapl)
     source = "rapl:" + "+".join(s.rapl.zones) if energy_j is not None else "proc-stat"
     cpu_fields = {
@@ -307,6 +332,18 @@ def _interval_facts(
             st.gpus[g.key] = gi.state
         rows.append(({"device_kind": "gpu", **gi.fields, "note": _note(gi.notes)}, gi.uses))
 
+    for tick_id, w, put in placed_back:
+        out.batch.add(
+            WindowUsage(
+                tick_id=tick_id,
+                window_id=w,
+                materialization_id=prev.windows[w].materialization_id,
+                host=host,
+                device_kind="cpu",
+                device_index=0,
+                use=put,
+            )
+        )
     for fields, uses in rows:
         kind = fields["device_kind"]
         out.batch.add(DeviceInterval(**common, **fields, unit=DEVICE_UNITS[kind]))

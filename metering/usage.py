@@ -90,16 +90,23 @@ def window_usage(home: FootprintHome, window_id: str, *, wait_s: float = 10.0) -
     """Per device, what window `window_id` used (see the module docstring)."""
     usage, intervals = _pending_rows(home, window_id)
     more_usage, more_intervals = _warehouse_rows(home, window_id, wait_s)
-    rows = {(r["tick_id"], r["device_kind"], r["device_index"]): r for r in [*usage, *more_usage]}
+    # a row read from both places (same batch) counts once; a tick can hold several rows of one window
+    # and device (CPU that arrived late and was placed back into it), its capacity counts once
+    rows = {
+        (r["batch_id"], r["tick_id"], r["device_kind"], r["device_index"]): r for r in [*usage, *more_usage]
+    }
     devices = {(r["tick_id"], r["device_kind"], r["device_index"]): r for r in [*intervals, *more_intervals]}
     out: dict[tuple[str, int], DeviceUse] = {}
+    counted: set[tuple[str, str, int]] = set()
     for key, r in sorted(rows.items()):
-        d = devices.get(key)
+        d = devices.get(key[1:])
         if d is None:
             continue
-        du = out.setdefault(key[1:], DeviceUse(key[1], key[2], d["device_name"], d["unit"]))
-        du.capacity += d["capacity"]
-        du.methods.add(d["method"])
+        du = out.setdefault(key[2:], DeviceUse(key[2], key[3], d["device_name"], d["unit"]))
+        if key[1:] not in counted:
+            counted.add(key[1:])
+            du.capacity += d["capacity"]
+            du.methods.add(d["method"])
         if r["use"] is None:
             du.unknown_ticks += 1
         else:

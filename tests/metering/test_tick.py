@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,16 +58,23 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     return steps
 
 
+_DEVICES: dict[tuple[str, str, int], dict[str, Any]] = {}
+_USED: dict[tuple[str, str, int], float] = defaultdict(float)
+
+
 def check(batch_rows: dict[str, list[dict[str, Any]]]) -> None:
-    used: dict[tuple[str, int], float] = defaultdict(float)
+    """Per tick and device, over every batch so far (a later batch can place CPU that arrived late
+    back into an earlier tick): sum of use <= busy <= capacity."""
+    for d in batch_rows.get("device_interval", []):
+        _DEVICES[(d["tick_id"], d["device_kind"], d["device_index"])] = d
     for u in batch_rows.get("window_usage", []):
         if u["use"] is not None:
             assert u["use"] >= 0
-            used[(u["device_kind"], u["device_index"])] += u["use"]
-    for d in batch_rows.get("device_interval", []):
+            _USED[(u["tick_id"], u["device_kind"], u["device_index"])] += u["use"]
+    for key, d in _DEVICES.items():
         assert d["busy"] is None or d["busy"] <= d["capacity"] * (1 + 1e-9) + 1e-12, d
         ceiling = d["busy"] if d["busy"] is not None else d["capacity"]
-        assert used[(d["device_kind"], d["device_index"])] <= ceiling * (1 + 1e-9) + 1e-12, d
+        assert _USED[key] <= ceiling * (1 + 1e-9) + 1e-12, d
 
 
 @settings(max_examples=150, deadline=None)
@@ -147,3 +155,31 @@ def test_cpu_beyond_an_intervals_capacity_is_carried_not_lost() -> None:
         rows += [u for u in out.batch.rows.get("window_usage", []) if u["device_kind"] == "cpu"]
         state = out.state
     assert [round(u["use"], 6) for u in rows] == [2.0, 1.0]
+
+
+def test_a_child_read_gone_before_its_parent_reaped_it_counts_once() -> None:
+    """Tick 1 sees the child (pid 11) with 1.0 CPU-s; tick 2 reads /proc after the child is gone but
+    before the parent's reaped-children time grew; tick 3 sees the parent's cutime grow by the child's
+    whole 1.5 s. The window is charged 1.5 in all, not 2.5; the 0.5 used after tick 1 lands in an
+    interval with room for it, not in a tick of a few ms."""
+    gpu = GpuSample(0, "GPU-x", 0, "g", "GPU-x", energy_mj=0, has_counter=True, pids=[], util={})
+    readings = [  # (time s, {pid: (cpu_s, reaped_cpu_s)}, host busy ticks)
+        (0.0, {10: (0.0, 0.0), 11: (0.0, 0.0)}, 0),
+        (1.0, {10: (0.0, 0.0), 11: (1.0, 0.0)}, 100),
+        (2.0, {10: (0.0, 0.0)}, 200),  # the child used 0.5 more, exited; not yet reaped
+        (2.005, {10: (0.0, 1.5)}, 200),  # reaped: its whole 1.5 s in the parent's cutime
+    ]
+    state, uses = LedgerState(), []
+    for i, (t, cpu, busy) in enumerate(readings):
+        procs = {pid: Proc(pid, 1 if pid == 10 else 10, pid, c, r, 0) for pid, (c, r) in cpu.items()}
+        out = compute_tick(
+            state,
+            sample(t, procs, busy_ticks=busy, used=0, gpu=gpu),
+            host="h",
+            opens=[OpenRequest("w", "m", "step", "s", 10)] if i == 0 else [],
+            closes=["w"] if i == len(readings) - 1 else [],
+        )
+        check(out.batch.rows)
+        uses += [u["use"] for u in out.batch.rows.get("window_usage", []) if u["device_kind"] == "cpu"]
+        state = out.state
+    assert sum(uses) == pytest.approx(1.5)
