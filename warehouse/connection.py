@@ -72,8 +72,9 @@ def schema_sql() -> str:
 
 # The shape of the derived tables (sql/schema.sql, views.DERIVED_TABLES). When it changes, the derived
 # tables of an older warehouse are dropped, re-created and rebuilt from the facts (warehouse.views).
-DERIVED_VERSION = "2026-12-attribution-3"
+DERIVED_VERSION = "2026-12-attribution-4"
 _DERIVED_TABLES = (
+    "node_footprint",
     "node_status",
     "energy_reading_latest",
     "device_usage",

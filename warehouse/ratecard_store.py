@@ -54,6 +54,7 @@ def install_rate_card(
             [[version, r.key, r.subject, r.value, r.unit, r.source, r.year, r.basis] for r in card.rates],
         )
         refresh_rate_tables(con)
+        _reprice(con)
         con.execute("COMMIT")
     except duckdb.Error as err:
         con.execute("ROLLBACK")
@@ -114,7 +115,7 @@ def fill_missing_rates(con: duckdb.DuckDBPyConnection) -> int:
             r.subject,
             r.value,
             r.unit,
-            f"(added from the shipped default card) {r.source}",
+            f"(from the shipped default card) {r.source}",
             r.year,
             r.basis,
         ]
@@ -128,11 +129,23 @@ def fill_missing_rates(con: duckdb.DuckDBPyConnection) -> int:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-    if (
-        rows
-        or not con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rate_card_scalar'"
-        ).fetchall()[0][0]
-    ):
+    if rows or not _table_present(con, "rate_card_scalar"):
         refresh_rate_tables(con)
+        if rows:
+            _reprice(con)
     return len(rows)
+
+
+def _table_present(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()[0][0]
+    )
+
+
+def _reprice(con: duckdb.DuckDBPyConnection) -> None:
+    """A stored card changes prices (and which card is in force when): the priced cache follows, once
+    the views exist (a fresh warehouse gets it with its views)."""
+    from warehouse.views import rebuild_node_footprint
+
+    if _table_present(con, "node_footprint"):
+        rebuild_node_footprint(con)

@@ -69,13 +69,29 @@ def ensure_views(con: duckdb.DuckDBPyConnection) -> None:
     statements = view_sql()
     digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
     row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'views_sha256'").fetchall()
-    if not (row and row[0][0] == digest and _views_present(con)):
-        for text in statements:
-            con.execute(text)
+    views_changed = not (row and row[0][0] == digest and _views_present(con))
+    if views_changed:
+        views, rollup = statements
+        con.execute(views)
+        rebuild_node_footprint(con)  # the formulas may have changed; rollup.sql reads the cache
+        con.execute(rollup)
         con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('views_sha256', ?)", [digest])
+    elif not _table_present(con, "node_footprint"):
+        rebuild_node_footprint(con)
     if con.execute("SELECT count(*) FROM warehouse_meta WHERE key = 'derived_rebuild'").fetchall()[0][0]:
         rebuild_derived(con)  # a warehouse whose derived tables were made by an older version
         con.execute("DELETE FROM warehouse_meta WHERE key = 'derived_rebuild'")
+
+
+def rebuild_node_footprint(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute node_footprint, the priced cache of asset_footprint (card in force) on nodes that the
+    roll-up reads, from the views: after the views or the cards change, and on a rebuild. Cards are
+    small and rarely loaded; a full recompute is about 70 ms per 10k materializations."""
+    con.execute(
+        "CREATE OR REPLACE TABLE node_footprint AS SELECT n.node, f.* FROM asset_footprint_at(NULL) f "
+        "JOIN lineage_node n USING (materialization_id) ORDER BY n.node"
+    )
+    con.execute("DELETE FROM derived_touched")
 
 
 def _statements(sql: str) -> list[str]:
@@ -104,7 +120,8 @@ def _run(con: duckdb.DuckDBPyConnection, sql_file: str, new: set[str] | None) ->
 
 def merge_derived(con: duckdb.DuckDBPyConnection, new_tables: set[str], batch_ids: list[str]) -> None:
     """Fold the facts of the batches just inserted (`batch_ids`; `new_tables`: the fact tables that got
-    rows) into the derived tables: each derived SQL file whose fact tables have new rows runs once."""
+    rows) into the derived tables: each derived SQL file whose fact tables have new rows runs once, then
+    the priced cache is refreshed for the materializations they touched (node_footprint.sql)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE new_batch AS SELECT unnest(?::VARCHAR[]) AS batch_id", [batch_ids]
     )
@@ -112,6 +129,7 @@ def merge_derived(con: duckdb.DuckDBPyConnection, new_tables: set[str], batch_id
         for sql_file, tables in DERIVED_SQL:
             if new_tables.intersection(tables):
                 _run(con, sql_file, new_tables)
+        _run(con, "node_footprint.sql", new_tables)  # the touched materializations' priced rows
     finally:
         con.execute("DROP TABLE IF EXISTS new_batch")
 
@@ -122,6 +140,12 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DELETE FROM {table}")
     for sql_file, _ in DERIVED_SQL:
         _run(con, sql_file, None)
+    rebuild_node_footprint(con)
+
+
+def _table_present(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
+    return bool(row[0][0])
 
 
 def _views_present(con: duckdb.DuckDBPyConnection) -> bool:

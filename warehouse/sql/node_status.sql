@@ -11,3 +11,7 @@ LEFT JOIN (SELECT node, max(last_at) AS last_at FROM device_usage GROUP BY node)
 UPDATE node_status SET ended_at = o.ended_at, status = o.status
 FROM __NEW(materialization_outcome)__ o
 WHERE node_status.materialization_id = o.materialization_id AND node_status.status = 'incomplete';
+
+INSERT INTO derived_touched
+SELECT materialization_id FROM __NEW(materialization)__
+UNION ALL SELECT materialization_id FROM __NEW(materialization_outcome)__;

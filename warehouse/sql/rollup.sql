@@ -33,7 +33,7 @@ FROM lineage_walk(root_id) w
 JOIN lineage_node r ON r.node = w.root_node
 JOIN lineage_node n ON n.node = w.node;
 
--- end_to_end_footprint_of(id): one row: inclusive totals over the materialization and all its
+-- end_to_end_priced(id, version): one row: inclusive totals over the materialization and all its
 -- upstreams, each counted once, and alloc_* totals where each upstream contributes weight x its
 -- footprint (allocated totals of all final consumers add up to the sum over all materializations).
 -- Upstream ids with no recorded materialization count in upstream_unrecorded and add nothing.
@@ -42,8 +42,8 @@ JOIN lineage_node n ON n.node = w.node;
 -- per (root, card version, rate subject) first and only those few sums are priced. Totals equal the
 -- sum of the upstreams' asset_footprint rows; a total with any unknown part is NULL (its `_at_least`
 -- column sums the known parts) and unknown_parts adds up the upstreams' unknown parts.
--- pinned_version as in asset_footprint_at.
-CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id, pinned_version := NULL) AS TABLE
+-- pinned_version as in asset_footprint_at (NULL: the card in force for each upstream).
+CREATE OR REPLACE MACRO end_to_end_priced(root_id, pinned_version) AS TABLE
 WITH walk AS MATERIALIZED (SELECT * FROM lineage_walk(root_id)),
 mat AS MATERIALIZED (  -- every upstream node in the walk, with its card; recorded = has a materialization fact
   SELECT w.root_node AS root, w.node AS mid, w.weight,
@@ -238,6 +238,85 @@ SELECT f.materialization_id, f.run_id, f.asset_key, f.status, f.started_at,
        END AS alloc_cost_usd
 FROM (SELECT f.*, r.materialization_id, r.run_id, r.asset_key, r.status, r.started_at FROM f
       JOIN node_status r ON r.node = f.root) f;
+
+-- The same totals under the card in force, from node_footprint (asset_footprint's rows, cached on
+-- nodes by the loader): sums over the walk, a figure NULL when an upstream's is.
+CREATE OR REPLACE MACRO end_to_end_cached(root_id) AS TABLE
+WITH w AS MATERIALIZED (SELECT * FROM lineage_walk(root_id)),
+j AS (
+  SELECT w.root_node, w.weight, f.*, f.node IS NOT NULL AS recorded
+  FROM w LEFT JOIN node_footprint f ON f.node = w.node
+),
+a AS (
+  SELECT root_node,
+         count(*) FILTER (WHERE recorded) AS recorded,
+         count(*) FILTER (WHERE NOT recorded) AS unrecorded,
+         count(*) FILTER (WHERE recorded AND status <> 'success') AS not_successful,
+         sum(duration_s) AS duration_s,
+         count(*) FILTER (WHERE energy_method <> 'unavailable') AS metered,
+         min(energy_method) FILTER (WHERE energy_method <> 'unavailable') AS method_min,
+         max(energy_method) FILTER (WHERE energy_method <> 'unavailable') AS method_max,
+         -- a strict figure: the sum when no recorded upstream's is NULL
+         count(*) FILTER (WHERE recorded AND energy_kwh IS NULL) AS energy_null,
+         count(*) FILTER (WHERE recorded AND human_hours IS NULL) AS human_null,
+         count(*) FILTER (WHERE recorded AND cost_hardware_usd IS NULL) AS hardware_null,
+         count(*) FILTER (WHERE recorded AND cost_energy_usd IS NULL) AS energy_bill_null,
+         count(*) FILTER (WHERE recorded AND cost_labeling_usd IS NULL) AS labeling_null,
+         sum(energy_kwh) AS energy_kwh, sum(co2e_kg) AS co2e_kg, sum(e_compute_kwh) AS e_compute_kwh,
+         coalesce(sum(e_data_kwh), 0) AS e_data_kwh, coalesce(sum(bytes_moved), 0) AS bytes_moved,
+         sum(human_hours) AS human_hours, coalesce(sum(cost_person_usd), 0) AS cost_person_usd,
+         sum(cost_hardware_usd) AS cost_hardware_usd, sum(cost_energy_usd) AS cost_energy_usd,
+         sum(cost_labeling_usd) AS cost_labeling_usd, sum(cost_usd) AS cost_usd,
+         sum(energy_kwh_at_least) AS energy_kwh_at_least, sum(co2e_kg_at_least) AS co2e_kg_at_least,
+         coalesce(sum(human_hours_at_least), 0) AS human_hours_at_least,
+         coalesce(sum(cost_usd_at_least), 0) AS cost_usd_at_least,
+         coalesce(sum(unknown_parts), 0) AS unknown_parts,
+         sum(weight * energy_kwh) AS alloc_energy_kwh, sum(weight * co2e_kg) AS alloc_co2e_kg,
+         coalesce(sum(weight * bytes_moved), 0) AS alloc_bytes_moved,
+         sum(weight * human_hours) AS alloc_human_hours,
+         coalesce(sum(weight * cost_person_usd), 0) AS alloc_cost_person_usd,
+         sum(weight * cost_hardware_usd) AS alloc_cost_hardware_usd,
+         sum(weight * cost_energy_usd) AS alloc_cost_energy_usd,
+         sum(weight * cost_labeling_usd) AS alloc_cost_labeling_usd,
+         sum(weight * cost_usd) AS alloc_cost_usd
+  FROM j GROUP BY root_node
+)
+SELECT r.materialization_id, r.run_id, r.asset_key, r.status, r.started_at,
+       a.recorded - 1 AS upstream_count, a.unrecorded AS upstream_unrecorded,
+       a.not_successful AS not_successful_count, a.duration_s,
+       CASE WHEN a.energy_null = 0 THEN a.energy_kwh END AS energy_kwh,
+       CASE WHEN a.metered = 0 THEN 'unavailable'
+            WHEN a.metered = a.recorded AND a.method_min = a.method_max THEN a.method_min
+            ELSE 'mixed' END AS energy_method,
+       CASE WHEN a.energy_null = 0 THEN a.co2e_kg END AS co2e_kg,
+       a.bytes_moved,
+       CASE WHEN a.human_null = 0 THEN a.human_hours END AS human_hours,
+       a.cost_person_usd,
+       CASE WHEN a.hardware_null = 0 THEN a.cost_hardware_usd END AS cost_hardware_usd,
+       CASE WHEN a.energy_bill_null = 0 THEN a.cost_energy_usd END AS cost_energy_usd,
+       CASE WHEN a.labeling_null = 0 THEN a.cost_labeling_usd END AS cost_labeling_usd,
+       CASE WHEN a.hardware_null + a.energy_bill_null + a.labeling_null = 0 THEN a.cost_usd END AS cost_usd,
+       a.energy_kwh_at_least, a.co2e_kg_at_least, a.human_hours_at_least, a.cost_usd_at_least,
+       a.unknown_parts,
+       CASE WHEN a.energy_null = 0 THEN a.e_compute_kwh END AS e_compute_kwh, a.e_data_kwh,
+       CASE WHEN a.energy_null = 0 THEN a.alloc_energy_kwh END AS alloc_energy_kwh,
+       CASE WHEN a.energy_null = 0 THEN a.alloc_co2e_kg END AS alloc_co2e_kg,
+       a.alloc_bytes_moved,
+       CASE WHEN a.human_null = 0 THEN a.alloc_human_hours END AS alloc_human_hours,
+       a.alloc_cost_person_usd,
+       CASE WHEN a.hardware_null = 0 THEN a.alloc_cost_hardware_usd END AS alloc_cost_hardware_usd,
+       CASE WHEN a.energy_bill_null = 0 THEN a.alloc_cost_energy_usd END AS alloc_cost_energy_usd,
+       CASE WHEN a.labeling_null = 0 THEN a.alloc_cost_labeling_usd END AS alloc_cost_labeling_usd,
+       CASE WHEN a.hardware_null + a.energy_bill_null + a.labeling_null = 0 THEN a.alloc_cost_usd END
+         AS alloc_cost_usd
+FROM a JOIN node_footprint r ON r.node = a.root_node;
+
+-- end_to_end_footprint_of(id): the cached totals under the card in force; with a second argument
+-- (`pinned_version := v`) every upstream re-priced with card v (end_to_end_priced). Both give the
+-- sums of the upstreams' asset_footprint_at rows (tests/warehouse/test_rollup_pricing.py). Two
+-- overloads, so the everyday call binds only the cached plan.
+CREATE OR REPLACE MACRO end_to_end_footprint_of(root_id) AS TABLE (SELECT * FROM end_to_end_cached(root_id)),
+  (root_id, pinned_version) AS TABLE (SELECT * FROM end_to_end_priced(root_id, pinned_version));
 
 -- Every materialization at once. For one materialization query end_to_end_footprint_of('<id>'):
 -- a WHERE on this view is not pushed into the recursive walk.

@@ -110,6 +110,11 @@ CREATE TABLE IF NOT EXISTS device_usage (
   method_min VARCHAR, method_max VARCHAR, first_at TIMESTAMPTZ, last_at TIMESTAMPTZ, node INTEGER NOT NULL
 );
 
+-- Bookkeeping of the loader's derived merges: the materializations a merge touched (their
+-- node_footprint rows are refreshed at its end, then this is emptied). node_footprint itself (the
+-- priced cache of asset_footprint on nodes) is created from the view by warehouse.views.
+CREATE TABLE IF NOT EXISTS derived_touched (materialization_id VARCHAR NOT NULL);
+
 -- Bookkeeping of warehouse.views: the digest of the view SQL last created (views are re-created only
 -- when it changes).
 CREATE TABLE IF NOT EXISTS warehouse_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);

@@ -25,4 +25,6 @@ FROM latest JOIN lineage_node n USING (materialization_id)
 WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, annotator;
 
+INSERT INTO derived_touched SELECT materialization_id FROM usage_scope;
+
 DROP TABLE usage_scope;

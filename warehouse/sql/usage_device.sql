@@ -49,5 +49,7 @@ FROM (SELECT node, max(last_at) AS last_at FROM device_usage
       WHERE materialization_id IN (SELECT materialization_id FROM usage_scope) GROUP BY node) u
 WHERE node_status.node = u.node;
 
+INSERT INTO derived_touched SELECT materialization_id FROM usage_scope;
+
 DROP TABLE usage_scope;
 DROP TABLE usage_ticks;

@@ -11,4 +11,6 @@ FROM person_time JOIN lineage_node n USING (materialization_id)
 WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, person;
 
+INSERT INTO derived_touched SELECT materialization_id FROM usage_scope;
+
 DROP TABLE usage_scope;

@@ -14,4 +14,6 @@ FROM transfer JOIN lineage_node n USING (materialization_id)
 WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
 GROUP BY materialization_id, year(timezone('UTC', occurred_at));
 
+INSERT INTO derived_touched SELECT materialization_id FROM usage_scope;
+
 DROP TABLE usage_scope;

@@ -73,7 +73,9 @@ SELECT u.tick_id, u.host, u.device_kind, u.device_index, u.window_id, u.material
                                       ELSE 0.0 END
        END AS share
 FROM window_usage u
-JOIN device_interval d USING (tick_id, host, device_kind, device_index)
+-- a tick id is a UUID of one host's tick: host need not be compared
+JOIN device_interval d ON d.tick_id = u.tick_id AND d.device_kind = u.device_kind
+                      AND d.device_index = u.device_index
 LEFT JOIN meter_window w USING (window_id);
 
 -- What each materialization is charged of each interval: its own windows' shares, and the shares of
@@ -85,11 +87,11 @@ LEFT JOIN meter_window w USING (window_id);
 --             joules by the card's power model (CPU at max watts per busy thread, RAM per GB);
 --   energy_unknown: the share is unknown, or a device read 'unavailable' is charged.
 CREATE OR REPLACE VIEW ledger_charge AS
-WITH consumer AS (
-  SELECT DISTINCT tick_id, host, window_id, materialization_id,
-         trim(unnest(string_split(uses_services, ','))) AS service
-  FROM ledger_share
-  WHERE materialization_id IS NOT NULL AND uses_services <> ''
+WITH consumer AS (  -- from the few windows that use a service (not the whole of ledger_share)
+  SELECT DISTINCT u.tick_id, u.host, u.window_id, u.materialization_id,
+         trim(unnest(string_split(w.uses_services, ','))) AS service
+  FROM meter_window w JOIN window_usage u USING (window_id)
+  WHERE w.uses_services <> '' AND u.materialization_id IS NOT NULL
 ),
 consumers AS (
   SELECT *, count(*) OVER (PARTITION BY tick_id, host, service) AS n FROM consumer WHERE service <> ''
@@ -251,7 +253,7 @@ GROUP BY w.materialization_id, w.device_kind;
 -- watts) and whether its energy or share is unknown. NULL pinned_version: the card in force at the
 -- materialization's start. asset_footprint_at and the report read it; rollup.sql applies the same
 -- lookups to sums.
-CREATE OR REPLACE MACRO device_footprint_at(pinned_version) AS TABLE
+CREATE OR REPLACE MACRO device_footprint_at(pinned_version, only_touched := FALSE) AS TABLE
 SELECT du.materialization_id, du.host, du.device_kind, du.device_index, du.service, du.origin, du.device_name,
        du.power_model, du.energy_j, du.power_use, du.seconds, du.intervals, du.method_min, du.method_max,
        du.first_at, du.last_at, mat.rate_card_version,
@@ -262,7 +264,9 @@ SELECT du.materialization_id, du.host, du.device_kind, du.device_index, du.servi
          AS energy_j_known
 FROM device_usage du
 JOIN (SELECT materialization_id, coalesce(pinned_version, rate_card_in_force) AS rate_card_version
-      FROM materialization_status) mat USING (materialization_id)
+      FROM materialization_status
+      WHERE NOT only_touched OR materialization_id IN (SELECT materialization_id FROM derived_touched)) mat
+  USING (materialization_id)
 -- the power model: the processor family's own, else the card's default (`pf`), RAM's per GB (`pr`)
 LEFT JOIN rate pm ON pm.version = mat.rate_card_version AND du.device_kind = 'cpu'
                  AND pm.key = 'cpu_watts_per_thread_max' AND pm.subject = du.power_model
@@ -280,7 +284,9 @@ CREATE OR REPLACE VIEW device_footprint AS SELECT * FROM device_footprint_at(NUL
 
 -- asset_footprint ------------------------------------------------------------------------------------
 -- asset_footprint_at(NULL) prices each materialization with the card in force; asset_footprint_at(3)
--- re-prices all history with version 3.
+-- re-prices all history with version 3. node_footprint caches asset_footprint_at(NULL) on nodes for
+-- the roll-up (warehouse.views keeps it: refreshed for what each merge touched, rebuilt when a card is
+-- stored or these views change; tests check cache and view agree).
 -- end_to_end_footprint_of (rollup.sql) applies the same formulas to sums of usage over a lineage
 -- walk: change both together (tests/warehouse/test_rollup_pricing.py checks they agree).
 --
@@ -289,13 +295,15 @@ CREATE OR REPLACE VIEW device_footprint AS SELECT * FROM device_footprint_at(NUL
 -- `unknown_detail`: a materialization never metered (1), a device charged with unknown energy or an
 -- unknown share (1 per device), a device billed without a price in its card (1 per device), an
 -- annotation without a valid lead time (1 each).
-CREATE OR REPLACE MACRO asset_footprint_at(pinned_version) AS TABLE
+CREATE OR REPLACE MACRO asset_footprint_at(pinned_version, only_touched := FALSE) AS TABLE
 WITH mat AS MATERIALIZED (
   SELECT materialization_id, run_id, asset_key, partition_key, status, started_at, ended_at,
          coalesce(pinned_version, rate_card_in_force) AS rate_card_version
   FROM materialization_status
+  -- only_touched: the materializations a merge touched (derived_touched), to refresh node_footprint
+  WHERE NOT only_touched OR materialization_id IN (SELECT materialization_id FROM derived_touched)
 ),
-dev_rows AS (SELECT * FROM device_footprint_at(pinned_version)),
+dev_rows AS (SELECT * FROM device_footprint_at(pinned_version, only_touched := only_touched)),
 dev AS (
   SELECT materialization_id,
          sum(energy_j_known) / 3.6e6 AS device_kwh_known,
