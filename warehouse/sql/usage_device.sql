@@ -24,21 +24,25 @@ WHERE tick_id IN (SELECT tick_id FROM usage_ticks) AND materialization_id IS NOT
 DELETE FROM device_usage
 WHERE origin = 'ledger' AND materialization_id IN (SELECT materialization_id FROM usage_scope);
 
--- The energy method of the devices that were charged something (share > 0), else of every device read.
+-- The energy method of the devices that were charged something (share > 0), else of every device read
+-- ('estimated' 1 < 'measured' 2 as codes: aggregating integers, not strings, in the large group-by).
 INSERT INTO device_usage
-SELECT c.*, n.node
+SELECT c.materialization_id, c.host, c.device_kind, c.device_index, c.service, 'ledger', c.device_name,
+       c.power_model, c.energy_j, c.power_use, c.seconds, c.intervals, c.energy_unknown, c.share_unknown,
+       CASE coalesce(c.charged_min, c.read_min) WHEN 1 THEN 'estimated' WHEN 2 THEN 'measured' END,
+       CASE coalesce(c.charged_max, c.read_max) WHEN 1 THEN 'estimated' WHEN 2 THEN 'measured' END,
+       c.first_at, c.last_at, n.node
 FROM (
-  SELECT materialization_id, host, device_kind, device_index, service, 'ledger',
-         any_value(device_name), any_value(power_model),
-         sum(energy_j), sum(power_use), coalesce(sum(seconds), 0),
-         count(*), count(*) FILTER (WHERE energy_unknown), count(*) FILTER (WHERE share IS NULL),
-         coalesce(min(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
-                  min(method) FILTER (WHERE method <> 'unavailable')),
-         coalesce(max(method) FILTER (WHERE share > 0 AND method <> 'unavailable'),
-                  max(method) FILTER (WHERE method <> 'unavailable')),
-         min(started_at), max(ended_at)
-  FROM ledger_charge
-  WHERE materialization_id IN (SELECT materialization_id FROM usage_scope)
+  SELECT materialization_id, host, device_kind, device_index, service,
+         any_value(device_name) AS device_name, any_value(power_model) AS power_model,
+         sum(energy_j) AS energy_j, sum(power_use) AS power_use, coalesce(sum(seconds), 0) AS seconds,
+         count(*) AS intervals, count(*) FILTER (WHERE energy_unknown) AS energy_unknown,
+         count(*) FILTER (WHERE share IS NULL) AS share_unknown,
+         min(m) FILTER (WHERE share > 0) AS charged_min, max(m) FILTER (WHERE share > 0) AS charged_max,
+         min(m) AS read_min, max(m) AS read_max,
+         min(started_at) AS first_at, max(ended_at) AS last_at
+  FROM (SELECT *, CASE method WHEN 'estimated' THEN 1 WHEN 'measured' THEN 2 END AS m FROM ledger_charge
+        WHERE materialization_id IN (SELECT materialization_id FROM usage_scope))
   GROUP BY materialization_id, host, device_kind, device_index, service
 ) c
 JOIN lineage_node n USING (materialization_id);
