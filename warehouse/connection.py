@@ -70,10 +70,11 @@ def schema_sql() -> str:
     return "\n".join([*(fact_table_ddl(t) for t in FACT_TABLES), sql_text("schema.sql")])
 
 
-# The shape of the derived tables (sql/schema.sql, views.DERIVED_TABLES). When it changes, the derived
-# tables of an older warehouse are dropped, re-created and rebuilt from the facts (warehouse.views).
+# The derived tables (sql/schema.sql; node_footprint is made by warehouse.views) and the version of
+# their shape. When it changes, the derived tables of an older warehouse are dropped, re-created and
+# rebuilt from the facts (warehouse.views).
 DERIVED_VERSION = "2026-12-attribution-4"
-_DERIVED_TABLES = (
+DERIVED_TABLES: tuple[str, ...] = (
     "node_footprint",
     "node_status",
     "energy_reading_latest",
@@ -91,7 +92,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     default rate card are added by `warehouse.views`."""
     outdated = _derived_outdated(con)
     if outdated:
-        for table in _DERIVED_TABLES:
+        for table in DERIVED_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         for (view,) in con.execute(  # views before 2026-12, tables now (sql/rate_tables.sql)
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND view_name IN "
@@ -114,7 +115,7 @@ def _derived_outdated(con: duckdb.DuckDBPyConnection) -> bool:
     if "warehouse_meta" not in tables:
         return False
     row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'derived_version'").fetchall()
-    return (row[0][0] if row else None) != DERIVED_VERSION and bool(tables & set(_DERIVED_TABLES))
+    return (row[0][0] if row else None) != DERIVED_VERSION and bool(tables & set(DERIVED_TABLES))
 
 
 def _upgrade_fact_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -13,7 +13,7 @@ import re
 
 import duckdb
 
-from warehouse.connection import sql_text
+from warehouse.connection import DERIVED_TABLES, sql_text
 from warehouse.ratecard_store import ensure_default_card, fill_missing_rates
 
 VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
@@ -39,15 +39,6 @@ DERIVED_SQL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("usage_annotation.sql", ("annotation_work",)),
     ("usage_person.sql", ("person_time",)),
     ("usage_transfer.sql", ("transfer",)),
-)
-DERIVED_TABLES: tuple[str, ...] = (
-    "node_status",
-    "energy_reading_latest",
-    "device_usage",
-    "materialization_usage",
-    "lineage_graph",
-    "lineage_node",
-    "lineage_walk_edge",
 )
 _NEW = re.compile(r"__NEW\((\w+)\)__")
 
@@ -140,7 +131,9 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DELETE FROM {table}")
     for sql_file, _ in DERIVED_SQL:
         _run(con, sql_file, None)
-    rebuild_node_footprint(con)
+    con.execute("DELETE FROM derived_touched")
+    con.execute("INSERT INTO derived_touched SELECT materialization_id FROM materialization")
+    _run(con, "node_footprint.sql", None)  # every materialization: node_status's metered, the cache
 
 
 def _table_present(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -47,12 +47,6 @@ FROM (
 ) c
 JOIN lineage_node n USING (materialization_id);
 
--- node_status: which materializations are metered, and until when
-UPDATE node_status SET metered = TRUE, last_at = u.last_at
-FROM (SELECT node, max(last_at) AS last_at FROM device_usage
-      WHERE materialization_id IN (SELECT materialization_id FROM usage_scope) GROUP BY node) u
-WHERE node_status.node = u.node;
-
 INSERT INTO derived_touched SELECT materialization_id FROM usage_scope;
 
 DROP TABLE usage_scope;

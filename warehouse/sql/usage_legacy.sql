@@ -39,12 +39,6 @@ SELECT materialization_id, host, device_kind, device_index, '', 'legacy',
 FROM q JOIN lineage_node n USING (materialization_id)
 GROUP BY materialization_id, host, device_kind, device_index;
 
--- node_status: which materializations are metered, and until when
-UPDATE node_status SET metered = TRUE, last_at = u.last_at
-FROM (SELECT node, max(last_at) AS last_at FROM device_usage
-      WHERE materialization_id IN (SELECT materialization_id FROM usage_scope) GROUP BY node) u
-WHERE node_status.node = u.node;
-
 INSERT INTO derived_touched SELECT materialization_id FROM usage_scope;
 
 DROP TABLE usage_scope;
