@@ -88,9 +88,12 @@ def test_nested_and_taken_over_windows(
     check_conservation(f)
     assert f.window(inner)["parent_window_id"] == outer and f.window(inner)["rank"] == 0
     assert f.window(same)["parent_window_id"] == outer
-    # while `same` was open it held this process: the outer window's own use in that time is 0
+    # while `same` was open it held this process: the outer window used nothing of its own then; at
+    # most CPU read before (beyond the capacity of the opening ticks' few-ms intervals, 10 ms clock
+    # ticks) is carried into it (metering.tick), never a process the taking-over window holds
     mid = [u for u in f.usage if u["tick_id"] == out.tick_id and u["device_kind"] == "cpu"]
-    assert {u["window_id"]: u["use"] for u in mid}[outer] == 0.0
+    taken = {u["window_id"]: u["use"] for u in mid}
+    assert taken[outer] < 0.02
 
 
 def test_lost_window_closed_by_the_next_tick(ledger: Ledger, home: FootprintHome) -> None:

@@ -102,6 +102,16 @@ def test_pretrained_facts(pretrained: Pretrained) -> None:
     assert (rank[1], rank[2], step[1], step[2], step[3]) == ("rank", 0, "step", None, None)
     assert rank[3] == step[0] == pretrained.meta["footprint/window_id"]
     assert rank[4] > 0 and step[4] > 0 and rank[5] == step[5] == ["closed"]
+    # nested, not double-billed: the run's billed host-seconds fit in its wall time on one host, and
+    # the footprint is priced from them (energy and hardware known)
+    [(billed_s, wall_s, energy_kwh, hardware_usd, unknown)] = query(
+        home,
+        "SELECT (SELECT sum(seconds) FROM device_usage WHERE materialization_id = f.materialization_id "
+        "AND device_kind = 'cpu'), f.duration_s, f.energy_kwh, f.cost_hardware_usd, f.unknown_parts "
+        "FROM asset_footprint f WHERE materialization_id = ?",
+        [mid],
+    )
+    assert 0 < billed_s <= wall_s and energy_kwh > 0 and hardware_usd > 0 and unknown == 0
     assert query(
         home, "SELECT upstream_materialization_id FROM lineage_edge WHERE materialization_id = ?", [mid]
     ) == [("m-corpus",)]
