@@ -11,7 +11,6 @@ Output contract (Parquet, TRAINING_SCHEMA), one row per task that has a majority
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from labeling.labels import TaskLabel
+from warehouse.atomic import atomic_file
 
 TRAINING_SCHEMA = pa.schema(
     [
@@ -50,7 +50,7 @@ def write_task_map(path: Path, mapping: dict[str, int]) -> None:
         {"row_id": list(mapping), "task_id": list(mapping.values())},
         schema=pa.schema([pa.field("row_id", pa.string(), False), pa.field("task_id", pa.int64(), False)]),
     )
-    _atomic_write(table, path)
+    _write_parquet(table, path)
 
 
 def training_table(
@@ -77,13 +77,10 @@ def training_table(
 
 
 def write_training_set(path: Path, table: pa.Table) -> None:
-    _atomic_write(table, path)
+    _write_parquet(table, path)
 
 
-def _atomic_write(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)

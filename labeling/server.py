@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 
 from labeling.install import ENV_VENV, ServerError, ensure_venv
+from warehouse.atomic import atomic_file
 from warehouse.home import FootprintHome, make_private_dir
 from warehouse.redact import redact, register_secret
 
@@ -91,14 +92,8 @@ class ServerInfo:
 
 # -- credentials -----------------------------------------------------------------------------------
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    path.chmod(0o600)
+    with atomic_file(path, mode=0o600) as tmp:
+        tmp.write_text(text)
 
 
 def credentials(paths: ServerPaths) -> dict[str, str]:

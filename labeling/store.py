@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from labeling.sync import AnnotationVersion, ChangedTask
+from warehouse.atomic import atomic_file
 from warehouse.home import make_private_dir
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -158,7 +158,7 @@ def load_state(path: Path) -> SyncState:
 
 
 def save_state(path: Path, state: SyncState) -> None:
-    """Atomically replace the state file (write beside it, fsync, rename)."""
+    """Atomically replace the state file (`warehouse.atomic.atomic_file`)."""
     make_private_dir(path.parent)
     rows = [dataclasses.asdict(v) for v in sorted(state.annotations.values(), key=lambda v: v.annotation_id)]
     marks = {
@@ -170,11 +170,8 @@ def save_state(path: Path, state: SyncState) -> None:
         {_CURSOR_KEY: json.dumps(marks).encode(), _DELETED_KEY: json.dumps(deleted).encode()}
     )
     table = pa.Table.from_pylist(rows, schema=schema)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def all_states(root: Path) -> dict[str, Path]:

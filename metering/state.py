@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from metering.procs import Tracked
+from warehouse.atomic import fsync_path
 from warehouse.home import FootprintHome
 
 STATE_VERSION = 1
@@ -91,19 +92,12 @@ class LedgerState:
 
 
 def _fsync_write(path: Path, text: str) -> None:
+    """Write `path` in place (0600) and fsync it: `state.next.json` keeps its name, because the
+    rename that publishes it (`commit`) comes only after the tick's batch is published."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path)
 
 
 class StateFile:
@@ -149,7 +143,7 @@ class StateFile:
     def commit(self) -> None:
         """Phase 3: the next state becomes the state."""
         os.replace(self.next_path, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)
 
     def abandon(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,6 +1,6 @@
 """The code location's I/O manager: Dagster's filesystem pickling layout (`<base_dir>/<asset key>`,
 default `$DAGSTER_HOME/storage`), but every write is atomic: the value is pickled to a temporary file
-beside its destination and renamed over it.
+beside its destination and renamed over it (`warehouse.atomic.atomic_file`).
 
 Dagster's own `FilesystemIOManager` writes in place, so two runs materializing the same asset at once
 (a backfill beside a manual run, several runs of one job) can let a downstream step read a
@@ -10,14 +10,15 @@ $FOOTPRINT_HOME/artifacts and are referenced by path)."""
 
 from __future__ import annotations
 
-import os
 import pickle
-import uuid
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 from upath import UPath
+
+from warehouse.atomic import atomic_file
 
 
 class AtomicPickleIOManager(dg.UPathIOManager):
@@ -26,19 +27,19 @@ class AtomicPickleIOManager(dg.UPathIOManager):
     extension: str = ""  # the same file names as Dagster's fs_io_manager
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        if not isinstance(path, Path):  # a remote UPath: it cannot be renamed atomically (nor at all)
+            raise dg.DagsterInvariantViolationError(
+                f"{type(self).__name__} writes to a local directory only, not {path}; set base_dir to one"
+            )
         try:
-            with tmp.open("wb") as file:
+            # readers see the old or the new value
+            with atomic_file(path) as tmp, tmp.open("wb") as file:
                 pickle.dump(obj, file, pickle.HIGHEST_PROTOCOL)
-            tmp.replace(path)  # atomic on a local filesystem: readers see the old or the new value
         except (AttributeError, TypeError, RecursionError, ImportError, pickle.PicklingError) as err:
             raise dg.DagsterInvariantViolationError(
                 f"the output of {context.step_key!r} cannot be pickled ({type(err).__name__}: {err}); "
                 "return a small picklable value (e.g. an ArtifactHandle) and keep data on disk"
             ) from err
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         with path.open("rb") as file:

@@ -1,21 +1,20 @@
-"""Writing fact batches: one directory per batch, written under a temporary name, fsynced, then
-atomically renamed into `pending/`. A step never opens the DuckDB file; the loader merges batches
-(see `warehouse.loader`). A reader therefore never sees half a batch.
+"""Writing fact batches: one directory per batch, written under a temporary name (`.tmp-*`), fsynced,
+then atomically renamed into `pending/` (`warehouse.atomic.atomic_dir`). A step never opens the
+DuckDB file; the loader merges batches (see `warehouse.loader`). A reader therefore never sees half
+a batch.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse.atomic import TMP_PREFIX, atomic_dir
 from warehouse.facts import FACT_SCHEMAS, FactBatch
 from warehouse.home import FootprintHome
 
-TMP_PREFIX = ".tmp-"
 MANIFEST = "MANIFEST"
 
 
@@ -39,32 +38,16 @@ def write_tables(home: FootprintHome, batch_id: str, tables: dict[str, pa.Table]
             raise BatchWriteError(f"table {name!r} in batch {batch_id} does not match the fact schema")
     pending = home.pending_dir
     pending.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = pending / f"{TMP_PREFIX}{batch_id}"
     final = pending / batch_id
     try:
-        tmp.mkdir(mode=0o700)
-        for name, table in tables.items():
-            path = tmp / f"{name}.parquet"
-            pq.write_table(table, path, compression="zstd")
-            _fsync(path)
-        manifest = "".join(f"{name}\t{t.num_rows}\n" for name, t in sorted(tables.items()))
-        (tmp / MANIFEST).write_text(manifest)
-        _fsync(tmp / MANIFEST)
-        _fsync(tmp)
-        os.rename(tmp, final)
-        _fsync(pending)
+        with atomic_dir(final) as tmp:
+            for name, table in tables.items():
+                pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            manifest = "".join(f"{name}\t{t.num_rows}\n" for name, t in sorted(tables.items()))
+            (tmp / MANIFEST).write_text(manifest)
     except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise BatchWriteError(f"could not write fact batch {batch_id} under {pending}: {err}") from err
     return final
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def pending_batches(home: FootprintHome) -> list[Path]:

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from assets.corpus.cleaning import clean_text, dedup_key, first_occurrence, hashes_and_split
 from assets.corpus.errors import CorpusError
-from assets.corpus.storage import CLEAN_SCHEMA, RAW_SCHEMA, publishing
+from assets.corpus.storage import CLEAN_SCHEMA, RAW_SCHEMA
+from warehouse.atomic import atomic_file
 
 DROP_REASONS = ("empty", "too_short", "too_long", "duplicate_exact", "duplicate_normalised")
 
@@ -131,7 +132,7 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
             column="text",
         )
     start = 0
-    with publishing(dst) as tmp, pq.ParquetWriter(tmp, CLEAN_SCHEMA, compression="zstd") as writer:
+    with atomic_file(dst) as tmp, pq.ParquetWriter(tmp, CLEAN_SCHEMA, compression="zstd") as writer:
         kept.reverse()
         while kept:
             batch = kept.pop()

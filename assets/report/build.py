@@ -21,6 +21,7 @@ import pandas as pd
 from assets.report import charts
 from assets.report.data import DEFAULT_READ_WAIT_S, DEFAULT_SYNC_WAIT_S, ReportData, load_report_data
 from assets.report.render import Chart, Section, html_page, pick
+from warehouse.atomic import TMP_PREFIX, atomic_dir, fsync_path
 from warehouse.home import FootprintHome, make_private_dir
 
 LATEST = "latest"
@@ -246,16 +247,15 @@ def build_report(
 
 def _publish(home: FootprintHome, final: Path, page: str, charts_: list[Chart]) -> None:
     reports = make_private_dir(home.reports_dir)
-    tmp = reports / f".tmp-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(mode=0o700)
-    for chart in charts_:
-        (tmp / chart.filename).write_bytes(chart.png)
-    (tmp / HTML_NAME).write_text(page, encoding="utf-8")
-    if final.exists():
-        shutil.rmtree(final)
-    os.rename(tmp, final)
-    link_tmp = reports / f".tmp-{LATEST}-{final.name}"
+    with atomic_dir(final) as tmp:
+        for chart in charts_:
+            (tmp / chart.filename).write_bytes(chart.png)
+        (tmp / HTML_NAME).write_text(page, encoding="utf-8")
+        if final.exists():  # rebuilt within the same second under the same label: replaced
+            shutil.rmtree(final)
+    # `latest` is a symlink, not a file or directory atomic_dir could write: swapped here
+    link_tmp = reports / f"{TMP_PREFIX}{LATEST}-{final.name}"
     link_tmp.unlink(missing_ok=True)
     link_tmp.symlink_to(final.name, target_is_directory=True)
     os.replace(link_tmp, reports / LATEST)
+    fsync_path(reports)

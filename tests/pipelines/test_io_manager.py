@@ -91,3 +91,10 @@ def test_default_base_dir_is_the_instance_storage_directory(tmp_path: Path) -> N
         )
         assert result.success
         assert (Path(instance.storage_directory()) / "stored").is_file()
+
+
+def test_a_remote_base_path_is_refused_with_what_to_set() -> None:
+    manager = AtomicPickleIOManager(base_path=UPath("memory:///storage"))
+    with pytest.raises(dg.DagsterInvariantViolationError, match=r"local directory only.*set base_dir"):
+        manager.dump_to_path(None, {"rows": 3}, UPath("memory:///storage/value"))  # type: ignore[arg-type]
+    assert not UPath("memory:///storage").exists()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from warehouse.atomic import atomic_file
 from warehouse.cli.errors import EXIT_ENVIRONMENT, CliError
 
 if TYPE_CHECKING:
@@ -50,17 +50,15 @@ def run_export(home: FootprintHome, out_dir: Path, *, wait_s: float) -> list[tup
             task = progress.add_task("exporting", total=len(objects))
             for name, kind in objects:
                 final = out_dir / f"{name}.parquet"
-                tmp = out_dir / f".{name}.parquet.tmp"
                 try:
-                    session.con.execute(
-                        f"COPY (SELECT * FROM {_quote_ident(name)}) TO {_quote_literal(str(tmp))} "
-                        "(FORMAT parquet, COMPRESSION zstd)"
-                    )
-                    rows = session.con.execute(f"SELECT count(*) FROM {_quote_ident(name)}").fetchone()
+                    with atomic_file(final) as tmp:
+                        session.con.execute(
+                            f"COPY (SELECT * FROM {_quote_ident(name)}) TO {_quote_literal(str(tmp))} "
+                            "(FORMAT parquet, COMPRESSION zstd)"
+                        )
+                        rows = session.con.execute(f"SELECT count(*) FROM {_quote_ident(name)}").fetchone()
                 except duckdb.Error as err:
-                    tmp.unlink(missing_ok=True)
                     raise CliError(f"exporting {kind} {name} failed: {err}", EXIT_ENVIRONMENT) from err
-                os.replace(tmp, final)
                 written.append((name, kind, int(rows[0]) if rows else 0, str(final)))
                 progress.advance(task)
     return written

@@ -75,7 +75,7 @@ def test_export_writes_every_table_and_view(cli, small_warehouse, tmp_path) -> N
     assert pq.read_table(out / "materialization.parquet").num_rows == 3
     footprint = pq.read_table(out / "asset_footprint.parquet")
     assert footprint.num_rows == 3 and "cost_usd" in footprint.column_names
-    assert not list(out.glob(".*.tmp"))
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
 def test_export_without_a_warehouse(cli, one_line_error, home, tmp_path) -> None:  # type: ignore[no-untyped-def]
