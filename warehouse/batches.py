@@ -6,6 +6,7 @@ a batch.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ from warehouse.facts import FACT_SCHEMAS, FactBatch
 from warehouse.home import FootprintHome
 
 MANIFEST = "MANIFEST"
+log = logging.getLogger(__name__)
 
 
 class BatchWriteError(RuntimeError):
@@ -46,6 +48,9 @@ def write_tables(home: FootprintHome, batch_id: str, tables: dict[str, pa.Table]
             manifest = "".join(f"{name}\t{t.num_rows}\n" for name, t in sorted(tables.items()))
             (tmp / MANIFEST).write_text(manifest)
     except OSError as err:
+        if (final / MANIFEST).is_file():  # renamed into place; only the parent's fsync failed
+            log.warning("fact batch %s published, but %s could not be fsynced: %s", batch_id, pending, err)
+            return final
         raise BatchWriteError(f"could not write fact batch {batch_id} under {pending}: {err}") from err
     return final
 
