@@ -73,7 +73,7 @@ def schema_sql() -> str:
 # The derived tables (sql/schema.sql; node_footprint is made by warehouse.views) and the version of
 # their shape. When it changes, the derived tables of an older warehouse are dropped, re-created and
 # rebuilt from the facts (warehouse.views).
-DERIVED_VERSION = "2026-12-attribution-4"
+DERIVED_VERSION = "2026-12-quality-1"
 DERIVED_TABLES: tuple[str, ...] = (
     "node_footprint",
     "node_status",

@@ -38,6 +38,11 @@ DEVICE_KINDS: tuple[str, ...] = ("cpu", "ram", "gpu")
 DEVICE_UNITS: dict[str, str] = {"cpu": "thread_s", "ram": "gb_s", "gpu": "device_s"}
 SPLITS: tuple[str, ...] = ("capacity", "utilization", "even", "unknown")
 WINDOW_ROLES: tuple[str, ...] = ("step", "rank", "meter", "service", "window")
+# LineageEdge.relation: how a materialization used its upstream (NULL in batches older than 2026-12:
+# 'input'). 'input': consumed its data; 'resumed_from': continued that (failed) attempt's training from
+# its checkpoint, so both attempts' footprints belong to the result; 'compared_with': scored against it
+# (a baseline), so its footprint is NOT part of the result's.
+LINEAGE_RELATIONS: tuple[str, ...] = ("input", "resumed_from", "compared_with")
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -224,6 +229,7 @@ class LineageEdge:
     materialization_id: str
     upstream_materialization_id: str
     upstream_asset_key: str
+    relation: str | None = "input"  # one of LINEAGE_RELATIONS (NULL in older batches: 'input')
 
 
 @dataclass(frozen=True)
@@ -269,7 +275,28 @@ class QualityMetric:
     name: str
     value: float
     split: str = "eval"
-    label: str | None = None
+    label: str | None = None  # the class of a per-class figure; None for an overall one
+    # the training step it was measured at (evaluation during training); None: the final figure of
+    # the materialization's model (older batches: always None)
+    step: Annotated[int | None, INT32] = None
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """A training rank's cumulative counters at a step (written by `training.callback.FootprintCallback`
+    at each log/eval step and at the end, so a killed run keeps what it did). Counters are this rank's,
+    for this attempt (a resumed run starts its counters at 0 again; `step` is the global optimizer
+    step, so a resumed attempt's first row says where it resumed). Sum over ranks in SQL."""
+
+    materialization_id: str
+    window_id: str | None  # the rank's meter window (None: the process ran unmetered)
+    rank: Annotated[int, INT32]
+    step: Annotated[int, INT32]  # global optimizer steps done
+    samples: int  # training samples this rank processed in this attempt
+    tokens: int | None  # non-padding input tokens this rank processed (None: not counted)
+    recorded_at: dt.datetime
+    epoch: float | None = None
+    loss: float | None = None  # the training loss last logged by this rank (None: not logged yet)
 
 
 # Table name -> fact class, in load order (a window is declared before its usage; a tick's device
@@ -287,6 +314,7 @@ FACT_CLASSES_BY_TABLE: dict[str, type[Any]] = {
     "annotation_work": AnnotationWork,
     "person_time": PersonTime,
     "quality_metric": QualityMetric,
+    "training_progress": TrainingProgress,
 }
 FACT_CLASSES: dict[type[Any], str] = {cls: name for name, cls in FACT_CLASSES_BY_TABLE.items()}
 FACT_TABLES: tuple[str, ...] = tuple(FACT_CLASSES_BY_TABLE)
@@ -378,7 +406,7 @@ class FactValidationError(ValueError):
 
 
 _NON_NEGATIVE_SUFFIXES = ("_s", "_j", "bytes", "bytes_held")
-_NON_NEGATIVE_FIELDS = frozenset({"capacity", "busy", "use", "holders"})
+_NON_NEGATIVE_FIELDS = frozenset({"capacity", "busy", "use", "holders", "samples", "tokens", "step"})
 
 
 def validate_fact(fact: Any) -> None:
@@ -413,6 +441,8 @@ def validate_fact(fact: Any) -> None:
             )
         if fact.ended not in (None, "closed", "lost"):
             raise FactValidationError(f"WindowUsage.ended {fact.ended!r} is not None, 'closed' or 'lost'")
+    if isinstance(fact, LineageEdge) and fact.relation not in (None, *LINEAGE_RELATIONS):
+        raise FactValidationError(f"LineageEdge.relation {fact.relation!r} is not one of {LINEAGE_RELATIONS}")
     if isinstance(fact, MeterWindow) and fact.role not in WINDOW_ROLES:
         raise FactValidationError(f"MeterWindow.role {fact.role!r} is not one of {WINDOW_ROLES}")
     if isinstance(fact, MaterializationOutcome) and fact.status not in ("success", "failed"):
