@@ -13,6 +13,8 @@ over-long spam; independently, label noise: `source_label` differs from `gold_la
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,7 +35,7 @@ DIRT: dict[str, float] = {
 WHITESPACE_ONLY = ("   ", "\t", " \n ", "\u00a0\u00a0", "\u200b")
 
 
-def _pick(rng: np.random.Generator, words: tuple[str, ...], n: int) -> np.ndarray:
+def pick(rng: np.random.Generator, words: tuple[str, ...], n: int) -> np.ndarray:
     return np.asarray(words, dtype=object)[rng.integers(0, len(words), n)]
 
 
@@ -48,18 +50,18 @@ def _sentence(rng: np.random.Generator, polarity: np.ndarray) -> pa.Array:
     subjects = np.where(openers == "", capital, subjects)
     negate = rng.random(n) < 0.2
     use_pos = (polarity == 1) != negate
-    adjectives = np.where(use_pos, _pick(rng, vocab.POSITIVE_ADJ, n), _pick(rng, vocab.NEGATIVE_ADJ, n))
-    negations = np.where(negate, _pick(rng, vocab.NEGATIONS, n), "")
+    adjectives = np.where(use_pos, pick(rng, vocab.POSITIVE_ADJ, n), pick(rng, vocab.NEGATIVE_ADJ, n))
+    negations = np.where(negate, pick(rng, vocab.NEGATIONS, n), "")
     parts = [
         openers,
         subjects,
         np.full(n, " ", dtype=object),
-        _pick(rng, vocab.COPULAS, n),
+        pick(rng, vocab.COPULAS, n),
         np.full(n, " ", dtype=object),
         negations,
-        _pick(rng, vocab.INTENSIFIERS, n),
+        pick(rng, vocab.INTENSIFIERS, n),
         adjectives,
-        _pick(rng, vocab.TAILS, n),
+        pick(rng, vocab.TAILS, n),
     ]
     return pc.binary_join_element_wise(*[pa.array(p, pa.string()) for p in parts], "")
 
@@ -72,24 +74,31 @@ def _clean_reviews(rng: np.random.Generator, gold: np.ndarray) -> pa.Array:
     has_filler = rng.random(n) < 0.3
     for slot in range(3):
         if slot > 0:
-            fillers = pa.array(_pick(rng, vocab.FILLERS, n), pa.string())
+            fillers = pa.array(pick(rng, vocab.FILLERS, n), pa.string())
             sentences.append(pc.if_else(pa.array(has_filler & (filler_at == slot)), fillers, None))
         mixed = rng.random(n) < 0.1  # a mixed review: this sentence goes against the overall label
         polarity = np.where(mixed, 1 - gold, gold)
         sentence = _sentence(rng, polarity)
         sentences.append(pc.if_else(pa.array(n_opinions > slot), sentence, None))
-    closers = np.where(
-        gold == 1, _pick(rng, vocab.POSITIVE_CLOSERS, n), _pick(rng, vocab.NEGATIVE_CLOSERS, n)
-    )
+    closers = np.where(gold == 1, pick(rng, vocab.POSITIVE_CLOSERS, n), pick(rng, vocab.NEGATIVE_CLOSERS, n))
     sentences.append(pc.if_else(pa.array(rng.random(n) < 0.5), pa.array(closers, pa.string()), None))
     return pc.binary_join_element_wise(*sentences, " ", null_handling="skip")
 
 
-def _mojibake(text: pa.Array) -> pa.Array:
-    """UTF-8 bytes read as cp1252 (latin-1 where cp1252 has no character): 'café' -> 'cafÃ©'."""
-    alphabet = {
-        ch for words in vars(vocab).values() if isinstance(words, tuple) for w in words for ch in str(w)
-    }
+def word_alphabet(module: ModuleType) -> frozenset[str]:
+    """Every character of the word lists of a vocabulary module (tuples, and dicts of tuples)."""
+    lists: list[tuple[object, ...]] = []
+    for value in vars(module).values():
+        if isinstance(value, tuple):
+            lists.append(value)
+        elif isinstance(value, dict):
+            lists.extend(v for v in value.values() if isinstance(v, tuple))
+    return frozenset(ch for words in lists for w in words for ch in str(w))
+
+
+def _mojibake(text: pa.Array, alphabet: frozenset[str]) -> pa.Array:
+    """UTF-8 bytes read as cp1252 (latin-1 where cp1252 has no character): 'café' -> 'cafÃ©', for the
+    non-ASCII characters of `alphabet` (those the generated text can hold)."""
     for ch in sorted(c for c in alphabet if ord(c) > 127):
         broken = "".join(
             bytes([b]).decode("cp1252", errors="ignore") or bytes([b]).decode("latin-1")
@@ -125,7 +134,18 @@ def generate_reviews(rows: int, seed: int = 42, *, label_noise: float = 0.05) ->
         raise ValueError(f"rows must be >= 1, got {rows}")
     rng = np.random.default_rng(seed)
     gold = rng.integers(0, 2, rows)
-    text = _clean_reviews(rng, gold)
+    text, gold = add_dirt(rng, _clean_reviews(rng, gold), gold, word_alphabet(vocab))
+    noisy = np.where(rng.random(rows) < label_noise, 1 - gold, gold)
+    return labelled_table(f"demo{seed}-", text, vocab.LABELS, gold, noisy)
+
+
+def add_dirt(
+    rng: np.random.Generator, text: pa.Array, gold: np.ndarray, alphabet: frozenset[str]
+) -> tuple[pa.Array, np.ndarray]:
+    """`text` with the `DIRT` fractions of rows made dirty, and `gold` updated where a duplicate copied
+    another row (text and label). `alphabet`: the characters the text can hold (for mojibake)."""
+    rows = len(gold)
+    gold = gold.copy()
     kinds = list(DIRT)
     probs = [*DIRT.values(), 1.0 - sum(DIRT.values())]
     kind = rng.choice(len(probs), size=rows, p=probs)
@@ -144,22 +164,27 @@ def generate_reviews(rows: int, seed: int = 42, *, label_noise: float = 0.05) ->
         text = _scatter(text, idx, copied)
     for name, make in (
         ("html", lambda t: _html(rng, t)),
-        ("mojibake", _mojibake),
+        ("mojibake", lambda t: _mojibake(t, alphabet)),
         ("overlong", lambda t: pc.binary_repeat(pc.binary_join_element_wise(t, " ", ""), 40)),
     ):
         idx = rows_of(name)
         text = _scatter(text, idx, make(pc.take(text, pa.array(idx))))
     ws = rows_of("whitespace")
-    text = _scatter(text, ws, pa.array(_pick(rng, WHITESPACE_ONLY, len(ws)), pa.string()))
+    text = _scatter(text, ws, pa.array(pick(rng, WHITESPACE_ONLY, len(ws)), pa.string()))
     text = _scatter(text, rows_of("empty"), pa.array([""] * len(rows_of("empty")), pa.string()))
     text = _scatter(text, rows_of("null"), pa.nulls(len(rows_of("null")), pa.string()))
+    return text, gold
 
-    noisy = np.where(rng.random(rows) < label_noise, 1 - gold, gold)
-    labels = np.asarray(vocab.LABELS, dtype=object)
-    ids = pc.utf8_lpad(pc.cast(pa.array(np.arange(rows)), pa.string()), width=8, padding="0")
-    row_id = pc.binary_join_element_wise(f"demo{seed}-", ids, "")
+
+def labelled_table(
+    id_prefix: str, text: pa.Array, labels: tuple[str, ...], gold: np.ndarray, source: np.ndarray
+) -> pa.Table:
+    """RAW_SCHEMA rows: ids '<id_prefix><0-based row, 8 digits>', `gold`/`source` as indices of `labels`."""
+    names = np.asarray(labels, dtype=object)
+    ids = pc.utf8_lpad(pc.cast(pa.array(np.arange(len(gold))), pa.string()), width=8, padding="0")
+    row_id = pc.binary_join_element_wise(id_prefix, ids, "")
     return pa.table(
-        [row_id, text, pa.array(labels[noisy], pa.string()), pa.array(labels[gold], pa.string())],
+        [row_id, text, pa.array(names[source], pa.string()), pa.array(names[gold], pa.string())],
         schema=RAW_SCHEMA,
     )
 

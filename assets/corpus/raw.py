@@ -2,10 +2,12 @@
 
 Output: $FOOTPRINT_HOME/artifacts/raw_corpus/<materialization_id>.parquet with
     row_id        string, not null  stable for the same source: '<prefix>-<0-based row, 8 digits>'
-                                    (prefix 'demo<seed>', 'file-<stem>', 'hub-<name>_<split>')
+                                    (prefix 'demo<seed>', 'topics<k>-<seed>', 'file-<stem>',
+                                    'hub-<name>_<split>')
     text          string, nullable  as read, dirt included
-    source_label  string, nullable  the label the source ships (demo: with label noise)
-    gold_label    string, nullable  the true label: demo: the generator's; file/hub: the source's
+    source_label  string, nullable  the label the source ships (demo, demo-topics: with label noise)
+    gold_label    string, nullable  the true label: demo, demo-topics: the generator's; file/hub: the
+                                    source's
 Returns an ArtifactHandle (rows, bytes; extra: source, source_kind).
 """
 
@@ -21,6 +23,7 @@ from assets.corpus.generator import generate_reviews
 from assets.corpus.hub import load_hub
 from assets.corpus.sources import Loaded, SourceSpec, load_file, parse_source
 from assets.corpus.storage import RAW_SCHEMA, artifact_path, write_table
+from assets.corpus.topics import generate_topics
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
@@ -28,10 +31,14 @@ from warehouse.home import FootprintHome
 
 
 class RawCorpusConfig(dg.Config):  # type: ignore[misc]
-    source: str = Field(default="demo", description="'demo', 'hub:<name>[:<split>]' or 'file:<path>'")
-    rows: int = Field(default=2000, description="demo: number of rows to generate")
-    seed: int = Field(default=42, description="demo: generator seed (same seed, same rows)")
-    label_noise: float = Field(default=0.05, description="demo: fraction of flipped source labels")
+    source: str = Field(
+        default="demo",
+        description="'demo' (reviews, 2 classes), 'demo-topics[:<classes>]' (news topics, 2-6 classes, "
+        "default 4), 'hub:<name>[:<split>]' or 'file:<path>'",
+    )
+    rows: int = Field(default=2000, description="demo*: number of rows to generate")
+    seed: int = Field(default=42, description="demo*: generator seed (same seed, same rows)")
+    label_noise: float = Field(default=0.05, description="demo*: fraction of flipped source labels")
     text_column: str = Field(default="text", description="file/hub: text column (index if no header)")
     label_column: str = Field(default="label", description="file/hub: label column; '' for none")
     has_header: bool = Field(default=True, description="csv/tsv: first row holds column names")
@@ -44,9 +51,18 @@ def load_raw(
     spec: SourceSpec, config: RawCorpusConfig, home: FootprintHome
 ) -> tuple[pa.Table, Loaded | None]:
     """The raw table (RAW_SCHEMA) and, for file/hub sources, what was read."""
-    if spec.kind == "demo":
+    if spec.kind in ("demo", "demo-topics"):
         if config.rows < 1:
-            raise CorpusError(f"rows must be >= 1, got {config.rows}", source="demo")
+            raise CorpusError(f"rows must be >= 1, got {config.rows}", source=spec.kind)
+        if not 0.0 <= config.label_noise <= 1.0:
+            raise CorpusError(
+                f"label_noise must be within [0, 1], got {config.label_noise}", source=spec.kind
+            )
+        if spec.kind == "demo-topics":
+            table = generate_topics(
+                config.rows, config.seed, classes=spec.classes, label_noise=config.label_noise
+            )
+            return table, None
         return generate_reviews(config.rows, config.seed, label_noise=config.label_noise), None
     if spec.kind == "file":
         loaded = load_file(

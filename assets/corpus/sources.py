@@ -1,6 +1,8 @@
 """Source specs and the `file:` source.
 
-    demo                      the seeded generator (assets.corpus.generator)
+    demo                      the seeded review generator, 2 classes (assets.corpus.generator)
+    demo-topics[:<k>]         the seeded news-topic generator, k classes (2-6, default 4;
+                              assets.corpus.topics)
     hub:<name>[:<split>]      a Hugging Face dataset through `datasets.load_dataset` (assets.corpus.hub)
     file:<path>               Parquet (.parquet/.pq), CSV (.csv), TSV (.tsv/.tab) or JSON Lines
                               (.jsonl/.ndjson/.json); `file_format` overrides the suffix
@@ -25,6 +27,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from assets.corpus.errors import CorpusError
+from assets.corpus.topics import DEFAULT_CLASSES, MAX_CLASSES, MIN_CLASSES
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}  # fmt: skip
@@ -32,9 +35,10 @@ FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv"
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # 'demo' | 'hub' | 'file'
+    kind: str  # 'demo' | 'demo-topics' | 'hub' | 'file'
     name: str = ""  # hub dataset name or file path
     split: str = "train"
+    classes: int = 0  # demo-topics: number of topic classes
 
     @property
     def id_prefix(self) -> str:
@@ -59,14 +63,30 @@ def parse_source(spec: str) -> SourceSpec:
     if spec == "demo":
         return SourceSpec("demo")
     kind, sep, rest = spec.partition(":")
+    if kind == "demo-topics":
+        return SourceSpec("demo-topics", classes=_topic_classes(rest if sep else None, spec))
     if kind == "file" and sep and rest:
         return SourceSpec("file", rest)
     if kind == "hub" and sep and rest:
         name, _, split = rest.partition(":")
         return SourceSpec("hub", name, split or "train")
     raise CorpusError(
-        "unknown source; use 'demo', 'hub:<name>[:<split>]' or 'file:<path>'", source=repr(spec)
+        "unknown source; use 'demo', 'demo-topics[:<classes>]', 'hub:<name>[:<split>]' or 'file:<path>'",
+        source=repr(spec),
     )
+
+
+def _topic_classes(text: str | None, spec: str) -> int:
+    """The k of 'demo-topics:<k>' (None, no ':<k>': the default), within the generator's range."""
+    if text is None:
+        return DEFAULT_CLASSES
+    if not text.isdigit() or not MIN_CLASSES <= int(text) <= MAX_CLASSES:
+        raise CorpusError(
+            f"demo-topics takes a number of classes from {MIN_CLASSES} to {MAX_CLASSES} "
+            f"('demo-topics:4'), got {text!r}",
+            source=repr(spec),
+        )
+    return int(text)
 
 
 def first_invalid_utf8(values: pa.Array) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -89,6 +90,30 @@ def test_demo_source_end_to_end(home: FootprintHome) -> None:
     assert (
         _query(home, "SELECT count(DISTINCT window_id) FROM window_usage WHERE ended = 'closed'")[0][0] == 2
     )
+
+
+def test_demo_topics_source_gives_k_classes_through_cleaning(home: FootprintHome) -> None:
+    from labeling.label_set import decide_label_set
+
+    result = _run(home, RawCorpusConfig(source="demo-topics:3", rows=900, seed=4))
+    assert result.success
+    raw: ArtifactHandle = result.output_for_node("raw_corpus")
+    clean: ArtifactHandle = result.output_for_node("clean_corpus")
+    assert raw.extra["source_kind"] == "demo-topics" and raw.rows == 900
+    table = pq.read_table(clean.path)
+    assert table.column("row_id")[0].as_py().startswith("topics3-4-")
+    assert sum(clean.extra["dropped"].values()) > 0  # the dirt was there and was cleaned
+    for split in ("train", "eval"):
+        rows = table.filter(pc.equal(table["split"], split))
+        assert set(rows.column("gold_label").to_pylist()) == {"world", "sports", "business"}, split
+    # the label set label_tasks will derive from it
+    assert decide_label_set([], clean.path).choices == ("business", "sports", "world")
+
+
+def test_demo_source_rejects_bad_label_noise(home: FootprintHome) -> None:
+    result = _run(home, RawCorpusConfig(source="demo-topics", rows=50, label_noise=1.5))
+    assert not result.success
+    assert "label_noise must be within [0, 1], got 1.5" in (_outcomes(home)["raw_corpus"][1] or "")
 
 
 def test_file_source_tsv_without_header(home: FootprintHome, tmp_path: Path) -> None:

@@ -43,6 +43,16 @@ def test_parse_source() -> None:
         parse_source("s3://bucket/x")
 
 
+def test_parse_demo_topics() -> None:
+    assert (parse_source("demo-topics").kind, parse_source("demo-topics").classes) == ("demo-topics", 4)
+    assert parse_source(" demo-topics:3 ").classes == 3
+    assert parse_source("demo").classes == 0
+    for bad in ("demo-topics:1", "demo-topics:7", "demo-topics:four", "demo-topics:"):
+        with pytest.raises(CorpusError, match="demo-topics takes a number of classes from 2 to 6") as info:
+            parse_source(bad)
+        assert repr(bad) in str(info.value)
+
+
 def test_parquet_csv_tsv_jsonl(tmp_path: Path) -> None:
     pq.write_table(
         pa.table({"text": ["a b c", "d e f"], "label": [0, 1], "other": [1.0, 2.0]}), tmp_path / "x.parquet"
