@@ -5,14 +5,16 @@ This is not human work. It exists for `make demo` and the tests: it creates a fe
 annotations with `annotations.create(id=task_id, result=..., lead_time=..., completed_by=uid)`.
 Lead times follow a log-normal body per annotator (each has their own pace) plus idle outliers
 beyond the idle cap (a tab left open); labels are the corpus gold label except for a configurable
-error rate; some tasks get 2-3 annotators (agreement), a few are skipped (`was_cancelled`).
-Seeded: the same config on the same project gives the same plan.
+error rate (then another of the project's choices, any number of them); some tasks get 2-3
+annotators (agreement), a few are skipped (`was_cancelled`). Seeded: the same config on the same
+project gives the same plan (`plan_annotations`, pure).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +51,16 @@ class ReplayResult:
     idle_outliers: int = 0
     wrong_labels: int = 0
     tasks: int = 0
+    random_truth: int = 0  # tasks whose gold label is not a choice: their truth was drawn at random
+    labels: dict[str, int] = field(default_factory=dict)  # label -> annotations giving it
 
     def summary(self) -> str:
+        given = ", ".join(f"{k}: {n}" for k, n in sorted(self.labels.items()))
+        unknown = f", {self.random_truth} tasks without a usable gold label" if self.random_truth else ""
         return (
             f"project {self.project_id}: {self.annotations} annotations on {self.tasks} tasks by "
             f"{len(self.annotators)} simulated annotators ({self.skipped} skipped, {self.idle_outliers} "
-            f"idle outliers, {self.wrong_labels} wrong on purpose)"
+            f"idle outliers, {self.wrong_labels} wrong on purpose{unknown}; labels {given})"
         )
 
 
@@ -91,15 +97,61 @@ def lead_time_s(rng: random.Random, pace: float, cfg: ReplayConfig) -> tuple[flo
 def _choices(client: LabelStudioClient, project_id: int) -> list[str]:
     config = client.get_json(f"/api/projects/{project_id}/").get("label_config", "")
     found = config_choices(config)
-    if not found:
-        raise LabelStudioError(f"project {project_id} at {client.url} has no <Choice> in its label config")
+    if len(found) < 2:
+        raise LabelStudioError(
+            f"project {project_id} at {client.url} has {len(found)} <Choice> in its label config; the "
+            "simulation needs at least 2 (materialize label_tasks, which creates them)"
+        )
     return found
+
+
+@dataclass(frozen=True)
+class PlannedAnnotation:
+    task_id: int
+    annotator: str  # email of a simulated annotator
+    label: str | None  # None: skipped (was_cancelled)
+    lead_time_s: float
+    idle_outlier: bool
+    wrong: bool  # a label other than the task's truth, on purpose
+    truth_from_gold: bool  # False: the row's gold label is not a choice; the truth was drawn at random
+
+
+def plan_annotations(
+    tasks: Sequence[tuple[int, str]],
+    gold: Mapping[str, str | None],
+    choices: Sequence[str],
+    annotators: Sequence[str],
+    cfg: ReplayConfig,
+) -> list[PlannedAnnotation]:
+    """What the simulated annotators do with `tasks` ((task id, row id), in order), for any number of
+    choices: each task's truth is its row's gold label (a random choice when that is not a choice);
+    each annotation gives the truth, or with `cfg.error_rate` another choice drawn uniformly from the
+    rest, or is skipped. Pure and seeded: the same arguments give the same plan."""
+    if len(choices) < 2:
+        raise ValueError(f"the simulation needs at least 2 choices, got {list(choices)}")
+    rng = random.Random(cfg.seed)
+    pace = {email: rng.uniform(0.6, 1.6) for email in annotators}
+    out: list[PlannedAnnotation] = []
+    for task_id, row_id in tasks:
+        from_gold = gold.get(row_id) in choices
+        truth = str(gold[row_id]) if from_gold else rng.choice(list(choices))
+        k = rng.choice((2, 3)) if rng.random() < cfg.multi_fraction else 1
+        for email in rng.sample(sorted(annotators), min(k, len(annotators))):
+            seconds, idle = lead_time_s(rng, pace[email], cfg)
+            skipped = rng.random() < cfg.skip_rate
+            label: str | None = None if skipped else truth
+            wrong = not skipped and rng.random() < cfg.error_rate
+            if wrong:
+                label = rng.choice([c for c in choices if c != truth])
+            out.append(PlannedAnnotation(task_id, email, label, seconds, idle, wrong, from_gold))
+    return out
 
 
 def replay(
     client: LabelStudioClient, project: str | int, corpus_path: str | Path, cfg: ReplayConfig
 ) -> ReplayResult:
-    """Annotate up to `cfg.n_tasks` not-yet-annotated tasks of `project` (title or id). SIMULATION."""
+    """Annotate up to `cfg.n_tasks` not-yet-annotated tasks of `project` (title or id), with the
+    project's own choices (any number). SIMULATION."""
     from label_studio_sdk.client import LabelStudio
 
     if isinstance(project, int):
@@ -120,30 +172,24 @@ def replay(
         if not t.get("total_annotations") and not t.get("cancelled_annotations")
     ]
     todo = sorted(todo, key=lambda t: int(t["id"]))[: cfg.n_tasks]
-    rng = random.Random(cfg.seed)
     users = ensure_annotators(client, cfg.n_annotators)
-    pace = {email: rng.uniform(0.6, 1.6) for email in users}
+    tasks = [(int(t["id"]), str((t.get("data") or {}).get("row_id"))) for t in todo]
+    planned = plan_annotations(tasks, gold, choices, list(users), cfg)
     sdk = LabelStudio(base_url=client.url, api_key=client._token, httpx_client=client.http)
     result = ReplayResult(pid, users, tasks=len(todo))
-    for task in todo:
-        row_id = str((task.get("data") or {}).get("row_id"))
-        truth = gold.get(row_id) if gold.get(row_id) in choices else rng.choice(choices)
-        k = rng.choice((2, 3)) if rng.random() < cfg.multi_fraction else 1
-        for email in rng.sample(sorted(users), min(k, len(users))):
-            seconds, idle = lead_time_s(rng, pace[email], cfg)
-            skipped = rng.random() < cfg.skip_rate
-            label = truth
-            if not skipped and rng.random() < cfg.error_rate and len(choices) > 1:
-                label = rng.choice([c for c in choices if c != truth])
-                result.wrong_labels += 1
-            body: dict[str, Any] = {
-                "result": [] if skipped else choice_result(str(label)),
-                "lead_time": seconds,
-                "completed_by": users[email],
-                "was_cancelled": skipped,
-            }
-            sdk.annotations.create(id=int(task["id"]), **body, request_options={"max_retries": 0})
-            result.annotations += 1
-            result.skipped += skipped
-            result.idle_outliers += idle
+    result.random_truth = len({a.task_id for a in planned if not a.truth_from_gold})
+    for a in planned:
+        body: dict[str, Any] = {
+            "result": [] if a.label is None else choice_result(a.label),
+            "lead_time": a.lead_time_s,
+            "completed_by": users[a.annotator],
+            "was_cancelled": a.label is None,
+        }
+        sdk.annotations.create(id=a.task_id, **body, request_options={"max_retries": 0})
+        result.annotations += 1
+        result.skipped += a.label is None
+        result.idle_outliers += a.idle_outlier
+        result.wrong_labels += a.wrong
+        if a.label is not None:
+            result.labels[a.label] = result.labels.get(a.label, 0) + 1
     return result

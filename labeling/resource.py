@@ -20,7 +20,6 @@ from warehouse.home import FootprintHome
 ENV_URL = "LABEL_STUDIO_URL"
 ENV_SIMULATE = "FOOTPRINT_SIMULATE_ANNOTATORS"  # "1": demo annotators (a SIMULATION) label tasks first
 ENV_API_KEY = "LABEL_STUDIO_API_KEY"
-DEFAULT_CHOICES = ("negative", "positive")
 
 
 class LabelStudioResource(dg.ConfigurableResource):  # type: ignore[misc]
@@ -81,7 +80,9 @@ class AnnotationPolicy(dg.ConfigurableResource):  # type: ignore[misc]
     """What is annotated and how labour is counted and watched."""
 
     project_title: str = "footprint: text classification"
-    choices: list[str] = Field(default_factory=lambda: list(DEFAULT_CHOICES))
+    # The project's label set. Empty: the corpus's own labels (labeling/label_set.py). label_tasks
+    # decides it once and hands it downstream; nothing else configures classes.
+    choices: list[str] = Field(default_factory=list)
     import_batch_size: int = 500
     # label_tasks re-imports rows whose task was deleted in Label Studio (default: honour the deletion)
     reimport_deleted_tasks: bool = False

@@ -1,4 +1,5 @@
-"""The Label Studio project and its tasks: create or update the project, import missing rows.
+"""The Label Studio project and its tasks: create the project (or check an existing one offers the
+label set), import missing rows.
 
 Idempotent by the corpus `row_id`: the project's existing tasks are listed first (only `id` and
 `data`), and only rows whose id is not there are imported, in batches. A batch that failed (even a
@@ -22,19 +23,23 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from labeling.client import LabelStudioClient, LabelStudioError, LabelStudioUnavailable
+from labeling.label_set import LabelSetError, check_choices
 
 FROM_NAME = "label"
 TO_NAME = "text"
+INLINE_MAX = 6  # more choices than this read better as a list than on one line
 
 
 def label_config(choices: Sequence[str]) -> str:
-    """A single-choice text classification config (`$text` shown, `row_id` kept in task data)."""
-    if not choices or len(set(choices)) != len(choices) or any(not c.strip() for c in choices):
-        raise ValueError(f"choices must be distinct non-empty strings, got {list(choices)!r}")
+    """A single-choice text classification config (`$text` shown, `row_id` kept in task data), one
+    <Choice> per label in order, values XML-escaped; on one line up to `INLINE_MAX` choices, as a
+    list beyond. Raises LabelSetError for an ill-formed label set (`labeling.label_set`)."""
+    check_choices(choices)
     options = "".join(f'<Choice value="{escape(c, {chr(34): "&quot;"})}"/>' for c in choices)
+    inline = ' showInline="true"' if len(choices) <= INLINE_MAX else ""
     return (
         f'<View><Text name="{TO_NAME}" value="$text"/>'
-        f'<Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInline="true">{options}'
+        f'<Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single"{inline}>{options}'
         "</Choices></View>"
     )
 
@@ -56,8 +61,10 @@ def choice_result(label: str) -> list[dict[str, Any]]:
 
 
 def ensure_project(client: LabelStudioClient, title: str, choices: Sequence[str]) -> tuple[int, bool]:
-    """The id of the project titled `title` (created if missing; its choices updated if changed)
-    and whether it was created."""
+    """The id of the project titled `title` (created with `choices` if missing) and whether it was
+    created. A project that exists keeps its labelling config when it offers the same choices (in any
+    order); with other choices, LabelSetError: its annotations were given under that label set, and
+    changing it under them (or training on a mix) is a decision for a person, not for a re-run."""
     config = label_config(choices)
     found = client.find_project(title)
     if found is None:
@@ -65,15 +72,14 @@ def ensure_project(client: LabelStudioClient, title: str, choices: Sequence[str]
         return int(made["id"]), True
     pid = int(found["id"])
     current = found.get("label_config") or client.get_json(f"/api/projects/{pid}/").get("label_config")
-    if current != config:
-        try:
-            client.request("PATCH", f"/api/projects/{pid}/", json={"label_config": config})
-        except LabelStudioError as err:
-            raise LabelStudioError(
-                f"project {title!r} (id {pid}) at {client.url}: cannot change its choices to "
-                f"{list(choices)}: {err}. Annotations may use a choice you removed; keep it, or use a "
-                "new project title."
-            ) from err
+    has = config_choices(str(current or ""))
+    if sorted(has) != sorted(choices):
+        raise LabelSetError(
+            f"project {title!r} (id {pid}) at {client.url} offers the choices {has}, this corpus needs "
+            f"{list(choices)}: set annotation_policy.project_title to a new title for this label set, "
+            f"or set annotation_policy.choices to {has} if they cover the corpus's labels, or change the "
+            "project's labelling interface in Label Studio (Settings > Labeling Interface) and re-run"
+        )
     return pid, False
 
 

@@ -23,6 +23,7 @@ from collections import Counter
 import dagster as dg
 
 from labeling.dataset import read_task_map, training_table, write_training_set
+from labeling.label_set import LabelSetError
 from labeling.labels import task_labels
 from labeling.resource import AnnotationPolicy, LabelStudioResource
 from labeling.spend import (
@@ -123,7 +124,12 @@ def annotations(
 ) -> ArtifactHandle:
     policy = annotation_policy
     project_id = int(label_tasks.extra["project_id"])
-    choices = list(label_tasks.extra.get("choices") or policy.choices)
+    choices = [str(c) for c in label_tasks.extra.get("choices") or ()]
+    if len(choices) < 2:
+        raise LabelSetError(
+            f"the label_tasks materialization {label_tasks.materialization_id} carries no label set "
+            f"(choices {choices}); re-materialize label_tasks, which decides it"
+        )
     corpus = ArtifactHandle(
         "clean_corpus",
         label_tasks.extra["clean_corpus_materialization_id"],
@@ -247,6 +253,9 @@ def annotations(
             "path": dg.MetadataValue.path(str(path)),
         }
         meta.update({f"rejected/{k}": dg.MetadataValue.int(n) for k, n in sorted(rejected_all.items())})
+        per_class = Counter(table.column("label").to_pylist())
+        meta["choices"] = ", ".join(choices)
+        meta.update({f"rows_labelled/{c}": dg.MetadataValue.int(per_class.get(c, 0)) for c in choices})
         context.add_output_metadata(meta)
         handle = rec.handle(
             path,

@@ -5,6 +5,11 @@ task_id int64: every train row of the consumed corpus and its task). The handle'
 project_id, project_title, choices, server (URL, never the token) and the consumed clean_corpus
 materialization (id, path) so `annotations` reads exactly those texts.
 
+The label set (`choices`) is decided here, once: `annotation_policy.choices`, or when empty the
+corpus's own labels (rules and refusals in `labeling.label_set`), checked before anything is created
+in Label Studio; an existing project with other choices is refused. `annotations` carries the same
+list on in its handle's extra["choices"], and `finetuned_model` trains exactly those classes.
+
 Rows whose task an `annotations` sync found deleted on the server are not re-imported unless
 `AnnotationPolicy.reimport_deleted_tasks` (reasons in `labeling.tasks`); they are counted in
 `tasks_deleted_on_server_not_reimported` and are not in the row -> task map.
@@ -15,6 +20,7 @@ import time
 import dagster as dg
 
 from labeling.dataset import read_train_rows, write_task_map
+from labeling.label_set import decide_label_set
 from labeling.resource import AnnotationPolicy, LabelStudioResource
 from labeling.store import load_state, state_path
 from labeling.tasks import ensure_project, import_missing
@@ -37,6 +43,12 @@ def label_tasks(
     clean_corpus: ArtifactHandle,
 ) -> ArtifactHandle:
     policy = annotation_policy
+    label_set = decide_label_set(policy.choices, clean_corpus.path)  # LabelSetError before any request
+    if label_set.without_corpus_rows:
+        context.log.warning(
+            f"choices {list(label_set.without_corpus_rows)} of annotation_policy.choices occur in no "
+            "corpus row: only annotators can give them, and the eval split cannot score them"
+        )
     rows = read_train_rows(clean_corpus.path)
     services = labelstudio.metered_services()  # the managed server: its use while this step runs
     with accounted(context, footprint, upstream=[clean_corpus], services=services) as rec:
@@ -51,7 +63,7 @@ def label_tasks(
         t0 = time.perf_counter()
         with labelstudio.client() as client:
             try:
-                project_id, created = ensure_project(client, policy.project_title, policy.choices)
+                project_id, created = ensure_project(client, policy.project_title, label_set.choices)
                 skip: set[str] = set()
                 if not policy.reimport_deleted_tasks:
                     state_file = state_path(rec.home.labelstudio_dir, labelstudio.project_key(project_id))
@@ -70,6 +82,10 @@ def label_tasks(
             {
                 "project_id": dg.MetadataValue.int(project_id),
                 "project_created": created,
+                "choices": ", ".join(label_set.choices),
+                "classes": dg.MetadataValue.int(len(label_set.choices)),
+                "choices_from": "corpus labels" if label_set.derived else "annotation_policy.choices",
+                "choices_without_corpus_rows": ", ".join(label_set.without_corpus_rows),
                 "server": client.url,
                 "tasks_in_corpus_split": dg.MetadataValue.int(len(result.task_ids)),
                 "tasks_imported": dg.MetadataValue.int(result.imported),
@@ -90,7 +106,7 @@ def label_tasks(
             rows=len(result.task_ids),
             project_id=project_id,
             project_title=policy.project_title,
-            choices=list(policy.choices),
+            choices=list(label_set.choices),
             server=client.url,
             clean_corpus_materialization_id=clean_corpus.materialization_id,
             clean_corpus_path=clean_corpus.path,

@@ -1,5 +1,6 @@
 """Pure logic of the annotation stage, no server: parsing, idle cap, labels, spend, budget, client
-retries (mocked transport), state store, label config, server guards."""
+retries (mocked transport), state store, label set and label config (any number of classes), the
+simulated annotators' plan, server guards."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import pytest
 
 from assets.annotation.annotations import budget_check_result
 from labeling.client import LabelStudioAuthError, LabelStudioClient, LabelStudioError, LabelStudioUnavailable
+from labeling.label_set import MAX_CHOICES, MAX_LABEL_CHARS, LabelSetError, check_choices, decide_label_set
 from labeling.labels import annotator_agreement, task_labels
+from labeling.replay import ReplayConfig, plan_annotations
 from labeling.resource import LabelStudioResource
 from labeling.server import ServerError, ServerPaths, credentials, port_is_free, up
 from labeling.spend import budget_status, forecast, markdown_table, per_annotator
 from labeling.store import SyncState, load_state, save_state
 from labeling.sync import ChangedTask, active_seconds, parse_annotation
-from labeling.tasks import choice_result, config_choices, label_config
+from labeling.tasks import INLINE_MAX, choice_result, config_choices, ensure_project, label_config
 
 CHOICES = ("negative", "positive")
 T0 = "2026-11-01T10:00:00.000000Z"
@@ -229,9 +232,214 @@ def test_label_config_and_choice_result() -> None:
     xml = label_config(["neg", 'a "quoted" one'])
     assert '<Choice value="neg"/>' in xml and "&quot;quoted&quot;" in xml and 'value="$text"' in xml
     assert config_choices(xml) == ["neg", 'a "quoted" one']
-    with pytest.raises(ValueError, match="distinct"):
+    assert 'showInline="true"' in xml  # two choices on one line
+    with pytest.raises(LabelSetError, match="'a' is listed twice"):
         label_config(["a", "a"])
     assert choice_result("neg")[0]["value"] == {"choices": ["neg"]}
+
+
+def test_label_config_for_four_classes_escapes_every_value() -> None:
+    import xml.etree.ElementTree as ET
+
+    labels = ["world", "R&D <science>", 'sport’s "best"', "Ünïcode & 'quotes'"]
+    xml = label_config(labels)
+    root = ET.fromstring(xml)  # well-formed
+    [choices] = root.iter("Choices")
+    assert (choices.get("name"), choices.get("toName"), choices.get("choice")) == ("label", "text", "single")
+    assert [c.get("value") for c in choices.iter("Choice")] == labels  # every value, in order, unescaped
+    assert config_choices(xml) == labels
+    assert "&amp;" in xml and "&lt;science&gt;" in xml and "&quot;best&quot;" in xml
+    many = [f"class {i}" for i in range(INLINE_MAX + 1)]
+    assert "showInline" not in label_config(many) and config_choices(label_config(many)) == many
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ([], "0 label(s) []: a classifier needs at least 2"),
+        (["only"], "1 label(s) ['only']"),
+        (["a", "b", "a"], "'a' is listed twice"),
+        (["News", "news"], "'news' differs from 'News' only in letter case"),
+        (["a", ""], "label '' is empty"),
+        (["a", "   "], "label '   ' is empty"),
+        (["a", " b"], "' b' has leading or trailing whitespace"),
+        (["a", "b\nc"], "control or non-character"),
+        (["a", "x" * (MAX_LABEL_CHARS + 1)], f"is {MAX_LABEL_CHARS + 1} characters long"),
+        ([f"c{i}" for i in range(MAX_CHOICES + 1)], f"{MAX_CHOICES + 1} labels: at most {MAX_CHOICES}"),
+    ],
+)
+def test_ill_formed_label_sets_are_refused(labels: list[str], problem: str) -> None:
+    with pytest.raises(LabelSetError, match="ill-formed label set") as info:
+        check_choices(labels)
+    assert problem in str(info.value)
+    with pytest.raises(LabelSetError):
+        label_config(labels)
+
+
+def test_label_set_limit_accepts_the_maximum() -> None:
+    labels = [f"c{i}" for i in range(MAX_CHOICES)]
+    check_choices(labels)
+    assert len(config_choices(label_config(labels))) == MAX_CHOICES
+
+
+def _corpus(path: Path, source: list[str | None], gold: list[str | None] | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(source)
+    pq.write_table(
+        pa.table(
+            {
+                "row_id": [f"r{i}" for i in range(n)],
+                "text": [f"text {i}" for i in range(n)],
+                "split": ["train"] * n,
+                "source_label": pa.array(source, pa.string()),
+                "gold_label": pa.array(gold if gold is not None else source, pa.string()),
+            }
+        ),
+        path,
+    )
+    return path
+
+
+def test_label_set_derived_from_the_corpus_in_a_stable_order(tmp_path: Path) -> None:
+    labels = ["sports", None, "world", "business", "science", "world", None, "business"]
+    a = decide_label_set([], _corpus(tmp_path / "a.parquet", labels))
+    assert a.choices == ("business", "science", "sports", "world") and a.derived
+    assert a.without_corpus_rows == ()
+    b = decide_label_set([], _corpus(tmp_path / "b.parquet", list(reversed(labels))))
+    assert b.choices == a.choices  # row order does not matter
+    numeric = decide_label_set([], _corpus(tmp_path / "n.parquet", ["10", "2", "1", "2"]))
+    assert numeric.choices == ("1", "2", "10")
+    # a gold label no source row carries (the eval split's, the simulation's) joins the set
+    gold_only = decide_label_set([], _corpus(tmp_path / "g.parquet", ["a", "b", None], ["a", "b", "c"]))
+    assert gold_only.choices == ("a", "b", "c")
+    # no source labels at all: the gold labels (write_corpus-style corpora)
+    assert decide_label_set([], _corpus(tmp_path / "o.parquet", [None, None], ["x", "y"])).choices == (
+        "x",
+        "y",
+    )
+
+
+def test_configured_label_set_is_kept_and_checked_against_the_corpus(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "c.parquet", ["world", "sports", "business", "science"])
+    kept = decide_label_set(["world", "sports", "business", "science", "health"], corpus)
+    assert kept.choices == ("world", "sports", "business", "science", "health") and not kept.derived
+    assert kept.without_corpus_rows == ("health",)
+    with pytest.raises(
+        LabelSetError, match=r"do not cover the corpus's labels \['science', 'sports'\]"
+    ) as info:
+        decide_label_set(["world", "business"], corpus)
+    assert "leave choices empty to use the corpus's labels ['business', 'science', 'sports', 'world']" in str(
+        info.value
+    )
+    with pytest.raises(LabelSetError, match="listed twice"):
+        decide_label_set(["world", "world", "sports", "business", "science"], corpus)
+
+
+def test_label_set_refusals_name_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(LabelSetError, match=r"1 distinct label\(s\) \['x'\].*set annotation_policy.choices"):
+        decide_label_set([], _corpus(tmp_path / "one.parquet", ["x", "x", None]))
+    with pytest.raises(LabelSetError, match=r"0 distinct label\(s\).*label_column"):
+        decide_label_set([], _corpus(tmp_path / "none.parquet", [None, None], [None, None]))
+    with pytest.raises(LabelSetError, match="clean the label column") as info:
+        decide_label_set([], _corpus(tmp_path / "ws.parquet", ["pos", " pos", "neg"]))
+    assert "' pos' has leading or trailing whitespace" in str(info.value)
+    # a configured set works for a corpus without labels
+    unlabelled = _corpus(tmp_path / "u.parquet", [None], [None])
+    assert decide_label_set(["a", "b", "c"], unlabelled).without_corpus_rows == ("a", "b", "c")
+
+
+def _projects_server(existing_config: str | None) -> tuple[LabelStudioClient, list[str]]:
+    calls: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls.append(f"{req.method} {req.url.path}")
+        if req.method == "GET" and req.url.path == "/api/projects/":
+            found = [{"id": 5, "title": "p", "label_config": existing_config}] if existing_config else []
+            return httpx.Response(200, json={"results": found, "next": None})
+        if req.method == "POST" and req.url.path == "/api/projects/":
+            return httpx.Response(201, json={"id": 6})
+        return httpx.Response(500)
+
+    c, _ = _client(handler)
+    return c, calls
+
+
+def test_ensure_project_creates_checks_and_refuses_another_label_set() -> None:
+    four = ["business", "science", "sports", "world"]
+    c, calls = _projects_server(None)
+    assert ensure_project(c, "p", four) == (6, True)
+    assert calls == ["GET /api/projects/", "POST /api/projects/"]
+    # the same choices in another order: kept as they are (no PATCH, nothing created)
+    c, calls = _projects_server(label_config(list(reversed(four))))
+    assert ensure_project(c, "p", four) == (5, False) and calls == ["GET /api/projects/"]
+    # another label set: refused, nothing changed on the server, the message says what to do
+    c, calls = _projects_server(label_config(["negative", "positive"]))
+    with pytest.raises(LabelSetError) as info:
+        ensure_project(c, "p", four)
+    assert calls == ["GET /api/projects/"]
+    message = str(info.value)
+    assert "offers the choices ['negative', 'positive']" in message and str(four) in message
+    assert "annotation_policy.project_title" in message and "Labeling Interface" in message
+    c, calls = _projects_server(None)
+    with pytest.raises(LabelSetError):  # an ill-formed set never reaches the server
+        ensure_project(c, "p", ["a"])
+    assert calls == []
+
+
+FOUR = ("business", "science", "sports", "world")
+
+
+def _plan(n_tasks: int = 400, **kw: Any) -> tuple[list[Any], dict[str, str | None]]:
+    gold: dict[str, str | None] = {f"r{i}": FOUR[(i * 7) % 4] for i in range(n_tasks)}
+    tasks = [(1000 + i, f"r{i}") for i in range(n_tasks)]
+    cfg = ReplayConfig(**kw)
+    return plan_annotations(tasks, gold, FOUR, ["a@x", "b@x", "c@x", "d@x"], cfg), gold
+
+
+def test_replay_plan_for_four_classes() -> None:
+    plan, gold = _plan(error_rate=0.2, skip_rate=0.05)
+    assert plan == _plan(error_rate=0.2, skip_rate=0.05)[0]  # seeded
+    assert plan != _plan(error_rate=0.2, skip_rate=0.05, seed=8)[0]
+    given = [a for a in plan if a.label is not None]
+    assert {a.label for a in given} == set(FOUR)  # every class is given
+    truth = {a.task_id: gold[f"r{a.task_id - 1000}"] for a in plan}
+    assert all(a.label == truth[a.task_id] for a in given if not a.wrong)
+    wrong = [a for a in given if a.wrong]
+    assert all(a.label in FOUR and a.label != truth[a.task_id] for a in wrong)
+    assert 0.12 < len(wrong) / len(given) < 0.28  # ~20 %
+    assert {a.label for a in wrong} == set(FOUR)  # errors land on every other class, not one
+    assert all(a.truth_from_gold for a in plan)
+    assert 0.01 < sum(a.label is None for a in plan) / len(plan) < 0.1  # ~5 % skipped
+    assert len({a.task_id for a in plan}) == 400 and len(plan) > 400  # some tasks get 2-3 annotators
+
+
+def test_replay_plan_without_a_usable_gold_label_and_with_too_few_choices() -> None:
+    tasks = [(1, "r1"), (2, "r2")]
+    plan = plan_annotations(tasks, {"r1": None}, FOUR, ["a@x"], ReplayConfig(error_rate=0.0, skip_rate=0.0))
+    assert [a.truth_from_gold for a in plan] == [False, False] and {a.label for a in plan} <= set(FOUR)
+    with pytest.raises(ValueError, match="at least 2 choices"):
+        plan_annotations(tasks, {}, ["only"], ["a@x"], ReplayConfig())
+
+
+def test_majority_and_agreement_with_four_classes() -> None:
+    def v(aid: int, task: int, who: int, label: str) -> Any:
+        return parse_annotation(
+            raw(aid, label=label, by=who), task, choices=FOUR, users={7: "al", 8: "bo", 9: "cy", 6: "di"},
+            idle_cap_s=300.0, max_lead_time_s=86_400.0,
+        )  # fmt: skip
+
+    versions = [
+        v(1, 10, 7, "world"), v(2, 10, 8, "world"), v(3, 10, 9, "sports"), v(4, 10, 6, "science"),
+        v(5, 11, 7, "world"), v(6, 11, 8, "sports"), v(7, 11, 9, "science"),  # three-way tie
+        v(8, 12, 7, "business"),
+    ]  # fmt: skip
+    labels = task_labels(versions)
+    assert (labels[10].label, labels[10].n_annotations, labels[10].agreement) == ("world", 4, 0.5)
+    assert labels[11].label is None and labels[11].agreement == pytest.approx(1 / 3)
+    assert (labels[12].label, labels[12].agreement) == ("business", 1.0)
+    assert annotator_agreement(versions, labels) == {"al": 1.0, "bo": 1.0, "cy": 0.0, "di": 0.0}
 
 
 def _client(handler: Any, **kw: Any) -> tuple[LabelStudioClient, list[float]]:
