@@ -2,8 +2,8 @@
 Label Studio server, with simulated annotators and tiny training: the label set is decided once by
 `label_tasks` (from the corpus's labels), carried by `annotations`, trained by `finetuned_model`, and
 every class gets its precision, recall and F1 in the warehouse (for the baseline too, when the graph
-has one). Also: `label_tasks` refuses, before importing anything, a project that already exists with
-another label set.
+has one). Also: `label_tasks` refuses a project that already exists with another label set (nothing
+imported), and a one-class corpus before any project is created.
 
 What this needs from `finetuned_model`: its classes are `annotations`' handle extra["choices"] (the
 list `label_tasks` decided: here ("business", "science", "sports", "world")), and it writes one
@@ -189,8 +189,9 @@ def test_per_class_precision_recall_f1_for_every_class(graph: MulticlassGraph, m
 
 
 def test_label_tasks_refuses_a_project_with_another_label_set(pipeline: Any) -> None:
-    """The `pipeline` fixture's corpus is binary (negative/positive); its project already exists with
-    the four topics: label_tasks fails, saying what to do, and imports nothing."""
+    """The `pipeline` fixture's corpus (tests/labelstudio_fixtures.py) is binary (negative/positive);
+    its project already exists with the four topics: label_tasks fails, saying what to do, and
+    imports nothing."""
     from labeling.client import LabelStudioClient
     from labeling.tasks import ensure_project
 
@@ -209,3 +210,24 @@ def test_label_tasks_refuses_a_project_with_another_label_set(pipeline: Any) -> 
         )
         assert "this corpus needs ['negative', 'positive']" in message and "project_title" in message
         assert client.task_ids(pid) == set()  # nothing imported
+
+
+def test_label_tasks_refuses_a_one_class_corpus_before_creating_a_project(pipeline: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labeling.client import LabelStudioClient
+
+    table = pq.read_table(pipeline.corpus_path)  # write_corpus: gold labels only, negative/positive
+    column = table.schema.get_field_index("gold_label")
+    pq.write_table(
+        table.set_column(column, "gold_label", pa.array(["positive"] * table.num_rows)), pipeline.corpus_path
+    )
+    result = pipeline.run(["clean_corpus", "label_tasks"], raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error)
+    assert "1 distinct label(s) ['positive']" in message and "set annotation_policy.choices" in message
+    ls = pipeline.resources["labelstudio"]
+    with LabelStudioClient(ls.url, ls.api_key) as client:
+        assert client.find_project(pipeline.resources["annotation_policy"].project_title) is None
