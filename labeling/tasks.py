@@ -76,8 +76,9 @@ def ensure_project(client: LabelStudioClient, title: str, choices: Sequence[str]
     if sorted(has) != sorted(choices):
         raise LabelSetError(
             f"project {title!r} (id {pid}) at {client.url} offers the choices {has}, this corpus needs "
-            f"{list(choices)}: set annotation_policy.project_title to a new title for this label set, "
-            f"or set annotation_policy.choices to {has} if they cover the corpus's labels, or change the "
+            f"{list(choices)}: give this label set its own project (annotation_policy.project_title, e.g. "
+            "run config resources: {annotation_policy: {config: {project_title: ...}}}), or set "
+            f"annotation_policy.choices to {has} if they cover the corpus's labels, or change the "
             "project's labelling interface in Label Studio (Settings > Labeling Interface) and re-run"
         )
     return pid, False
