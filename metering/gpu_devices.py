@@ -95,10 +95,13 @@ class CudaView:
 
 def read_process_view(pid: int, proc_root: Path = PROC) -> CudaView | None:
     """The view a process started with (`/proc/<pid>/environ`; None when it cannot be read: another
-    user's process, or gone). A process that changes its own environment after it started is not seen."""
+    user's process, gone, or still in exec, when the file reads empty). A process that changes its own
+    environment after it started is not seen."""
     try:
         raw = (proc_root / str(pid) / "environ").read_bytes()
     except OSError:
+        return None
+    if not raw:
         return None
     env: dict[str, str] = {}
     for item in raw.split(b"\0"):

@@ -281,6 +281,16 @@ class FakeNvml:
             raise _err(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return int(gpu.power_w * 1000.0)
 
+    def nvmlDeviceGetFieldValues(self, handle: Any, fieldIds: list[Any]) -> list[Any]:
+        gpu = self._gpu(handle, "nvmlDeviceGetFieldValues")
+        out = []
+        for fid in fieldIds:
+            known = fid == pynvml.NVML_FI_DEV_POWER_INSTANT and gpu.power_supported and handle.mig is None
+            value = types.SimpleNamespace(uiVal=int(gpu.power_w * 1000.0) if known else 0)
+            ret = pynvml.NVML_SUCCESS if known else pynvml.NVML_ERROR_NOT_SUPPORTED
+            out.append(types.SimpleNamespace(fieldId=fid, scopeId=0, nvmlReturn=ret, value=value))
+        return out
+
     def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[Any]:
         gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses")
         if gpu.process_list_fails:
@@ -327,6 +337,7 @@ USED = (
     "nvmlDeviceGetDeviceHandleFromMigDeviceHandle",
     "nvmlDeviceGetTotalEnergyConsumption",
     "nvmlDeviceGetPowerUsage",
+    "nvmlDeviceGetFieldValues",
     "nvmlDeviceGetComputeRunningProcesses",
     "nvmlDeviceGetProcessUtilization",
 )

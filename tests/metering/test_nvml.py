@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pynvml
 import pytest
 
+from metering.gpu_devices import read_process_view
 from metering.ledger import Ledger
 from metering.nvml import GpuReader
 from metering.nvml_fake import COUNTER_MODULUS, FakeGpu, FakeNvml, autospec_nvml
@@ -31,6 +33,11 @@ def sleepers(*cuda_visible: str | None) -> list[subprocess.Popen[bytes]]:
         if value is not None:
             env["CUDA_VISIBLE_DEVICES"] = value
         out.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env))
+    for p in out:  # exec finished: the environment the ledger reads is the child's
+        for _ in range(2000):
+            if read_process_view(p.pid) is not None:
+                break
+            time.sleep(0.005)
     return out
 
 

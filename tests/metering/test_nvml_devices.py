@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,15 @@ from metering.gpu_devices import (
     visible_uuids,
 )
 from metering.nvml_fake import FakeGpu, FakeNvml, autospec_nvml
+
+
+def started(p: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """`p` once its exec has finished: its /proc environ reads non-empty (not yet, just after Popen)."""
+    for _ in range(1000):
+        if read_process_view(p.pid) is not None:
+            return p
+        time.sleep(0.005)
+    raise AssertionError(f"process {p.pid} did not start")
 
 
 def nvml(gpus: list[FakeGpu], **kw: Any) -> tuple[Any, FakeNvml]:
@@ -151,7 +161,7 @@ def test_compare_map_with_the_cuda_runtime() -> None:
 
 def test_a_process_view_is_read_from_its_environment(tmp_path: Path) -> None:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "GPU-abc,1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    p = started(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env))
     try:
         assert read_process_view(p.pid) == CudaView(("GPU-abc", "1"), pci_order=True)
     finally:
@@ -163,3 +173,21 @@ def test_a_process_view_is_read_from_its_environment(tmp_path: Path) -> None:
     fake_proc.mkdir(parents=True)
     (fake_proc / "environ").write_bytes(b"PATH=/bin\0CUDA_VISIBLE_DEVICES=\0")
     assert read_process_view(7, tmp_path / "proc") == CudaView((), pci_order=False)
+    (fake_proc / "environ").write_bytes(b"")  # in exec: not known yet
+    assert read_process_view(7, tmp_path / "proc") is None
+
+
+def test_cpu_tests_run_with_cuda_hidden() -> None:
+    """tests/conftest.py pins CUDA_VISIBLE_DEVICES="" for this process and the processes it starts, so
+    a GPU on the host cannot change what a CPU test sees (torch in a child sees no CUDA device)."""
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    p = started(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    try:
+        view = read_process_view(p.pid)
+        assert view is not None and view.hides_all
+    finally:
+        p.kill()
+        p.wait()
+    code = "import torch; print(torch.cuda.device_count())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "0", r.stderr
