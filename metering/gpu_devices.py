@@ -19,6 +19,7 @@ an NVML index: the two are joined here by UUID only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -251,11 +252,32 @@ class MapRow:
     problem: str | None
 
 
-def compare_map(devices: list[CudaDevice], runtime: list[str] | None) -> list[MapRow]:
-    """Each CUDA ordinal: the NVML map beside the CUDA runtime's UUIDs (MATCH per device)."""
+def by_runtime_uuid(nv: Any, runtime_uuid: str, gpus: list[NvmlGpu], ordinal: int, token: str) -> CudaDevice:
+    """A CUDA device named by the UUID its runtime reports (no 'GPU-'/'MIG-' prefix there): the
+    physical GPU through `nvmlDeviceGetHandleByUUID`, tried as a GPU, then as a MIG device."""
+    problem = None
+    for name in (f"GPU-{uuid_body(runtime_uuid)}", f"MIG-{uuid_body(runtime_uuid)}"):
+        uuid, mig, problem, how = _by_uuid(nv, name, [])
+        if uuid is not None:
+            index = next((g.index for g in gpus if g.uuid == uuid), None)
+            return CudaDevice(ordinal, token, uuid, index, mig, "cuda-uuid" if how == "uuid" else how)
+    return CudaDevice(ordinal, token, None, None, problem=problem)
+
+
+def compare_map(
+    devices: list[CudaDevice], runtime: list[str] | None, nv: Any = None, gpus: list[NvmlGpu] | None = None
+) -> list[MapRow]:
+    """Each CUDA ordinal: the NVML map beside the CUDA runtime's UUIDs (MATCH per device). An ordinal
+    the environment alone cannot place (CUDA's default order) is looked up by the runtime's UUID when
+    `nv` is given (`how='cuda-uuid'`)."""
     rows = []
     for d in devices:
         rt = runtime[d.ordinal] if runtime is not None and d.ordinal < len(runtime) else None
+        if d.uuid is None and rt is not None and nv is not None and d.how == "unresolved":
+            found = by_runtime_uuid(nv, rt, gpus or [], d.ordinal, d.token)
+            if found.uuid is None:
+                found = dataclasses.replace(found, problem=f"{d.problem}; by CUDA's UUID: {found.problem}")
+            d = found
         named = d.mig_uuid or d.uuid
         if d.mig_uuid and _LEGACY_MIG.match(d.mig_uuid):
             named = None  # the old MIG name carries no MIG device UUID to compare

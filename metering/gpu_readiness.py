@@ -174,10 +174,13 @@ def map_checks(rows: Sequence[MapRow]) -> list[Check]:
         figure = f"CUDA {r.runtime_uuid or '?'} -> NVML {r.nvml_uuid or '?'} ({where})"
         if r.parent_uuid and r.nvml_uuid != r.parent_uuid:
             figure += f", parent {r.parent_uuid}"
+        moved = ""
+        if r.nvml_index is not None and r.nvml_index != r.ordinal:
+            moved = f"; CUDA ordinal {r.ordinal} is NVML index {r.nvml_index}"
         if r.match is True:
-            out.append(Check(name, PASS, figure + " MATCH"))
+            out.append(Check(name, PASS, figure + " MATCH" + moved))
         elif r.match is False or (r.runtime_uuid is not None and r.parent_uuid is None):
-            out.append(Check(name, FAIL, figure + " MISMATCH", r.problem or ""))
+            out.append(Check(name, FAIL, figure + " MISMATCH" + moved, r.problem or ""))
         else:
             out.append(Check(name, SKIP, figure, r.problem or "the CUDA runtime gave no UUID"))
     return out

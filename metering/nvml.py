@@ -221,6 +221,8 @@ class GpuReader:
 
     def _mig_devices(self, nv: Any, h: Any, s: GpuSample) -> list[Any] | None:
         """The MIG device handles when MIG mode is on; None when it is off (or not a MIG GPU)."""
+        if not hasattr(nv, "nvmlDeviceGetMigMode"):  # a binding older than MIG: no MIG either
+            return None
         mode = self._call(nv, s, "MIG mode", "nvmlDeviceGetMigMode", h)
         if not mode or int(mode[0]) != MIG_ENABLE:
             return None

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as `python scripts/gpu_check.py`: the repository's packages
     sys.path.insert(0, str(REPO))
 
-from metering.gpu_devices import CudaView, compare_map, map_cuda_devices  # noqa: E402
+from metering.gpu_devices import CudaView, compare_map, list_gpus, map_cuda_devices  # noqa: E402
 from metering.gpu_power import PowerSampler  # noqa: E402
 from metering.gpu_readiness import (  # noqa: E402
     EXIT_NOTHING_CHECKED,
@@ -189,8 +189,10 @@ def train(
 
 
 def throughput(result: dict[str, Any]) -> float | None:
-    if result.get("samples_per_s"):
-        return float(result["samples_per_s"])
+    """Samples per second of rank 0's training loop, from the RunResult training.entry printed."""
+    for key in ("samples_per_s", "train_samples_per_second"):
+        if result.get(key):
+            return float(result[key])
     if result.get("samples") and result.get("loop_s"):
         return float(result["samples"]) / float(result["loop_s"])
     return None
@@ -313,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     facts = probe_devices(nv)
     checks = device_checks(facts, binding=nv)
     runtime, torch_note = runtime_uuids(args.timeout_s)
-    rows = compare_map(map_cuda_devices(nv, CudaView.current()), runtime)
+    gpus = list_gpus(nv)
+    rows = compare_map(map_cuda_devices(nv, CudaView.current(), gpus), runtime, nv, gpus)
     checks += map_checks(rows)
     if runtime is None:
         checks.append(Check("CUDA in torch", FAIL, torch_note))

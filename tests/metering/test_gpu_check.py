@@ -126,9 +126,15 @@ def test_device_map_lines() -> None:
     assert f"NVML {gpus[1].uuid} (NVML index 1, by pci-bus-order)" in lines[1].figure
     lines = map_checks(compare_map(devices, runtime[::-1]))
     assert [c.status for c in lines] == [FAIL, FAIL] and lines[0].figure.endswith("MISMATCH")
-    unresolved = map_cuda_devices(nv, CudaView(("1",), pci_order=False), list_gpus(nv))
-    [line] = map_checks(compare_map(unresolved, runtime[1:]))
+    default_order = map_cuda_devices(nv, CudaView(("1",), pci_order=False), list_gpus(nv))
+    [line] = map_checks(compare_map(default_order, runtime[1:]))
     assert line.status == FAIL and "CUDA_DEVICE_ORDER" in line.detail  # CUDA has it, NVML cannot say
+    # with NVML at hand, the runtime's UUID finds it: cuda:0 of this process is NVML index 1
+    [line] = map_checks(compare_map(default_order, runtime[1:], nv, list_gpus(nv)))
+    assert line.status == PASS and "by cuda-uuid" in line.figure
+    assert line.figure.endswith("MATCH; CUDA ordinal 0 is NVML index 1")
+    [line] = map_checks(compare_map(default_order, ["ffffffff-0000-0000-0000-000000000000"], nv))
+    assert line.status == FAIL and "NotFound" in line.detail  # a CUDA device NVML does not know
     assert [c.status for c in map_checks(compare_map(devices, None))] == [SKIP, SKIP]
 
 

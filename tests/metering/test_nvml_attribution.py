@@ -193,11 +193,19 @@ def test_mig_parent_counter_is_shared_by_its_mig_devices(tmp_path: Path) -> None
 
 
 def test_an_unofficial_binding_with_bytes_is_used_and_named(tmp_path: Path, caplog: Any) -> None:
-    gpu = FakeGpu(legacy_bytes=True, name="Tesla V100", processes=[10])
+    gpu = FakeGpu(legacy_bytes=True, name="Tesla V100", processes=[10], utilization={10: 40.0})
     host = Host(tmp_path, [gpu], official=False)
     with caplog.at_level(logging.WARNING, logger="metering.nvml"):
         host.open_all()
     assert "not NVIDIA's nvidia-ml-py" in caplog.text
     d, u = gpu_facts(host.tick())
     assert (d[0]["device_name"], d[0]["device_uuid"]) == ("Tesla V100", gpu.uuid)
-    assert sorted(u) == [("a", 0)]
+    assert sorted(u) == [("a", 0)] and d[0]["split"] == "utilization"
+    # an old binding without the newer functions: those readings are missing, the rest goes on
+    del host.nv.nvmlDeviceGetProcessUtilization, host.nv.nvmlDeviceGetMigMode
+    del host.nv.nvmlDeviceGetTotalEnergyConsumption
+    d, u = gpu_facts(host.tick(dt_s=2.0))
+    assert (d[0]["split"], d[0]["holders"], d[0]["source"]) == ("even", 1, "nvml-power")
+    assert d[0]["energy_j"] is None and "first power read" in d[0]["note"] and sorted(u) == [("a", 0)]
+    d, _ = gpu_facts(host.tick(dt_s=2.0))
+    assert d[0]["energy_j"] == pytest.approx(200.0)  # power at both ticks
