@@ -76,6 +76,7 @@ class DeviceFacts:
     counter: bool | None = None  # the total-energy counter works
     read_s: float | None = None  # one counter read
     read_median_s: float | None = None
+    reads: int = 0  # how many reads the median is of
     problem: str | None = None
 
 
@@ -107,7 +108,7 @@ def probe_devices(
         except nv.NVMLError as err:
             f.counter, f.problem = False, f"energy counter: {describe(err)}"
         if times:
-            f.read_s, f.read_median_s = times[0], statistics.median(times)
+            f.read_s, f.read_median_s, f.reads = times[0], statistics.median(times), len(times)
     return out
 
 
@@ -147,7 +148,7 @@ def device_checks(facts: Sequence[DeviceFacts], binding: Any = None) -> list[Che
                 Check(
                     f"{gpu} counter read latency",
                     INFO,
-                    f"{f.read_s * 1e3:.3f} ms (median of several {f.read_median_s * 1e3:.3f} ms)",
+                    f"{f.read_s * 1e3:.3f} ms (median of {f.reads}: {f.read_median_s * 1e3:.3f} ms)",
                 )
             )
         else:
