@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FOOTPRINT_HOME ?= $(CURDIR)/var
 
-.PHONY: install test lint demo dev bench clean labelstudio-install
+.PHONY: install test lint demo dev bench clean labelstudio-install gpu-check
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ dev: install
 
 bench: install
 	$(BIN)/python -m bench.run_all
+
+# On a machine with NVIDIA GPUs (and a CUDA build of torch): docs/gpu-check.md. Exit 3: no GPU here.
+gpu-check: install
+	$(BIN)/python scripts/gpu_check.py
 
 labelstudio-install: install
 	bash scripts/labelstudio-install.sh

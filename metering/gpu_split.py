@@ -1,19 +1,24 @@
 """One GPU over one ledger interval: its energy (counter delta, else coarse power trapezoid, else
 unknown) and who used it (docs/metering.md, "Devices per host").
 
+A window is charged only for a GPU its processes use: it gets a usage row for a device only when one
+of its processes holds it (NVML's process list, or a utilisation sample of its pid), or when who
+holds it is unknown and the window's processes can see it (their CUDA_VISIBLE_DEVICES, resolved to
+UUIDs: `window_gpus`; a window whose processes see no GPU, or other GPUs only, gets no row).
 - `split='utilization'`: per-process SM utilisation was read; a window's `use` = the summed mean
   utilisation of its processes x interval (device-seconds); `busy` = the same over every process on
   it (inside windows or not); when the processes' utilisation adds up past 100 % all are scaled.
 - `split='even'`: the utilisation query failed (`use`/`busy` None) or nobody was busy (0): the
-  device is shared evenly among `holders`.
-- `split='unknown'`: the process list could not be read (or the device is unavailable): every
-  window's `use` is None.
+  device is shared evenly among `holders` (as under MIG, where NVML has no per-process utilisation).
+- `split='unknown'`: the process list could not be read (or the device is unavailable): the `use`
+  of every window that may use it is None.
+Processes on the device outside every window are flagged: one more holder, and a note.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +31,8 @@ COUNTER_MODULUS = 2**64  # nvmlDeviceGetTotalEnergyConsumption: unsigned long lo
 @dataclass
 class GpuInterval:
     fields: dict[str, Any]  # DeviceInterval fields particular to this GPU and interval
-    uses: dict[str, tuple[float | None, bool]]  # window -> (use in device-seconds, holds)
+    uses: dict[str, tuple[float | None, bool]]  # window -> (use in device-seconds, holds); only the
+    # windows that used the device, or may have (who held it unknown): the others get no row
     state: GpuState | None  # what to remember; None = the device is lost (no longer metered)
     notes: list[str] = field(default_factory=list)
 
@@ -59,6 +65,12 @@ def _counter_energy_j(
     return delta / 1000.0, notes
 
 
+def _may_use(visible: frozenset[str] | None, uuid: str | None) -> bool:
+    """Whether a window whose processes can use `visible` (None: not known) may have used the GPU
+    `uuid` (None: unidentified; a known set only holds identified GPUs)."""
+    return visible is None or (uuid is not None and uuid in visible)
+
+
 def gpu_interval(
     g: GpuSample,
     prev: GpuState | None,
@@ -68,8 +80,16 @@ def gpu_interval(
     dur_s: float,
     mono_s: float,
     prev_tick_mono_s: float,
+    window_gpus: Mapping[str, frozenset[str] | None] | None = None,
 ) -> GpuInterval:
+    """`owner`: pid -> window; `window_gpus`: window -> the UUIDs its processes can use (None or
+    absent: not known), consulted only when who holds the device is unknown."""
     notes = list(g.notes)
+    if g.mig_devices is not None:
+        notes.append(
+            f"MIG mode: the energy counter is the whole GPU's, shared by its {g.mig_devices} MIG "
+            "device(s); the windows holding a process on any of them share it"
+        )
     energy_j: float | None = None
     source = "nvml"
     if g.available and g.has_counter:
@@ -92,7 +112,14 @@ def gpu_interval(
     busy: float | None
     if not g.available or g.pids is None:
         split, busy, holders = "unknown", None, None
-        uses = {w: (None, False) for w in wins}
+        seen = window_gpus or {}
+        may_use = [w for w in wins if _may_use(seen.get(w), g.uuid)]
+        uses = {w: (None, False) for w in may_use}
+        if len(may_use) < len(wins):
+            notes.append(
+                f"{len(wins) - len(may_use)} window(s) whose processes cannot use this GPU "
+                "(CUDA_VISIBLE_DEVICES) not charged"
+            )
     else:
         holding = {owner[p] for p in g.pids if p in owner}
         outside = any(p not in owner for p in g.pids)
@@ -108,12 +135,19 @@ def gpu_interval(
                 if pid in owner:
                     per_window[owner[pid]] += pct * scale / 100.0 * dur_s
             split, busy = "utilization", min(total_pct * scale / 100.0 * dur_s, dur_s)
-            uses = {w: (per_window.get(w, 0.0), w in holding) for w in wins}
+            uses = {w: (per_window.get(w, 0.0), True) for w in wins if w in holding}
         else:
             split = "even"
             busy = None if g.util is None else 0.0
-            uses = {w: (busy, w in holding) for w in wins}
+            uses = {w: (busy, True) for w in wins if w in holding}
         holders = len(holding) + (1 if outside else 0)
+        others = sorted({p for p in [*g.pids, *(g.util or {})] if p not in owner})
+        if others:
+            notes.append(
+                f"{len(others)} process(es) outside every window on this GPU (pids "
+                f"{', '.join(map(str, others[:5]))}{', ...' if len(others) > 5 else ''}): one more "
+                "holder; their use stays unattributed"
+            )
 
     fields = {
         "device_index": g.index,

@@ -23,18 +23,20 @@ import logging
 import os
 import socket
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from metering.errors import LedgerError, MeterError
+from metering.gpu_devices import CudaView, read_process_view
 from metering.host import PROC, boot_id, clock_ticks_per_s, read_cpu_stat, read_meminfo
 from metering.host import Clock as HostClock
-from metering.nvml import GpuReader
+from metering.nvml import GpuReader, GpuSample
 from metering.processor import ProcessorInfo, host_processor
-from metering.procs import read_processes
+from metering.procs import Proc, assign_windows, read_processes
 from metering.rapl import powercap_root, read_rapl
 from metering.state import LedgerState, StateFile
-from metering.tick import HostSample, OpenRequest, TickOutcome, compute_tick
+from metering.tick import HostSample, OpenRequest, TickOutcome, compute_tick, innermost_roots
 from metering.window import DEFAULT_HEARTBEAT_S, Window, check_heartbeat
 from warehouse.batches import write_batch
 from warehouse.facts import WINDOW_ROLES, new_id
@@ -221,13 +223,26 @@ class Ledger:
         clock = HostClock.now()
         procs = read_processes(self.proc_root)
         inventory = {k: g.index for k, g in state.gpus.items() if not k.startswith("index:")}
+        gpus = self.gpus.sample(inventory, {k: g.util_ts for k, g in state.gpus.items()})
         return HostSample(
             clock=clock,
             procs=procs,
             cpu=read_cpu_stat(self.proc_root),
             mem=read_meminfo(self.proc_root),
             rapl=read_rapl(self.powercap or powercap_root()),
-            gpus=self.gpus.sample(inventory, {k: g.util_ts for k, g in state.gpus.items()}),
+            gpus=gpus,
             processor=self.processor(),
             ticks_per_s=clock_ticks_per_s(),
+            window_gpus=self._window_gpus(state, procs, gpus),
         )
+
+    def _window_gpus(
+        self, state: LedgerState, procs: dict[int, Proc], gpus: list[GpuSample]
+    ) -> dict[str, frozenset[str] | None]:
+        """Only when some GPU's holders are unknown: which GPUs each window's processes can see."""
+        if not state.windows or all(g.available and g.pids is not None for g in gpus):
+            return {}
+        views: dict[str, list[CudaView | None]] = defaultdict(list)
+        for pid, w in assign_windows(procs, innermost_roots(state.windows)).items():
+            views[w].append(read_process_view(pid, self.proc_root))
+        return self.gpus.window_gpus(views, gpus)

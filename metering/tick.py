@@ -50,6 +50,9 @@ class HostSample:
     gpus: list[GpuSample]
     processor: ProcessorInfo
     ticks_per_s: int
+    # window -> UUIDs of the GPUs its processes can use (None: unknown); read only when some GPU's
+    # holders are unknown (metering.nvml.GpuReader.window_gpus)
+    window_gpus: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -325,6 +328,7 @@ def _interval_facts(
             dur_s=dur,
             mono_s=s.clock.mono_s,
             prev_tick_mono_s=prev.tick_mono,
+            window_gpus=s.window_gpus,
         )
         if gi.state is None:
             st.lost_gpus = _lost(st.lost_gpus, g)
@@ -348,7 +352,9 @@ def _interval_facts(
         kind = fields["device_kind"]
         out.batch.add(DeviceInterval(**common, **fields, unit=DEVICE_UNITS[kind]))
         for w in windows:
-            use, holds = uses.get(w, (None, False))
+            if w not in uses:
+                continue  # a GPU the window's processes did not use (metering.gpu_split)
+            use, holds = uses[w]
             ws = prev.windows[w]
             out.batch.add(
                 WindowUsage(

@@ -25,7 +25,7 @@ def _cpu_s(who: int) -> float:
 
 
 def test_rank_windows_nest_in_the_step_window(home: FootprintHome, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env = dict(os.environ)  # keeps the CUDA pin of tests/conftest.py: two ranks on one GPU would collide
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     worker = Path(__file__).with_name("torchrun_worker.py")
     cmd = [str(REPO / ".venv/bin/torchrun"), "--standalone", "--nproc-per-node", "2", str(worker)]

@@ -1,10 +1,13 @@
 """GPUs through an autospec'd fake NVML (no GPU needed) and real processes as the windows that hold
-them; and the real pynvml error path on this machine."""
+them (the real ledger, its real clock); and the real pynvml error path on this machine. Exact
+energies and every NVML failure mode, on a fake clock: test_nvml_attribution.py."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import pynvml
 import pytest
 
+from metering.gpu_devices import read_process_view
 from metering.ledger import Ledger
 from metering.nvml import GpuReader
 from metering.nvml_fake import COUNTER_MODULUS, FakeGpu, FakeNvml, autospec_nvml
@@ -21,9 +25,27 @@ from warehouse.home import FootprintHome
 OUTSIDE_PID = 4_000_000  # a pid no window holds (above pid_max: never a real process here)
 
 
+def sleepers(*cuda_visible: str | None) -> list[subprocess.Popen[bytes]]:
+    """One sleeping process per value of CUDA_VISIBLE_DEVICES (None: unset, every GPU visible)."""
+    out = []
+    for value in cuda_visible:
+        env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+        if value is not None:
+            env["CUDA_VISIBLE_DEVICES"] = value
+        out.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env))
+    for p in out:  # exec finished: the environment the ledger reads is the child's
+        for _ in range(2000):
+            if read_process_view(p.pid) is not None:
+                break
+            time.sleep(0.005)
+    return out
+
+
 @pytest.fixture
 def pids() -> Iterator[tuple[int, int]]:
-    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) for _ in range(2)]
+    """Two processes that can see every GPU (by their environment; NVML's process list says which
+    GPUs they hold)."""
+    procs = sleepers(None, None)
     yield procs[0].pid, procs[1].pid
     for p in procs:
         p.kill()
@@ -116,12 +138,40 @@ def test_split_when_nvml_says_less(
         setattr(gpu, key, value)
     [d], use = gpu_rows(ledger)
     assert d["split"] == split and (d["busy"] is None) == busy_is_none
-    assert (use[(a, 0)]["use"] is None) == use_is_none and (use[(b, 0)]["use"] is None) == use_is_none
-    if split == "even":
-        assert d["holders"] == 1 and use[(a, 0)]["holds"] and not use[(b, 0)]["holds"]
-    else:
-        assert d["holders"] is None and not use[(a, 0)]["holds"]
+    assert (use[(a, 0)]["use"] is None) == use_is_none
+    if split == "even":  # b holds no process on it: no GPU row for b
+        assert d["holders"] == 1 and use[(a, 0)]["holds"] and (b, 0) not in use
+    else:  # who holds it is unknown: both windows may (they see every GPU), neither is known to
+        assert d["holders"] is None and not use[(a, 0)]["holds"] and use[(b, 0)]["use"] is None
     assert d["method"] == "measured"  # the energy counter still works
+
+
+def test_a_window_that_sees_no_gpu_is_not_charged_when_holders_are_unknown(
+    home: FootprintHome, tmp_path: Path
+) -> None:
+    """The ledger reads each window's processes' CUDA_VISIBLE_DEVICES (/proc/<pid>/environ) when NVML
+    cannot say who holds a GPU: a window pinned to no GPU gets no GPU row, one that sees it a row of
+    unknown use."""
+    gpu = FakeGpu(process_list_fails=True)
+    procs = sleepers("", None, gpu.uuid or "GPU-")
+    try:
+        ledger, _ = make_ledger(home, tmp_path, [gpu])
+        a, _ = ledger.open(materialization_id="ma", role="step", name="a", root_pid=procs[0].pid)
+        b, _ = ledger.open(materialization_id="mb", role="step", name="b", root_pid=procs[1].pid)
+        [d], use = gpu_rows(ledger)
+        assert d["split"] == "unknown" and sorted(use) == [(b, 0)] and use[(b, 0)]["use"] is None
+        assert "1 window(s) whose processes cannot use this GPU" in d["note"]
+        # a window whose process names this GPU by UUID may use it
+        c, _ = ledger.open(materialization_id="mc", role="step", name="c", root_pid=procs[2].pid)
+        [_], use = gpu_rows(ledger)
+        assert sorted(use) == sorted([(b, 0), (c, 0)])
+        for w in (a, b, c):
+            ledger.close(w)
+        check_conservation(Facts.read(home))
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def test_refused_handle_makes_only_that_gpu_unavailable(
