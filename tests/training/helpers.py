@@ -52,8 +52,18 @@ def write_annotations(corpus: Path, path: Path, *, n: int = 60, labels: list[str
     return path
 
 
-def handle(asset_key: str, path: Path, materialization_id: str) -> ArtifactHandle:
-    return ArtifactHandle(asset_key, materialization_id, str(path), path.stat().st_size)
+CHOICES = ["negative", "positive"]  # the label set label_tasks would have created
+
+
+def handle(asset_key: str, path: Path, materialization_id: str, **extra: object) -> ArtifactHandle:
+    return ArtifactHandle(asset_key, materialization_id, str(path), path.stat().st_size, extra=dict(extra))
+
+
+def annotations_handle(
+    path: Path, materialization_id: str, choices: list[str] | None = None
+) -> ArtifactHandle:
+    """An annotations handle as the annotations asset makes it: it carries label_tasks' label set."""
+    return handle("annotations", path, materialization_id, choices=list(choices or CHOICES))
 
 
 def query(home: FootprintHome, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
