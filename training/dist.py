@@ -118,8 +118,8 @@ def gather_strings(text: str, dist: Dist, *, max_bytes: int = 64) -> list[str]:
     raw = text.encode("ascii")
     if len(raw) > max_bytes:
         raise ValueError(f"{text!r} is longer than {max_bytes} bytes")
-    mine = torch.zeros(max_bytes, dtype=torch.uint8, device=dist.collective_device)
-    mine[: len(raw)] = torch.tensor(list(raw), dtype=torch.uint8)
+    padded = list(raw.ljust(max_bytes, b"\0"))
+    mine = torch.tensor(padded, dtype=torch.uint8, device=dist.collective_device)
     out = [torch.empty_like(mine) for _ in range(dist.world_size)]
     torch.distributed.all_gather(out, mine)
     return [bytes(t.cpu().tolist()).rstrip(b"\0").decode("ascii") for t in out]
