@@ -15,7 +15,6 @@ from assets.training.pretrained import pretrained_model
 from tests.training.helpers import (
     annotations_handle,
     fake_upstream,
-    handle,
     run_assets,
     step_error,
     tiny_checkpoint,

@@ -172,7 +172,8 @@ def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_p
     # evaluation during training (every 20 steps): the same names, at their step
     during = query(
         home,
-        "SELECT step, name, label, split FROM quality_metric WHERE materialization_id = ? AND step IS NOT NULL",
+        "SELECT step, name, label, split FROM quality_metric "
+        "WHERE materialization_id = ? AND step IS NOT NULL",
         [mid],
     )
     assert {(s, n) for s, n, lbl, _ in during if lbl is None and n == "f1_macro"} == {
