@@ -88,6 +88,7 @@ def fit(
 
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     trainer.add_callback(LogProgress(log, what))
+    resumed = _resumed_step(resume_from)  # before training: Trainer removes that checkpoint later
     counter.attach(trainer.model)
     t0, c0 = time.perf_counter(), time.process_time()
     try:
@@ -103,7 +104,6 @@ def fit(
     mine = counter.read()
     samples, tokens, padded = sum_over_ranks([mine.samples, mine.tokens or 0, mine.padded_tokens or 0], dist)
     history = [h for h in state.log_history if "loss" in h and "step" in h]
-    resumed = _resumed_step(resume_from)
     return FitStats(
         steps=int(state.global_step) - resumed,
         global_step=int(state.global_step),
