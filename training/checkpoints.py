@@ -12,7 +12,8 @@ to that attempt by a `resumed_from` lineage edge (the asset records it).
 While an attempt trains, it holds an exclusive lock on the directory (released by the kernel if the
 process dies): a concurrent materialization of the same run does not share it and checkpoints in a
 directory of its own instead. After a successful run the directory is removed (the final model is
-in the materialization's own out_dir); after a failed one it stays for the next attempt.
+in the materialization's own out_dir); after a failed one it stays for the next attempt if it holds
+a complete checkpoint (else it is removed too).
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class Attempt:
     resume: ResumePoint | None
     shared: bool  # False: another attempt held the run's directory; this one has its own
 
-    def succeeded(self) -> None:
-        """The final model is saved elsewhere: the checkpoints are no longer needed."""
+    def remove(self) -> None:
+        """Nothing here is needed any more (the run succeeded: its final model is in its out_dir; or
+        it failed before its first checkpoint)."""
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

@@ -6,7 +6,8 @@ launcher (pass `torchrun_args`, e.g. `--nnodes=2 --rdzv-backend=c10d --rdzv-endp
 a materialization whose previous attempt was killed or failed resumes from that attempt's newest
 checkpoint, and says so with a `resumed_from` lineage edge, so its end-to-end footprint holds both
 attempts. After a success the checkpoints are removed; after a failure they stay (a Storage fact of
-kind 'resume_checkpoint' says how many bytes the failed attempt left for the next one).
+kind 'resume_checkpoint' says how many bytes the failed attempt left for the next one), unless the
+attempt failed before its first checkpoint.
 """
 
 from __future__ import annotations
@@ -154,11 +155,13 @@ def resumable(
                 resume_from=str(resume.checkpoint) if resume is not None else "",
             )
         except BaseException:
-            if complete_checkpoints(attempt.directory):
-                held = rec.add_storage(attempt.directory, kind="resume_checkpoint")
-                context.log.warning(
-                    f"the run failed; its checkpoints ({held} bytes in {attempt.directory}) stay for the "
-                    "next materialization to resume from"
-                )
+            if not complete_checkpoints(attempt.directory):
+                attempt.remove()  # nothing to resume from
+                raise
+            held = rec.add_storage(attempt.directory, kind="resume_checkpoint")
+            context.log.warning(
+                f"the run failed; its checkpoints ({held} bytes in {attempt.directory}) stay for the "
+                "next materialization to resume from"
+            )
             raise
-        attempt.succeeded()
+        attempt.remove()

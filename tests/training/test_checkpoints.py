@@ -45,7 +45,7 @@ def test_a_fresh_run_has_nothing_to_resume(home: FootprintHome) -> None:
         assert a.resume is None and a.shared
         assert a.directory == run_directory(home, "pretrained_model", "k1")
         assert json.loads((a.directory / MARKER).read_text())["materialization_id"] == "m1"
-        a.succeeded()
+        a.remove()
     assert not a.directory.exists()
 
 
