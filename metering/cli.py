@@ -10,7 +10,7 @@ facts) and the footprint priced by the warehouse (`warehouse.pricing.price_mater
 `footprint meter` exits with the command's own exit code (127: command not found, 126: not
 executable, 128+N: killed by signal N).
 
-The command's environment names the materialization it runs for (ENV_EXPORTS): FOOTPRINT_HOME (the
+The command's environment names the materialization it runs for (`command_env`): FOOTPRINT_HOME (the
 resolved state directory), FOOTPRINT_MATERIALIZATION_ID, FOOTPRINT_WINDOW_ID (this meter's window) and
 FOOTPRINT_HEARTBEAT_S, so that code inside can tie its own facts to it (a Hugging Face script with
 `training.callback.FootprintCallback` opens its ranks' windows under it and records its progress).
