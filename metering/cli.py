@@ -9,11 +9,17 @@ or `--json`: one JSON object on stdout) shows the window's use of each device (f
 facts) and the footprint priced by the warehouse (`warehouse.pricing.price_materialization`).
 `footprint meter` exits with the command's own exit code (127: command not found, 126: not
 executable, 128+N: killed by signal N).
+
+The command's environment names the materialization it runs for (`command_env`): FOOTPRINT_HOME (the
+resolved state directory), FOOTPRINT_MATERIALIZATION_ID, FOOTPRINT_WINDOW_ID (this meter's window) and
+FOOTPRINT_HEARTBEAT_S, so that code inside can tie its own facts to it (a Hugging Face script with
+`training.callback.FootprintCallback` opens its ranks' windows under it and records its progress).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -25,6 +31,9 @@ import typer
 
 from metering.window import DEFAULT_HEARTBEAT_S
 
+ENV_MATERIALIZATION_ID = "FOOTPRINT_MATERIALIZATION_ID"
+ENV_WINDOW_ID = "FOOTPRINT_WINDOW_ID"
+ENV_HEARTBEAT_S = "FOOTPRINT_HEARTBEAT_S"
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 MAX_NAME_CHARS = 200
@@ -34,8 +43,8 @@ class CommandFailed(RuntimeError):
     """The metered command exited non-zero (recorded as a failed materialization)."""
 
 
-def _run(cmd: list[str]) -> int:
-    proc = subprocess.Popen(cmd)
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> int:
+    proc = subprocess.Popen(cmd, env=env)
     # SIGTERM/SIGHUP sent to us are passed on; Ctrl-C already reaches the child through the terminal's
     # process group, so SIGINT is only ignored here (we stay alive to record the outcome).
     previous = {
@@ -81,7 +90,7 @@ def meter_command(
     try:
         with rec:
             try:
-                exit_code = _run(cmd)
+                exit_code = _run(cmd, env=command_env(rec))
             except FileNotFoundError as err:
                 exit_code, error = EXIT_NOT_FOUND, f"command not found: {cmd[0]!r} ({err.strerror})"
             except PermissionError as err:
@@ -93,6 +102,19 @@ def meter_command(
     s = summary(rec)
     try_sync(home)
     return {**s, "asset_key": asset_key, "exit_code": exit_code, "error": error}
+
+
+def command_env(rec: Any) -> dict[str, str]:
+    """This environment plus the materialization the command runs for (see the module docstring)."""
+    from warehouse.home import ENV_HOME
+
+    return {
+        **os.environ,
+        ENV_HOME: str(rec.home.root),
+        ENV_MATERIALIZATION_ID: rec.materialization_id,
+        ENV_WINDOW_ID: rec.window_id or "",
+        ENV_HEARTBEAT_S: str(rec.heartbeat_s),
+    }
 
 
 def summary(rec: Any) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 Pretraining uses the `train` split of `clean_corpus` only: the `eval` rows are the held-out set the
 fine-tuned classifier is scored on, so the encoder never sees them, not even unlabelled.
+
+The classes (`choices`) are the label set `label_tasks` created, as the annotations handle carries it
+(`extra["choices"]`); every annotation label and every eval gold label must be one of them.
 """
 
 from __future__ import annotations
@@ -13,14 +16,20 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from training.config import RunSpec, TrainingConfigError
+from training.config import RunSpec, TrainingConfigError, check_classes
+from warehouse.artifacts import ArtifactHandle
+
+LABEL_SET_FIX = (
+    "the classes are the label set label_tasks created (annotation_policy.choices): make it name every "
+    "class of the data, then re-materialize label_tasks and annotations"
+)
 
 
 @dataclass(frozen=True)
 class LabelledSet:
     texts: list[str]
     labels: list[int]  # index into choices
-    choices: tuple[str, ...]
+    choices: tuple[str, ...]  # the classes (label_tasks' label set)
     dropped_eval_overlap: int = 0  # annotated rows that are in the eval split (left out: no leakage)
 
     def class_counts(self) -> dict[str, int]:
@@ -64,7 +73,8 @@ def eval_set(corpus_path: str, choices: tuple[str, ...]) -> LabelledSet:
         labels.append(choices.index(str(gold)))
     if unknown:
         raise TrainingConfigError(
-            f"eval gold labels {sorted(unknown)} are not in the configured choices {list(choices)}"
+            f"eval gold labels {sorted(unknown)} of clean_corpus are not in label_tasks' label set "
+            f"{list(choices)}; {LABEL_SET_FIX}"
         )
     if not texts:
         raise TrainingConfigError(
@@ -100,8 +110,8 @@ def labelled_set(
         labels.append(choices.index(str(label)))
     if unknown:
         raise TrainingConfigError(
-            f"annotation labels {dict(unknown)} are not in the configured choices {list(choices)}; "
-            "fix the labelling config or add them to `choices`"
+            f"annotation labels {dict(unknown)} are not in label_tasks' label set {list(choices)}; "
+            f"{LABEL_SET_FIX}"
         )
     if len(texts) < min_labelled:
         raise TrainingConfigError(
@@ -132,6 +142,7 @@ def check_checkpoint(path: str, seq_len: int) -> None:
 
 def finetune_inputs(spec: RunSpec) -> tuple[LabelledSet, LabelledSet]:
     """Training and eval sets, checked (the asset calls this before launching any compute)."""
+    check_classes(spec.choices)
     check_checkpoint(spec.init_checkpoint, spec.seq_len)
     choices = tuple(spec.choices)
     train_set = labelled_set(
@@ -141,3 +152,17 @@ def finetune_inputs(spec: RunSpec) -> tuple[LabelledSet, LabelledSet]:
         exclude_row_ids=eval_row_ids(spec.corpus_path),
     )
     return train_set, eval_set(spec.corpus_path, choices)
+
+
+def annotation_classes(annotations: ArtifactHandle) -> tuple[str, ...]:
+    """The classes of a fine-tuning run: the label set label_tasks created, as the annotations handle
+    carries it (`extra["choices"]`); never a second setting."""
+    choices = annotations.extra.get("choices")
+    if not isinstance(choices, list | tuple) or not choices:
+        raise TrainingConfigError(
+            f"the annotations handle (materialization {annotations.materialization_id}) carries no label "
+            "set (extra['choices']); re-materialize label_tasks and annotations"
+        )
+    classes = tuple(str(c) for c in choices)
+    check_classes(classes)
+    return classes

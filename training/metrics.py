@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,53 @@ def classification_scores(gold: list[int], pred: list[int], labels: tuple[str, .
         per_class=tuple(per_class),
         n_eval=len(gold),
     )
+
+
+# -- the metric keys of Trainer's evaluation ----------------------------------------------------------
+# `compute_metrics` returns `{name: value}` for the overall figures and `{name/label: value}` per class
+# (e.g. "f1_macro", "f1/positive"); Trainer prefixes the split ("eval_f1_macro", "eval_f1/positive").
+# `parse_metric_key` turns such a key back into (split, name, label): the QualityMetric convention.
+NOT_QUALITY = frozenset(
+    {"runtime", "samples_per_second", "steps_per_second", "epoch", "model_preparation_time"}
+)
+
+
+def metric_key(name: str, label: str | None) -> str:
+    return f"{name}/{label}" if label is not None else name
+
+
+def parse_metric_key(key: str) -> tuple[str, str, str | None] | None:
+    """(split, name, label) of a metric key: `eval_f1/positive` -> ("eval", "f1", "positive"),
+    `eval_f1_macro` -> ("eval", "f1_macro", None);
+    None for a key that is not a quality figure (timings, epoch) or has no split prefix."""
+    split, sep, rest = key.partition("_")
+    if not sep or not rest:
+        return None
+    name, slash, label = rest.partition("/")
+    if name in NOT_QUALITY or not name:
+        return None
+    return split, name, (label if slash else None)
+
+
+def scores_as_metrics(scores: ClassificationScores) -> dict[str, float]:
+    return {metric_key(name, label): value for name, value, label in scores.named()}
+
+
+def prediction_scores(prediction: Any, labels: tuple[str, ...]) -> ClassificationScores:
+    """Scores of a Trainer prediction (logits and label ids): the argmax class against the gold one."""
+    import numpy as np
+
+    logits = prediction.predictions
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    pred = np.asarray(logits).argmax(-1).tolist()
+    return classification_scores(np.asarray(prediction.label_ids).tolist(), pred, labels)
+
+
+def compute_metrics_for(labels: tuple[str, ...]) -> Callable[[Any], dict[str, float]]:
+    """Trainer's `compute_metrics` for a classifier over `labels` (keys: see `metric_key`)."""
+
+    def compute(prediction: Any) -> dict[str, float]:
+        return scores_as_metrics(prediction_scores(prediction, labels))
+
+    return compute

@@ -1,69 +1,61 @@
-"""Masked-language-model pretraining of a BERT-style encoder: from scratch (WordPiece tokenizer trained on
-the corpus' train split) or initialised from a named hub checkpoint."""
+"""Masked-language-model pretraining of a BERT-style encoder with transformers' Trainer: from scratch
+(WordPiece tokenizer trained on the corpus' train split) or initialised from a named hub checkpoint.
+Masking: `DataCollatorForLanguageModeling` (RunSpec.mlm_probability of the non-special tokens are
+predicted; of those 80 % become [MASK], 10 % a random token, 10 % stay)."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+from torch.utils.data import Dataset
 
+from training.arguments import training_arguments
 from training.config import RunSpec, TrainingConfigError
+from training.counting import BatchCounter
 from training.data import pretrain_texts
-from training.loop import Dist, Log, cycling_batches, shard_indices, train, unwrap
+from training.dist import Dist, barrier
+from training.fit import Log, fit
 from training.result import RunResult
-from training.save import run_result, save_checkpoint
+from training.save import run_result, save_final
 
-MLM_PROBABILITY = 0.15
-
-
-def mask_tokens(
-    ids: torch.Tensor, special: torch.Tensor, *, mask_id: int, vocab_size: int, g: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking: 15 % of the non-special tokens are predicted; of those 80 % become [MASK], 10 % a
-    random token, 10 % stay. Returns (inputs, labels) with labels -100 where nothing is predicted."""
-    prob = torch.full(ids.shape, MLM_PROBABILITY)
-    prob[special] = 0.0
-    chosen = torch.bernoulli(prob, generator=g).bool()
-    if not chosen.any():  # a whole batch without a target would give a NaN loss
-        candidates = (~special).nonzero()
-        if len(candidates):
-            r, c = candidates[0].tolist()
-            chosen[r, c] = True
-    labels = ids.clone()
-    labels[~chosen] = -100
-    inputs = ids.clone()
-    to_mask = torch.bernoulli(torch.full(ids.shape, 0.8), generator=g).bool() & chosen
-    inputs[to_mask] = mask_id
-    to_random = torch.bernoulli(torch.full(ids.shape, 0.5), generator=g).bool() & chosen & ~to_mask
-    inputs[to_random] = torch.randint(vocab_size, ids.shape, generator=g)[to_random]
-    return inputs, labels
+TOKENIZER_DIR = "tokenizer"
 
 
-def _tokenizer_and_model(spec: RunSpec, texts: list[str], dist: Dist, out_dir: Path) -> tuple[Any, Any]:
-    from transformers import AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM
+def _from_hub(spec: RunSpec) -> tuple[Any, Any]:
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    if spec.init_from:
-        try:
-            tok = AutoTokenizer.from_pretrained(spec.init_from)
-            model = AutoModelForMaskedLM.from_pretrained(spec.init_from)
-        except (OSError, ValueError) as err:
-            raise TrainingConfigError(
-                f"could not load hub checkpoint {spec.init_from!r}: {err}. Check the name and network, "
-                "or leave init_from empty to train from scratch"
-            ) from err
-        return tok, model
-    tok_dir = out_dir / "tokenizer-staging"
+    try:
+        tok = AutoTokenizer.from_pretrained(spec.init_from)
+        return tok, AutoModelForMaskedLM.from_pretrained(spec.init_from)
+    except (OSError, ValueError) as err:
+        raise TrainingConfigError(
+            f"could not load hub checkpoint {spec.init_from!r}: {err}. Check the name and network, "
+            "or leave init_from empty to train from scratch"
+        ) from err
+
+
+def _from_scratch(spec: RunSpec, texts: list[str], dist: Dist) -> tuple[Any, Any]:
+    """Rank 0 trains the tokenizer and saves it beside the checkpoints (a resumed attempt reads it
+    from its checkpoint); every rank loads it and builds the same seeded model."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, set_seed
+
+    tok_dir = Path(spec.checkpoint_dir or spec.out_dir) / TOKENIZER_DIR
     if dist.rank == 0:
         from training.tokenizer import train_wordpiece
 
         train_wordpiece(texts, spec.shape.vocab_size).save_pretrained(tok_dir)
-    if dist.world_size > 1:
-        torch.distributed.barrier()
+    barrier(dist)
     tok = AutoTokenizer.from_pretrained(tok_dir)
+    if not spec.checkpoint_dir:  # staged in out_dir: the final save writes it again with the model
+        barrier(dist)
+        if dist.rank == 0:
+            shutil.rmtree(tok_dir, ignore_errors=True)
     s = spec.shape
-    torch.manual_seed(spec.seed)
+    set_seed(spec.seed)
     config = BertConfig(
         vocab_size=len(tok),
         hidden_size=s.hidden_size,
@@ -76,49 +68,68 @@ def _tokenizer_and_model(spec: RunSpec, texts: list[str], dist: Dist, out_dir: P
     return tok, BertForMaskedLM(config)
 
 
-def run(spec: RunSpec, dist: Dist, log: Log) -> RunResult:
+def _tokenizer_and_model(spec: RunSpec, texts: list[str], dist: Dist) -> tuple[Any, Any]:
+    if spec.resume_from:  # the attempt before this one saved both (model weights: Trainer reloads them)
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(spec.resume_from), AutoModelForMaskedLM.from_pretrained(
+            spec.resume_from
+        )
+    if spec.init_from:
+        return _from_hub(spec)
+    return _from_scratch(spec, texts, dist)
+
+
+class TokenizedTexts(Dataset):  # type: ignore[type-arg]
+    """Token ids of each text (truncated to seq_len, not padded: the collator pads each batch)."""
+
+    def __init__(self, tok: Any, texts: Sequence[str], seq_len: int) -> None:
+        enc = tok(list(texts), truncation=True, max_length=seq_len, return_special_tokens_mask=True)
+        keep = ("input_ids", "attention_mask", "special_tokens_mask")
+        columns = zip(*(enc[k] for k in keep), strict=True)
+        self.rows = [dict(zip(keep, values, strict=True)) for values in columns]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.rows[i]
+
+
+def run(
+    spec: RunSpec, dist: Dist, log: Log, *, callbacks: Sequence[Any] = (), counter: BatchCounter | None = None
+) -> RunResult:
+    from transformers import DataCollatorForLanguageModeling, Trainer
+
     t_start = time.perf_counter()
     out_dir = Path(spec.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     texts = pretrain_texts(spec.corpus_path)
     read_s = time.perf_counter() - t0
-    tok, model = _tokenizer_and_model(spec, texts, dist, out_dir)
+    tok, model = _tokenizer_and_model(spec, texts, dist)
     max_pos = int(getattr(model.config, "max_position_embeddings", spec.seq_len))
     if spec.seq_len > max_pos:
         raise TrainingConfigError(
             f"seq_len={spec.seq_len} exceeds the model's max_position_embeddings={max_pos}"
         )
-    enc = tok(texts, truncation=True, max_length=spec.seq_len, padding="max_length", return_tensors="pt")
-    ids, attention = enc["input_ids"], enc["attention_mask"]
-    special = torch.tensor(
-        [tok.get_special_tokens_mask(row, already_has_special_tokens=True) for row in ids.tolist()]
-    ).bool() | (attention == 0)
-    pick = cycling_batches(shard_indices(len(texts), dist, spec.seed), spec.batch_size, spec.seed + dist.rank)
-    g = torch.Generator().manual_seed(spec.seed * 7919 + dist.rank)
-
-    def make_batch(step: int) -> dict[str, torch.Tensor]:
-        idx = pick(step)
-        inputs, labels = mask_tokens(
-            ids[idx], special[idx], mask_id=tok.mask_token_id, vocab_size=len(tok), g=g
-        )
-        return {"input_ids": inputs, "attention_mask": attention[idx], "labels": labels}
-
+    args = training_arguments(spec, dist, evaluate=False)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=TokenizedTexts(tok, texts, spec.seq_len),
+        data_collator=DataCollatorForLanguageModeling(tok, mlm_probability=spec.mlm_probability),
+        processing_class=tok,
+        callbacks=list(callbacks),
+    )
     log(
         f"pretraining: {len(texts)} train texts, {sum(p.numel() for p in model.parameters())} params, "
         f"{dist.world_size} rank(s) on {dist.device}"
+        + (f", resuming from {spec.resume_from}" if spec.resume_from else "")
     )
-    stats = train(
-        model,
-        make_batch,
-        dist=dist,
-        max_steps=spec.max_steps,
-        learning_rate=spec.learning_rate,
-        log_every_steps=spec.log_every_steps,
-        log=log,
-        what="pretrain",
-    )
-    saved = save_checkpoint(unwrap(model), tok, out_dir, stats, dist, title="MLM pretraining loss")
+    counter = counter or BatchCounter()
+    stats = fit(trainer, dist=dist, counter=counter, resume_from=spec.resume_from, log=log, what="pretrain")
+    saved = save_final(trainer, out_dir, stats, dist, title="MLM pretraining loss")
     return run_result(
         "pretrain",
         out_dir,
@@ -128,6 +139,7 @@ def run(spec: RunSpec, dist: Dist, log: Log) -> RunResult:
         model=model,
         started_s=t_start,
         read=(Path(spec.corpus_path).stat().st_size, read_s),
+        resumed_from=spec.resume_from,
         init_checkpoint=spec.init_from,
         n_train=len(texts),
     )

@@ -7,12 +7,14 @@ process tree is the rank's; until then (interpreter start, reading the extras) t
 step's window, like the torchrun agent. The ledger records every device of the host once per tick,
 so nothing is aggregated here: rank 0 only gathers the ranks' window ids for the step's metadata.
 A rank writes no Materialization/outcome facts: those belong to the orchestrator's recorder.
+`training.callback.FootprintCallback` opens this window itself, or adopts one opened earlier.
 """
 
 from __future__ import annotations
 
 from metering.ledger import Ledger
 from metering.window import Window
+from training.dist import Dist, gather_strings
 from warehouse.home import FootprintHome
 
 
@@ -30,11 +32,13 @@ def open_rank_window(
 
 
 def gather_window_ids(window_id: str, rank: int, world_size: int) -> list[str]:
-    """Collective: every rank's window id, at rank 0 (other ranks get [])."""
+    """Collective: every rank's window id, at rank 0 (other ranks get []). The process group must be
+    initialised when world_size > 1; under nccl the ids travel on this rank's current GPU."""
     if world_size == 1:
         return [window_id]
-    import torch.distributed as dist
+    import torch
 
-    gathered: list[str | None] | None = [None] * world_size if rank == 0 else None
-    dist.gather_object(window_id, gathered, dst=0)
-    return [w for w in gathered or [] if w is not None]
+    nccl = torch.distributed.get_backend() == "nccl"
+    device = f"cuda:{torch.cuda.current_device()}" if nccl else "cpu"
+    ids = gather_strings(window_id, Dist(rank=rank, world_size=world_size, device=device))
+    return ids if rank == 0 else []

@@ -12,11 +12,11 @@ class RunResult:
     task: str
     checkpoint_dir: str
     world_size: int
-    steps: int
+    steps: int  # optimizer steps done by this attempt (a resumed one: max_steps - resumed_from_step)
     samples: int
     tokens: int
     padded_tokens: int
-    loop_s: float  # the training loop at rank 0 (wall)
+    loop_s: float  # the training loop at rank 0 (wall), this attempt
     loop_cpu_s: float  # CPU seconds of rank 0's process during the loop
     wall_s: float  # rank 0 from process start to checkpoint saved
     samples_per_s: float
@@ -36,6 +36,9 @@ class RunResult:
     init_weights_sha256: str = ""
     n_train: int = 0
     n_eval: int = 0
+    global_step: int = 0  # optimizer steps of the run, all attempts together
+    resumed_from_step: int = 0  # 0: this attempt started fresh
+    resumed_from_checkpoint: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,17 +1,16 @@
-"""Saving a checkpoint (rank 0 only) with `save_pretrained`, plus its loss curve; bytes and seconds."""
+"""Saving the final model of a run (rank 0, through Trainer: weights, config, tokenizer) into the
+materialization's out_dir, plus its loss curve; bytes and seconds."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from training.loop import Dist, TrainStats
+from training.dist import Dist, barrier
+from training.fit import FitStats
 from training.plot import loss_curve_png
 from training.result import RunResult
 from warehouse.artifacts import tree_bytes
@@ -26,21 +25,17 @@ class Saved:
     loss_curve_png: str
 
 
-def save_checkpoint(
-    model: Any, tokenizer: Any, out_dir: Path, stats: TrainStats, dist: Dist, *, title: str
-) -> Saved:
-    """Rank 0 writes model + tokenizer into `out_dir`; the other ranks wait for it."""
+def save_final(trainer: Any, out_dir: Path, stats: FitStats, dist: Dist, *, title: str) -> Saved:
+    """Every rank calls it; rank 0 writes model + tokenizer into `out_dir`; the others wait for it."""
+    t0 = time.perf_counter()
+    trainer.save_model(str(out_dir))
     saved = Saved(0, 0.0, "")
     if dist.rank == 0:
-        t0 = time.perf_counter()
-        model.save_pretrained(out_dir)
-        tokenizer.save_pretrained(out_dir)
-        shutil.rmtree(out_dir / "tokenizer-staging", ignore_errors=True)
+        (out_dir / "training_args.bin").unlink(missing_ok=True)  # pickled arguments: not part of a model
         write_s = time.perf_counter() - t0
         png = loss_curve_png(stats.loss_steps, stats.losses, out_dir / LOSS_CURVE, title=title)
         saved = Saved(tree_bytes(out_dir), write_s, str(png))
-    if dist.world_size > 1:
-        torch.distributed.barrier()
+    barrier(dist)
     return saved
 
 
@@ -59,15 +54,16 @@ def run_result(
     task: str,
     out_dir: Path,
     dist: Dist,
-    stats: TrainStats,
+    stats: FitStats,
     saved: Saved,
     *,
     model: Any,
     started_s: float,
     read: tuple[int, float],
+    resumed_from: str,
     **extra: Any,
 ) -> RunResult:
-    """The RunResult of a finished run: counters from `stats`, bytes and seconds of the checkpoint
+    """The RunResult of a finished attempt: counters from `stats`, bytes and seconds of the final model
     from `saved`, `read` = (bytes read, seconds reading), wall time since `started_s`
     (time.perf_counter() at process start); task-specific fields in `extra`."""
     return RunResult(
@@ -92,5 +88,8 @@ def run_result(
         bytes_written=saved.bytes_written,
         write_s=saved.write_s,
         loss_curve_png=saved.loss_curve_png,
+        global_step=stats.global_step,
+        resumed_from_step=stats.resumed_from_step,
+        resumed_from_checkpoint=resumed_from,
         **extra,
     )

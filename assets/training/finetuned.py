@@ -1,12 +1,14 @@
 """`finetuned_model`: a sequence classifier initialised from the pretrained_model checkpoint it was
 # No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
-given, trained on the annotations, scored on clean_corpus's held-out eval split (QualityMetric facts
-beside its footprint, so cost per F1 point is one query)."""
+given, trained on the annotations over the classes of the annotation stage (the label set label_tasks
+created, carried by the annotations handle), evaluated on clean_corpus's held-out eval split during
+training and scored on it at the end (QualityMetric facts beside its footprint, so cost per F1 point
+is one query)."""
 
 import dagster as dg
 
-from assets.training.launch import run_training
-from assets.training.pretrained import LaunchConfig
+from assets.training.launch import resumable, run_training
+from assets.training.pretrained import RecipeConfig, recipe
 from assets.training.report import make_plan, record_outputs, run_metadata
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -14,14 +16,16 @@ from training.config import RunSpec
 from warehouse.artifacts import ArtifactHandle
 
 
-class FinetuneConfig(LaunchConfig):
-    choices: list[str] = ["negative", "positive"]  # noqa: RUF012 (pydantic copies defaults)
+class FinetuneConfig(RecipeConfig):
+    """The classes are not configured here: they are the annotations' label set."""
+
     min_labelled: int = 20
-    seq_len: int = 32
     batch_size: int = 16  # per rank
     max_steps: int = 150
     learning_rate: float = 5e-4
     log_every_steps: int = 25
+    eval_steps: int = 50  # evaluation on the held-out split during training (0: only at the end)
+    save_steps: int = 50
     plan_steps_per_s: float = 40.0
 
 
@@ -33,21 +37,18 @@ def finetune_spec(
     annotations: ArtifactHandle,
     pretrained: ArtifactHandle,
 ) -> RunSpec:
+    from training.data import annotation_classes
+
     return RunSpec(
         task="finetune",
         out_dir=out_dir,
         corpus_path=corpus.path,
         annotations_path=annotations.path,
         init_checkpoint=pretrained.path,
-        choices=tuple(cfg.choices),
+        choices=annotation_classes(annotations),
         min_labelled=cfg.min_labelled,
-        max_steps=cfg.max_steps,
-        batch_size=cfg.batch_size,
-        seq_len=cfg.seq_len,
-        learning_rate=cfg.learning_rate,
-        seed=cfg.seed,
-        threads_per_rank=cfg.threads_per_rank,
-        log_every_steps=cfg.log_every_steps,
+        eval_steps=cfg.eval_steps,
+        **recipe(cfg),  # type: ignore[arg-type]
     )
 
 
@@ -72,7 +73,8 @@ def finetuned_model(
     context.log.info(
         f"fine-tuning on {len(train_set.labels)} labelled examples {train_set.class_counts()} "
         f"({train_set.dropped_eval_overlap} in the eval split left out), {len(eval_data.labels)} eval rows, "
-        f"from checkpoint {pretrained_model.path} (materialization {pretrained_model.materialization_id})"
+        f"classes {list(probe.choices)} (label_tasks' label set), from checkpoint {pretrained_model.path} "
+        f"(materialization {pretrained_model.materialization_id})"
     )
     plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
     upstream = [pretrained_model, annotations, clean_corpus]
@@ -85,9 +87,10 @@ def finetuned_model(
             annotations=annotations,
             pretrained=pretrained_model,
         )
-        result, reported = run_training(
-            context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
-        )
+        with resumable(context, rec, spec, upstream=upstream) as spec:
+            result, reported = run_training(
+                context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
+            )
         record_outputs(rec, result)
         context.add_output_metadata(run_metadata(result, reported, plan))
         return dg.Output(
@@ -95,7 +98,7 @@ def finetuned_model(
                 out_dir,
                 rows=result.n_train,
                 task="finetune",
-                choices=list(config.choices),
+                choices=list(spec.choices),
                 init_checkpoint=result.init_checkpoint,
                 init_weights_sha256=result.init_weights_sha256,
             )

@@ -1,21 +1,35 @@
 """Launching a training run: `torchrun --nproc-per-node N -m training.entry` as a Dagster Pipes
 subprocess. The same entry point runs on this CPU (gloo), on several GPUs (nccl) or under a cluster
 launcher (pass `torchrun_args`, e.g. `--nnodes=2 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400`).
+
+`resumable` gives the run its checkpoint directory, stable across attempts (training/checkpoints.py):
+a materialization whose previous attempt was killed or failed resumes from that attempt's newest
+checkpoint, and says so with a `resumed_from` lineage edge, so its end-to-end footprint holds both
+attempts. After a success the checkpoints are removed; after a failure they stay (a Storage fact of
+kind 'resume_checkpoint' says how many bytes the failed attempt left for the next one), unless the
+attempt failed before its first checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
 import dagster as dg
 
 from metering.recorder import MaterializationRecorder
+from training.checkpoints import checkpoint_attempt, complete_checkpoints
 from training.config import RunSpec, TrainingConfigError
 from training.result import RunResult
+from warehouse.artifacts import ArtifactHandle
+from warehouse.batches import write_batch
+from warehouse.facts import FactBatch, LineageEdge
 
 HUB_PROBE_TIMEOUT_S = 3.0
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +105,7 @@ def run_training(
         "run_id": rec.run_id,
         "footprint_home": str(rec.home.root),
         "heartbeat_s": rec.heartbeat_s,
+        "metered": True,
     }
     command = torchrun_command(nproc_per_node, torchrun_args)
     context.log.info(f"launching: {' '.join(command)}")
@@ -101,3 +116,52 @@ def run_training(
         raise TrainingLaunchError("the training job exited without reporting a result (rank 0 sent nothing)")
     last = messages[-1]
     return RunResult.from_json(last["result"]), dict(last["metadata"])
+
+
+@contextmanager
+def resumable(
+    context: dg.AssetExecutionContext,
+    rec: MaterializationRecorder,
+    spec: RunSpec,
+    *,
+    upstream: list[ArtifactHandle],
+) -> Iterator[RunSpec]:
+    """`spec` with its checkpoint directory, resuming from a previous attempt's newest checkpoint
+    when there is one (see the module docstring)."""
+    run_key = spec.run_key([h.materialization_id for h in upstream])
+    with checkpoint_attempt(
+        rec.home, asset_key=rec.asset_key, run_key=run_key, materialization_id=rec.materialization_id
+    ) as attempt:
+        resume = attempt.resume
+        if not attempt.shared:
+            context.log.warning(
+                f"another materialization is training the same run in {attempt.directory.parent / run_key} "
+                f"now; this one checkpoints in {attempt.directory} and cannot resume from it"
+            )
+        if resume is not None:
+            previous = resume.previous_materialization_id
+            if previous is not None and previous != rec.materialization_id:
+                # published at once, not with the step's final batch: a step killed later keeps the link
+                edge = LineageEdge(rec.materialization_id, previous, rec.asset_key, relation="resumed_from")
+                write_batch(rec.home, FactBatch().add(edge))
+            context.log.info(
+                f"resuming from step {resume.step} ({resume.checkpoint}), left by materialization "
+                f"{previous or 'unknown'}: the steps before it are not trained again"
+            )
+        try:
+            yield dataclasses.replace(
+                spec,
+                checkpoint_dir=str(attempt.directory),
+                resume_from=str(resume.checkpoint) if resume is not None else "",
+            )
+        except BaseException:
+            if not complete_checkpoints(attempt.directory):
+                attempt.remove()  # nothing to resume from
+                raise
+            held = rec.add_storage(attempt.directory, kind="resume_checkpoint")
+            context.log.warning(
+                f"the run failed; its checkpoints ({held} bytes in {attempt.directory}) stay for the "
+                "next materialization to resume from"
+            )
+            raise
+        attempt.remove()

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from assets.training.launch import check_hub, run_training
+from assets.training.launch import check_hub, resumable, run_training
 from assets.training.report import PlanConfig, make_plan, record_outputs, run_metadata
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -21,18 +21,41 @@ class LaunchConfig(PlanConfig):
     seed: int = 0
 
 
-class PretrainConfig(LaunchConfig):
+class RecipeConfig(LaunchConfig):
+    """The Trainer recipe shared by both training assets (training.config.RunSpec says what each does)."""
+
+    seq_len: int = 32
+    batch_size: int = 32  # per rank and micro-batch
+    grad_accum_steps: int = 1
+    max_steps: int = 1200
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.1
+    lr_scheduler: str = "constant_with_warmup"
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    precision: str = "auto"  # bf16 / fp16 on CUDA, fp32 on CPU; or fp32, bf16, fp16
+    log_every_steps: int = 100
+    save_steps: int = 200  # resumable checkpoints (0: none)
+
+
+def recipe(cfg: RecipeConfig) -> dict[str, object]:
+    """The RunSpec fields a RecipeConfig sets."""
+    names = (
+        "seq_len", "batch_size", "grad_accum_steps", "max_steps", "learning_rate", "warmup_ratio",
+        "lr_scheduler", "weight_decay", "max_grad_norm", "precision", "log_every_steps", "save_steps",
+        "seed", "threads_per_rank",
+    )  # fmt: skip
+    return {n: getattr(cfg, n) for n in names}
+
+
+class PretrainConfig(RecipeConfig):
     hidden_size: int = 64
     num_layers: int = 2
     num_heads: int = 2
     intermediate_size: int = 128
     max_position_embeddings: int = 64
     vocab_size: int = 2000
-    seq_len: int = 32
-    batch_size: int = 32  # per rank
-    max_steps: int = 1200
-    learning_rate: float = 1e-3
-    log_every_steps: int = 100
+    mlm_probability: float = 0.15
     init_from: str = ""  # hub checkpoint name; "" = tokenizer + model from scratch
 
 
@@ -41,13 +64,7 @@ def pretrain_spec(cfg: PretrainConfig, *, out_dir: str, corpus_path: str) -> Run
         task="pretrain",
         out_dir=out_dir,
         corpus_path=corpus_path,
-        max_steps=cfg.max_steps,
-        batch_size=cfg.batch_size,
-        seq_len=cfg.seq_len,
-        learning_rate=cfg.learning_rate,
-        seed=cfg.seed,
-        threads_per_rank=cfg.threads_per_rank,
-        log_every_steps=cfg.log_every_steps,
+        mlm_probability=cfg.mlm_probability,
         shape=ModelShape(
             hidden_size=cfg.hidden_size,
             num_layers=cfg.num_layers,
@@ -57,6 +74,7 @@ def pretrain_spec(cfg: PretrainConfig, *, out_dir: str, corpus_path: str) -> Run
             vocab_size=cfg.vocab_size,
         ),
         init_from=cfg.init_from,
+        **recipe(cfg),  # type: ignore[arg-type]
     )
 
 
@@ -84,9 +102,10 @@ def pretrained_model(
     with accounted(context, footprint, upstream=[clean_corpus]) as rec:
         out_dir = home.artifacts_dir / "pretrained_model" / rec.materialization_id
         spec = pretrain_spec(config, out_dir=str(out_dir), corpus_path=clean_corpus.path)
-        result, reported = run_training(
-            context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
-        )
+        with resumable(context, rec, spec, upstream=[clean_corpus]) as spec:
+            result, reported = run_training(
+                context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
+            )
         record_outputs(rec, result)
         handle = rec.handle(out_dir, rows=n_texts, task="pretrain", params=result.params)
         context.add_output_metadata(run_metadata(result, reported, plan))

@@ -71,7 +71,7 @@ def record_outputs(rec: MaterializationRecorder, result: RunResult) -> None:
         scope="local",
         endpoint=str(ckpt),
     )
-    for name, value, label in quality_rows(result):
+    for name, value, label in quality_rows(result):  # the final figures (step None)
         rec.add(QualityMetric(rec.materialization_id, name, float(value), "eval", label))
 
 
@@ -94,6 +94,8 @@ def run_metadata(result: RunResult, reported: dict[str, Any], plan: Estimate) ->
     )
     if result.init_checkpoint:
         meta["training/init_checkpoint"] = result.init_checkpoint
+    if result.resumed_from_checkpoint:
+        meta["training/resumed_from_checkpoint"] = dg.MetadataValue.path(result.resumed_from_checkpoint)
     png = Path(result.loss_curve_png)
     if png.is_file():
         b64 = base64.b64encode(png.read_bytes()).decode()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.training.helpers import handle, write_annotations, write_corpus
+from tests.training.helpers import annotations_handle, handle, write_annotations, write_corpus
 from warehouse.artifacts import ArtifactHandle
 from warehouse.home import FootprintHome
 
@@ -32,4 +32,4 @@ def corpus(home: FootprintHome) -> Iterator[ArtifactHandle]:
 def annotations(home: FootprintHome, corpus: ArtifactHandle) -> Iterator[ArtifactHandle]:
     d = home.artifacts_dir / "annotations" / "m-ann"
     d.mkdir(parents=True)
-    yield handle("annotations", write_annotations(corpus.local_path, d / "labels.parquet"), "m-ann")
+    yield annotations_handle(write_annotations(corpus.local_path, d / "labels.parquet"), "m-ann")

@@ -15,20 +15,30 @@ from warehouse.home import FootprintHome
 
 POSITIVE = ["good", "great", "lovely", "superb", "warm", "funny", "bright", "moving", "clever", "fine"]
 NEGATIVE = ["bad", "dull", "awful", "boring", "cold", "flat", "weak", "messy", "tired", "poor"]
+NEUTRAL = ["average", "okay", "plain", "middling", "so-so", "fair", "usual", "mild", "even", "modest"]
+WORDS = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}
 FILLER = ["the", "film", "was", "a", "story", "and", "plot", "acting", "really", "quite", "cast", "ending"]
 
 
 def sentence(rng: random.Random, label: str) -> str:
-    words = rng.sample(FILLER, 5) + rng.sample(POSITIVE if label == "positive" else NEGATIVE, 2)
+    words = rng.sample(FILLER, 5) + rng.sample(WORDS[label], 2)
     rng.shuffle(words)
     return " ".join(words)
 
 
-def write_corpus(path: Path, *, n_train: int = 200, n_eval: int = 40, seed: int = 0) -> Path:
+def write_corpus(
+    path: Path,
+    *,
+    n_train: int = 200,
+    n_eval: int = 40,
+    seed: int = 0,
+    labels: tuple[str, ...] = ("negative", "positive"),
+) -> Path:
+    """A clean_corpus Parquet: rows of `labels` in turn, each with two words of its class."""
     rng = random.Random(seed)
     rows = []
     for i in range(n_train + n_eval):
-        label = "positive" if i % 2 else "negative"
+        label = labels[i % len(labels)]
         rows.append(
             {
                 "row_id": i,
@@ -52,8 +62,18 @@ def write_annotations(corpus: Path, path: Path, *, n: int = 60, labels: list[str
     return path
 
 
-def handle(asset_key: str, path: Path, materialization_id: str) -> ArtifactHandle:
-    return ArtifactHandle(asset_key, materialization_id, str(path), path.stat().st_size)
+CHOICES = ["negative", "positive"]  # the label set label_tasks would have created
+
+
+def handle(asset_key: str, path: Path, materialization_id: str, **extra: object) -> ArtifactHandle:
+    return ArtifactHandle(asset_key, materialization_id, str(path), path.stat().st_size, extra=dict(extra))
+
+
+def annotations_handle(
+    path: Path, materialization_id: str, choices: list[str] | None = None
+) -> ArtifactHandle:
+    """An annotations handle as the annotations asset makes it: it carries label_tasks' label set."""
+    return handle("annotations", path, materialization_id, choices=list(choices or CHOICES))
 
 
 def query(home: FootprintHome, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:

@@ -13,8 +13,8 @@ from assets.training.finetuned import finetuned_model
 from assets.training.launch import check_hub
 from assets.training.pretrained import pretrained_model
 from tests.training.helpers import (
+    annotations_handle,
     fake_upstream,
-    handle,
     run_assets,
     step_error,
     tiny_checkpoint,
@@ -48,7 +48,7 @@ def ft_spec(home: FootprintHome, corpus: ArtifactHandle, annotations: ArtifactHa
     ckpt = tiny_checkpoint(home.artifacts_dir / "ckpt", corpus.local_path, seed=1, max_positions=24)
     return RunSpec(
         task="finetune", out_dir="", corpus_path=corpus.path, annotations_path=annotations.path,
-        init_checkpoint=str(ckpt), seq_len=16,
+        init_checkpoint=str(ckpt), seq_len=16, choices=("negative", "positive"),
     )  # fmt: skip
 
 
@@ -75,7 +75,7 @@ def test_single_class(ft_spec: RunSpec, tmp_path: Path) -> None:
 def test_labels_not_in_config(ft_spec: RunSpec, tmp_path: Path) -> None:
     spec = _labels(ft_spec, tmp_path, n=40, labels=["negative", "positive", "meh"])
     with pytest.raises(
-        TrainingConfigError, match=r"annotation labels \{'meh': 13\} are not in the configured"
+        TrainingConfigError, match=r"annotation labels \{'meh': 13\} are not in label_tasks' label set"
     ):
         finetune_inputs(spec)
 
@@ -104,7 +104,7 @@ def test_assets_refuse_before_compute(home: FootprintHome, corpus: ArtifactHandl
     ckpt = tiny_checkpoint(home.artifacts_dir / "ckpt", corpus.local_path, seed=1)
     upstream = fake_upstream(
         clean_corpus=corpus,
-        annotations=handle("annotations", single, "m-one"),
+        annotations=annotations_handle(single, "m-one"),
         pretrained_model=ArtifactHandle("pretrained_model", "m-ckpt", str(ckpt), 1),
     )
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Two ranks under torchrun (gloo, CPU), launched by the asset through Pipes: each rank's window nests
-in the step's window, the step's window holds the orchestrator and the torchrun agent, and no CPU second
-is counted by two windows."""
+in the step's window, the step's window holds the orchestrator and the torchrun agent, no CPU second
+is counted by two windows, and each rank records its own progress."""
 
 from __future__ import annotations
 
@@ -59,3 +59,19 @@ def test_rank_windows_nest_in_the_step_window(home: FootprintHome, corpus: Artif
     assert rank_cpu_s <= real_children_s * 1.02 + 0.1
     assert step_cpu_s >= 0.9 * (real_children_s - rank_cpu_s), "the torchrun agent is the step's"
     assert all(r[4] > 0.1 for r in ranks.values())
+
+    # each rank recorded its own progress in its own window (FootprintCallback, no collective); with
+    # two ranks accelerate keeps every batch full (the epoch's last one is topped up from its start),
+    # so 12 steps = 12 x 16 texts a rank
+    progress = query(
+        home,
+        "SELECT rank, step, samples, window_id FROM training_progress WHERE materialization_id = ? "
+        "ORDER BY rank, recorded_at",
+        [mid],
+    )
+    for rank in (0, 1):
+        mine = [p for p in progress if p[0] == rank]
+        assert [p[1] for p in mine] == [0, 4, 8, 12, 12], mine
+        assert mine[-1][2] == 12 * 16 and {p[3] for p in mine} == {
+            w for w, r in ranks.items() if r[2] == rank
+        }

@@ -46,3 +46,6 @@ def test_failed_training_leaves_its_use_marked_failed(
         "so was the step"
     )
     assert not (Path(home.artifacts_dir) / "finetuned_model" / mid / "config.json").exists()
+    # it failed before its first checkpoint: nothing kept for a resume, no disk left behind
+    assert not any((home.artifacts_dir / "checkpoints" / "finetuned_model").iterdir())
+    assert query(home, "SELECT count(*) FROM storage WHERE materialization_id = ?", [mid]) == [(0,)]

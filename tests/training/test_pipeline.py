@@ -13,6 +13,7 @@ import pytest
 from assets.training.finetuned import finetuned_model
 from assets.training.pretrained import pretrained_model
 from tests.training.helpers import (
+    annotations_handle,
     fake_upstream,
     handle,
     metadata,
@@ -29,7 +30,7 @@ from warehouse.home import ENV_HOME, FootprintHome
 pytestmark = [pytest.mark.slow]
 
 PRETRAIN = {"max_steps": 30, "log_every_steps": 10, "vocab_size": 300}
-FINETUNE = {"max_steps": 40, "log_every_steps": 10, "learning_rate": 2e-3}
+FINETUNE = {"max_steps": 40, "log_every_steps": 10, "eval_steps": 20, "save_steps": 10, "learning_rate": 2e-3}
 
 
 @dataclass
@@ -115,6 +116,18 @@ def test_pretrained_facts(pretrained: Pretrained) -> None:
     assert query(
         home, "SELECT upstream_materialization_id FROM lineage_edge WHERE materialization_id = ?", [mid]
     ) == [("m-corpus",)]
+    # the rank's progress: 200 train texts in batches of 32 = 7 steps an epoch (the 7th has 8 texts),
+    # so 30 steps = 4 epochs (800) + 2 batches (64)
+    progress = query(
+        home,
+        "SELECT step, samples, rank FROM training_progress WHERE materialization_id = ? ORDER BY recorded_at",
+        [mid],
+    )
+    assert [(p[0], p[2]) for p in progress] == [(0, 0), (10, 0), (20, 0), (30, 0), (30, 0)]
+    assert progress[0][1] == 0 and progress[-1][1] == 4 * 200 + 2 * 32
+    assert not any((home.artifacts_dir / "checkpoints" / "pretrained_model").iterdir()), (
+        "removed after success"
+    )
 
 
 def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_path: Path) -> None:
@@ -124,9 +137,7 @@ def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_p
     decoy = tiny_checkpoint(given.parent / "zz-newer", corpus.local_path, seed=7)
     os.utime(decoy, (given.stat().st_mtime + 60,) * 2)
     assert weights_sha256(decoy) != weights_sha256(given)
-    ann = handle(
-        "annotations", write_annotations(corpus.local_path, tmp_path / "labels.parquet", n=80), "m-ann"
-    )
+    ann = annotations_handle(write_annotations(corpus.local_path, tmp_path / "labels.parquet", n=80), "m-ann")
     upstream = fake_upstream(clean_corpus=corpus, annotations=ann, pretrained_model=pretrained.handle)
     res = run_assets(home, [*upstream, finetuned_model], {"finetuned_model": FINETUNE})
     assert res.success
@@ -142,7 +153,7 @@ def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_p
         query(
             home,
             "SELECT name || coalesce('/' || label, ''), value FROM quality_metric "
-            "WHERE materialization_id = ?",
+            "WHERE materialization_id = ? AND step IS NULL",
             [mid],
         )
     )
@@ -154,10 +165,40 @@ def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_p
     [(usd_per_f1_point,)] = query(
         home,
         "SELECT f.cost_usd / nullif(q.value * 100, 0) FROM asset_footprint f JOIN quality_metric q "
-        "USING (materialization_id) WHERE q.name = 'f1_macro' AND materialization_id = ?",
+        "USING (materialization_id) WHERE q.name = 'f1_macro' AND q.step IS NULL AND materialization_id = ?",
         [mid],
     )
     assert usd_per_f1_point is None or usd_per_f1_point >= 0
+    # evaluation during training (every 20 steps): the same names, at their step
+    during = query(
+        home,
+        "SELECT step, name, label, split FROM quality_metric "
+        "WHERE materialization_id = ? AND step IS NOT NULL",
+        [mid],
+    )
+    assert {(s, n) for s, n, lbl, _ in during if lbl is None and n == "f1_macro"} == {
+        (20, "f1_macro"),
+        (40, "f1_macro"),
+    }
+    assert {(n, lbl) for s, n, lbl, _ in during if s == 40 and lbl} >= {
+        ("f1", "negative"),
+        ("f1", "positive"),
+    }
+    assert {split for *_, split in during} == {"eval"}
+    # progress of rank 0: at train begin, at each log step, at the end; 80 examples = 5 full batches of 16
+    progress = query(
+        home,
+        "SELECT step, samples, tokens, window_id, loss FROM training_progress WHERE materialization_id = ? "
+        "ORDER BY recorded_at",
+        [mid],
+    )
+    assert [p[0] for p in progress] == [0, 10, 20, 30, 40, 40]
+    assert progress[-1][1] == 40 * 16 and 0 < progress[-1][2] <= 40 * 16 * 32
+    assert progress[0][4] is None and progress[-1][4] is not None
+    assert {p[3] for p in progress} == set(str(meta["training/window_ids"]).split(", "))
+    assert not any((home.artifacts_dir / "checkpoints" / "finetuned_model").iterdir()), (
+        "removed after success"
+    )
     upstreams = {
         r[0]
         for r in query(
