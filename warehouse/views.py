@@ -1,5 +1,5 @@
-"""Analyst views (sql/views.sql, sql/rollup.sql, sql/quality.sql), the default rate card, and the derived tables
-the views read: `energy_reading_latest` (legacy heartbeats superseded), `device_usage` (per
+"""Analyst views (sql/views.sql, sql/rollup.sql, sql/quality.sql), the default rate card, and the
+derived tables the views read: `energy_reading_latest` (legacy heartbeats superseded), `device_usage` (per
 materialization and device, what its windows were charged: docs/warehouse.md, "Attribution"),
 `materialization_usage` (annotation, person and transfer quantities the rate card multiplies),
 `lineage_graph` (edges once) and its integer-keyed twin `lineage_node` / `lineage_walk_edge` (edges

@@ -53,9 +53,7 @@ def metered(b: FactBatch, mid: str, asset: str, *, kwh: float, at_s: int, run: s
 
 def labelled(b: FactBatch, mid: str, aid: int, *, active_s: float | None) -> None:
     """One annotation by the default-rate annotator ($20/h); None: its lead time is unknown."""
-    b.add(
-        AnnotationWork(mid, aid, aid, "ann", "p", active_s, active_s, 300.0, False, "x", "", T0, T0)
-    )
+    b.add(AnnotationWork(mid, aid, aid, "ann", "p", active_s, active_s, 300.0, False, "x", "", T0, T0))
 
 
 def f1(b: FactBatch, mid: str, value: float, *, step: int | None = None) -> None:
@@ -194,7 +192,9 @@ def test_zero_footprint_and_missing_scores_give_null_with_a_reason(mem_warehouse
     compared(b, "N", "B")
     compared(b, "X", "B")  # an edge whose model's facts are not loaded (yet)
     f1(b, "X", 0.95)
-    rows = {r["model_materialization_id"]: r for r in query(mem_warehouse(b), "SELECT * FROM model_vs_baseline")}
+    rows = {
+        r["model_materialization_id"]: r for r in query(mem_warehouse(b), "SELECT * FROM model_vs_baseline")
+    }
     m = rows["M"]
     assert m["energy_kwh"] == 0 and m["co2e_kg"] == 0
     assert m["f1_points_per_kwh"] is None and m["f1_points_per_kg_co2e"] is None
@@ -204,7 +204,9 @@ def test_zero_footprint_and_missing_scores_give_null_with_a_reason(mem_warehouse
     assert n["model_f1_macro"] is None and n["f1_points_gained"] is None and n["f1_points_per_kwh"] is None
     assert n["energy_kwh"] == approx(1.0) and n["per_unit_note"] == "the model has no eval f1_macro"
     x = rows["X"]
-    assert x["f1_points_gained"] == approx(15.0) and x["energy_kwh"] is None and x["f1_points_per_kwh"] is None
+    assert (
+        x["f1_points_gained"] == approx(15.0) and x["energy_kwh"] is None and x["f1_points_per_kwh"] is None
+    )
     assert x["per_unit_note"] == "the model has no materialization fact to price"
 
 
@@ -220,10 +222,7 @@ def test_per_class_side_by_side(mem_warehouse, query, chain) -> None:  # type: i
                 QualityMetric(mid, "f1", f, "eval", label),
             )
     chain.add(QualityMetric("M", "f1", 0.1, "eval", "neg", 3))  # an evaluation during training: not final
-    rows = {
-        r["label"]: r
-        for r in query(mem_warehouse(chain), "SELECT * FROM model_vs_baseline_per_class")
-    }
+    rows = {r["label"]: r for r in query(mem_warehouse(chain), "SELECT * FROM model_vs_baseline_per_class")}
     assert set(rows) == {"neg", "pos", "mixed"}
     neg = rows["neg"]
     assert (neg["model_precision"], neg["model_recall"], neg["model_f1"]) == (0.9, 0.8, 0.85)
@@ -232,3 +231,14 @@ def test_per_class_side_by_side(mem_warehouse, query, chain) -> None:  # type: i
     assert rows["pos"]["f1_points_gained"] == approx(2.0)
     mixed = rows["mixed"]  # only the baseline reported it
     assert mixed["model_f1"] is None and mixed["baseline_f1"] == 0.15 and mixed["f1_points_gained"] is None
+
+
+def test_an_unrecorded_upstream_leaves_per_unit_figures_null(mem_warehouse, query, chain) -> None:  # type: ignore[no-untyped-def]
+    """The roll-up sums what is recorded; a gain per unit of a footprint known to miss an upstream
+    would be too high, so it is NULL with the reason."""
+    chain.add(LineageEdge("M", "GONE", "pretrained_model"))  # its facts never arrived
+    [row] = query(mem_warehouse(chain), "SELECT * FROM model_vs_baseline")
+    assert row["upstream_unrecorded"] == 1 and row["energy_kwh"] == approx(3.5)
+    assert row["f1_points_per_kwh"] is None and row["f1_points_per_usd"] is None
+    assert row["f1_points_per_kg_co2e"] is None
+    assert row["per_unit_note"] == "1 upstream materialization(s) not recorded"
