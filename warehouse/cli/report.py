@@ -334,20 +334,23 @@ def print_quality(report: Report, console: Any) -> None:
         gained = values.get("f1_points_gained")
         shown_cells["f1_points_gained"] = "unknown" if gained is None else f"{gained:+.2f}"
         rows = [
-            (label, "n/a" if name in PER_UNIT_COLUMNS and shown_cells[name] is None else shown_cells[name])
-            for name, label in VS_FIGURES.items()
+            ("model", f"{values['model_asset_key']} {values['model_materialization_id']}"),
+            ("baseline", f"{values['baseline_asset_key']} {values['baseline_materialization_id']}"),
+            *(
+                (
+                    label,
+                    "n/a" if name in PER_UNIT_COLUMNS and shown_cells[name] is None else shown_cells[name],
+                )
+                for name, label in VS_FIGURES.items()
+            ),
         ]
         if values.get("per_unit_note"):
             rows.append(("note", values["per_unit_note"]))
+        console.print(render.table("Model vs baseline", ["figure", "value"], rows))
         console.print(
-            render.table(
-                f"{values['model_asset_key']} {values['model_materialization_id']} vs "
-                f"{values['baseline_asset_key']} {values['baseline_materialization_id']}: F1 points gained "
-                "over the baseline, per unit of the model's end-to-end footprint (labelling included; the "
-                "baseline's footprint not in it)",
-                ["figure", "value"],
-                rows,
-            )
+            "F1 points gained over the baseline the model was compared with, per unit of the model's "
+            "end-to-end footprint (labelling included; the baseline's own footprint is not in it)",
+            highlight=False,
         )
     if report.per_class_rows:
         keep = [c for c in PER_CLASS_TABLE_COLUMNS if c in report.per_class_columns]

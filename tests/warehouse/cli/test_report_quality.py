@@ -95,11 +95,13 @@ def test_report_shows_the_model_against_its_baseline(cli, facts, home: Footprint
     text = cli("report").stdout
     for fragment in (
         "Model quality",
+        "Model vs baseline",
         "F1 points gained over the baseline",
         "F1 points per kWh",
         "F1 points per USD",
         "F1 points per kg CO2e",
-        "finetuned_model m-model vs baseline_model m-base",
+        "finetuned_model m-model",
+        "baseline_model m-base",
         "Per class (eval)",
         "baseline_model",
         f"{gained:.2f}",
