@@ -81,7 +81,7 @@ def price_comparison(
     try:
         warehouse_read, note = _collect_lineage(con, home, model_id, list(written), wait_s)
         rebuild_derived(con)
-        cur = con.execute("SELECT * FROM model_vs_baseline WHERE model_materialization_id = ?", [model_id])
+        cur = con.execute("SELECT * FROM model_vs_baseline_of(?)", [model_id])
         names = [d[0] for d in cur.description or []]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:

@@ -101,9 +101,8 @@ WHERE q.materialization_id = ?::VARCHAR
 ORDER BY q.materialization_id, q.split, q.name, q.label NULLS FIRST;
 
 -- name: comparison
--- Filtered on the model: the end-to-end walk inside model_vs_baseline runs for it only.
-SELECT * FROM model_vs_baseline WHERE model_materialization_id = ?::VARCHAR
-ORDER BY baseline_materialization_id;
+-- The macro, not a WHERE on the view: its end-to-end walk then runs for this model only.
+SELECT * FROM model_vs_baseline_of(?::VARCHAR) ORDER BY baseline_materialization_id;
 
 -- name: comparison_per_class
 SELECT * FROM model_vs_baseline_per_class WHERE model_materialization_id = ?::VARCHAR

@@ -141,6 +141,30 @@ def test_model_vs_baseline_by_hand(mem_warehouse, query, chain) -> None:  # type
     # the same totals as the roll-up of the model, which walks no 'compared_with' edge
     [e2e] = query(con, "SELECT * FROM end_to_end_footprint_of('M')")
     assert row["cost_usd"] == approx(e2e["cost_usd"]) and e2e["upstream_count"] == 2
+    # the macro for one model gives the same row
+    assert query(con, "SELECT * FROM model_vs_baseline_of('M')") == [row]
+
+
+def test_the_macro_walks_only_its_model(mem_warehouse, query, chain) -> None:  # type: ignore[no-untyped-def]
+    """Two compared models: model_vs_baseline_of(id) returns that one's row, priced as in the view."""
+    metered(chain, "M2", "finetuned_model", kwh=4.0, at_s=80, run="run2")
+    chain.add(LineageEdge("M2", "R", "raw_corpus"))
+    compared(chain, "M2", "B")
+    f1(chain, "M2", 0.70)
+    con = mem_warehouse(chain)
+    view = {r["model_materialization_id"]: r for r in query(con, "SELECT * FROM model_vs_baseline")}
+    assert set(view) == {"M", "M2"}
+    [m2] = query(con, "SELECT * FROM model_vs_baseline_of('M2')")
+    assert m2 == view["M2"]
+    assert m2["energy_kwh"] == approx(5.0) and m2["f1_points_gained"] == approx(-5.0)
+    assert m2["f1_points_per_kwh"] == approx(-1.0)
+    assert query(con, "SELECT * FROM model_vs_baseline_of('R')") == []  # compared with nothing
+    # the walk from a list of roots is the walk from each (rollup.sql's lineage_walk)
+    both = query(
+        con, "SELECT materialization_id, upstream_count FROM end_to_end_cached(NULL, roots := ['M', 'M2'])"
+    )
+    assert sorted((r["materialization_id"], r["upstream_count"]) for r in both) == [("M", 2), ("M2", 1)]
+    assert query(con, "SELECT * FROM end_to_end_cached(NULL, roots := []::VARCHAR[])") == []
 
 
 def test_a_loss_is_shown_as_a_negative_gain(mem_warehouse, query) -> None:  # type: ignore[no-untyped-def]

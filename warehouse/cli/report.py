@@ -3,7 +3,7 @@ quality of its models beside it: their final scores, each model against the base
 with, per class, and the F1 points gained per kWh / USD / kg CO2e of the model's end-to-end footprint.
 
 Reads the analyst views `asset_footprint`, `end_to_end_footprint_of` (warehouse/sql/views.sql,
-rollup.sql), `model_quality`, `model_vs_baseline` and `model_vs_baseline_per_class` (sql/quality.sql).
+rollup.sql), `model_quality`, `model_vs_baseline_of` and `model_vs_baseline_per_class` (sql/quality.sql).
 """
 
 from __future__ import annotations
@@ -174,10 +174,10 @@ def _end_to_end(con: duckdb.DuckDBPyConnection, ids: list[str]) -> tuple[list[st
 
 
 def _compared(
-    con: duckdb.DuckDBPyConnection, ids: list[str], view: str
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """`view` (model_vs_baseline or its per-class twin) for the run's models that were compared with a
-    baseline, one model at a time: a filter on the model id keeps the end-to-end walk to that model."""
+    con: duckdb.DuckDBPyConnection, ids: list[str]
+) -> tuple[list[str], list[tuple[Any, ...]], list[str], list[tuple[Any, ...]]]:
+    """model_vs_baseline_of(id) and the per-class rows of the run's models that were compared with a
+    baseline, one model at a time (the macro's end-to-end walk then runs for that model only)."""
     models = [
         r[0]
         for r in con.execute(
@@ -186,14 +186,21 @@ def _compared(
             [ids],
         ).fetchall()
     ]
-    columns, _ = _fetch(con, f"SELECT * FROM {view} LIMIT 0", [])
-    rows: list[tuple[Any, ...]] = []
+    vs_columns, _ = _fetch(con, "SELECT * FROM model_vs_baseline LIMIT 0", [])
+    class_columns, _ = _fetch(con, "SELECT * FROM model_vs_baseline_per_class LIMIT 0", [])
+    vs_rows: list[tuple[Any, ...]] = []
+    class_rows: list[tuple[Any, ...]] = []
     for mid in models:
-        order = "label" if view.endswith("per_class") else "baseline_materialization_id"
-        rows.extend(
-            _fetch(con, f"SELECT * FROM {view} WHERE model_materialization_id = ? ORDER BY {order}", [mid])[1]
-        )
-    return columns, rows
+        vs_rows += _fetch(
+            con, "SELECT * FROM model_vs_baseline_of(?) ORDER BY baseline_materialization_id", [mid]
+        )[1]
+        class_rows += _fetch(
+            con,
+            "SELECT * FROM model_vs_baseline_per_class WHERE model_materialization_id = ? "
+            "ORDER BY baseline_materialization_id, label",
+            [mid],
+        )[1]
+    return vs_columns, vs_rows, class_columns, class_rows
 
 
 def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, wait_s: float) -> Report:
@@ -216,8 +223,7 @@ def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, 
             ids = [r[cols.index("materialization_id")] for r in rows]
             e2e_cols, e2e_rows = _end_to_end(con, ids)
             quality_cols, quality_rows = _fetch(con, QUALITY_SQL, [chosen])
-            vs_cols, vs_rows = _compared(con, ids, "model_vs_baseline")
-            per_class_cols, per_class_rows = _compared(con, ids, "model_vs_baseline_per_class")
+            vs_cols, vs_rows, per_class_cols, per_class_rows = _compared(con, ids)
             host_cols, host_rows = _fetch(
                 con,
                 "SELECT h.* FROM host_unattributed h WHERE h.hour_utc BETWEEN "

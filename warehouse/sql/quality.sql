@@ -18,29 +18,32 @@ LEFT JOIN materialization_status s USING (materialization_id)
 QUALIFY row_number() OVER (PARTITION BY q.materialization_id, q.split, q.name, q.label
                            ORDER BY q.step IS NULL DESC, q.step DESC, q.batch_id DESC, q.fact_id) = 1;
 
--- model_vs_baseline: one row per (model materialization, baseline it was compared with), from the
--- model's 'compared_with' lineage edge: macro-F1 on the 'eval' split of both, the F1 points gained
--- (100 x the difference; zero or negative shown as such), the model's whole end-to-end footprint
--- (end_to_end_footprint_of: itself and every upstream once, labelling included; the baseline is not
--- in it) and the points gained per kWh, per USD and per kg CO2e of that footprint.
+-- model_vs_baseline_of(model_id) / model_vs_baseline (every compared model): one row per (model
+-- materialization, baseline it was compared with), from the model's 'compared_with' lineage edge:
+-- macro-F1 on the 'eval' split of both, the F1 points gained (100 x the difference; zero or negative
+-- shown as such), the model's whole end-to-end footprint (end_to_end_footprint_of's totals: itself and
+-- every upstream once, labelling included; the baseline is not in it) and the points gained per kWh,
+-- per USD and per kg CO2e of that footprint.
 -- Unknown is NULL, never 0: a footprint figure with an unknown part is NULL (its `_at_least` sibling
 -- sums the known parts, unknown_parts counts the rest), and so is every per-unit figure that needs
 -- it. A per-unit figure is also NULL when the footprint is 0 (nothing to divide by) or when upstream
 -- materializations are not recorded (the footprint would be too small); `per_unit_note` says why.
--- For one model filter on model_materialization_id: the end-to-end walk then runs for that model only.
-CREATE OR REPLACE VIEW model_vs_baseline AS
-WITH pair AS (
+-- The lineage walk starts from the compared models only (one with model_id): a WHERE on the view
+-- does not narrow it, so for one model call model_vs_baseline_of('<id>').
+CREATE OR REPLACE MACRO model_vs_baseline_of(model_id) AS TABLE
+WITH pair AS MATERIALIZED (
   SELECT DISTINCT materialization_id AS model_materialization_id,
          upstream_materialization_id AS baseline_materialization_id
-  FROM lineage_edge WHERE relation = 'compared_with'
+  FROM lineage_edge
+  WHERE relation = 'compared_with' AND (model_id IS NULL OR materialization_id = model_id)
 ),
 f1 AS (
   SELECT materialization_id, value FROM model_quality
   WHERE split = 'eval' AND name = 'f1_macro' AND label IS NULL
 ),
 priced AS (
-  SELECT p.*, e.* EXCLUDE (materialization_id, run_id, asset_key, status, started_at)
-  FROM pair p, LATERAL end_to_end_footprint_of(p.model_materialization_id) e
+  SELECT e.* FROM end_to_end_cached(
+    NULL, roots := coalesce((SELECT list(DISTINCT model_materialization_id) FROM pair), []::VARCHAR[])) e
 ),
 g AS (
   SELECT p.model_materialization_id, p.baseline_materialization_id,
@@ -50,11 +53,11 @@ g AS (
          e.energy_kwh, e.cost_usd, e.co2e_kg,
          e.energy_kwh_at_least, e.cost_usd_at_least, e.co2e_kg_at_least, e.energy_method,
          coalesce(e.unknown_parts, 0) AS unknown_parts,
-         e.model_materialization_id IS NULL AS unpriced
+         e.materialization_id IS NULL AS unpriced
   FROM pair p
   LEFT JOIN f1 fm ON fm.materialization_id = p.model_materialization_id
   LEFT JOIN f1 fb ON fb.materialization_id = p.baseline_materialization_id
-  LEFT JOIN priced e USING (model_materialization_id, baseline_materialization_id)
+  LEFT JOIN priced e ON e.materialization_id = p.model_materialization_id
 )
 SELECT g.model_materialization_id, m.asset_key AS model_asset_key, m.run_id, m.status, m.started_at,
        g.baseline_materialization_id, b.asset_key AS baseline_asset_key, b.status AS baseline_status,
@@ -84,6 +87,8 @@ SELECT g.model_materialization_id, m.asset_key AS model_asset_key, m.run_id, m.s
 FROM g
 LEFT JOIN materialization_status m ON m.materialization_id = g.model_materialization_id
 LEFT JOIN materialization_status b ON b.materialization_id = g.baseline_materialization_id;
+
+CREATE OR REPLACE VIEW model_vs_baseline AS SELECT * FROM model_vs_baseline_of(NULL);
 
 -- model_vs_baseline_per_class: per compared pair and class, the final eval precision, recall and F1
 -- of the model and of the baseline side by side (a class only one of them reported has NULLs on the
