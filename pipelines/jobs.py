@@ -1,4 +1,5 @@
-"""Jobs: the main job materialises the whole chain, raw_corpus -> ... -> footprint_report."""
+"""Jobs: the main job materialises the whole chain, raw_corpus -> ... -> footprint_report (baseline_model
+included: every asset of the definitions)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ def main_job() -> dg.UnresolvedAssetJobDefinition:
         MAIN_JOB,
         selection=dg.AssetSelection.all(),
         description=(
-            "ingestion -> cleaning -> Label Studio annotation -> pretraining -> fine-tuning -> report; "
-            "every materialization accounted in the footprint warehouse."
+            "ingestion -> cleaning -> Label Studio annotation -> pretraining and a baseline -> fine-tuning "
+            "(compared with the baseline) -> report; every materialization accounted in the footprint "
+            "warehouse."
         ),
     )

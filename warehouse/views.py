@@ -1,5 +1,5 @@
-"""Analyst views (sql/views.sql, sql/rollup.sql), the default rate card, and the derived tables
-the views read: `energy_reading_latest` (legacy heartbeats superseded), `device_usage` (per
+"""Analyst views (sql/views.sql, sql/rollup.sql, sql/quality.sql), the default rate card, and the
+derived tables the views read: `energy_reading_latest` (legacy heartbeats superseded), `device_usage` (per
 materialization and device, what its windows were charged: docs/warehouse.md, "Attribution"),
 `materialization_usage` (annotation, person and transfer quantities the rate card multiplies),
 `lineage_graph` (edges once) and its integer-keyed twin `lineage_node` / `lineage_walk_edge` (edges
@@ -16,7 +16,7 @@ import duckdb
 from warehouse.connection import DERIVED_TABLES, sql_text
 from warehouse.ratecard_store import ensure_default_card, fill_missing_rates
 
-VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql")
+VIEW_FILES: tuple[str, ...] = ("views.sql", "rollup.sql", "quality.sql")
 # The SQL files that fold new facts into the derived tables, in order, each with the fact tables whose
 # new rows it reads (`__NEW(table)__` in the file). A file runs once per merge when any of them has
 # new rows; on a rebuild `__NEW(table)__` is the whole table.
@@ -62,10 +62,12 @@ def ensure_views(con: duckdb.DuckDBPyConnection) -> None:
     row = con.execute("SELECT value FROM warehouse_meta WHERE key = 'views_sha256'").fetchall()
     views_changed = not (row and row[0][0] == digest and _views_present(con))
     if views_changed:
-        views, rollup = statements
+        views, rollup, *after_rollup = statements
         con.execute(views)
         rebuild_node_footprint(con)  # the formulas may have changed; rollup.sql reads the cache
         con.execute(rollup)
+        for sql in after_rollup:  # quality.sql reads the roll-up
+            con.execute(sql)
         con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES ('views_sha256', ?)", [digest])
     elif not _table_present(con, "node_footprint"):
         rebuild_node_footprint(con)

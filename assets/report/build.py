@@ -20,6 +20,7 @@ import pandas as pd
 
 from assets.report import charts
 from assets.report.data import DEFAULT_READ_WAIT_S, DEFAULT_SYNC_WAIT_S, ReportData, load_report_data
+from assets.report.quality import comparison_lines, quality_sections
 from assets.report.render import Chart, Section, html_page, pick
 from warehouse.atomic import TMP_PREFIX, atomic_dir, fsync_path
 from warehouse.home import FootprintHome, make_private_dir
@@ -140,6 +141,14 @@ def sections_of(data: ReportData) -> list[Section]:
     return [
         Section("Per asset (this lineage)", pick(data.per_asset, ASSET_COLUMNS)),
         Section("End to end", e2e, e2e_note),
+        *quality_sections(
+            data.quality,
+            data.comparison,
+            data.comparison_per_class,
+            data.baseline_footprint,
+            data.materialization_id,
+            ASSET_COLUMNS,
+        ),
         Section(
             "Data requirement: D = S + L per dataset",
             pick(data.data_requirement, DATA_COLUMNS),
@@ -231,6 +240,7 @@ def build_report(
     facts = [
         ("materialization", materialization_id),
         ("lineage", f"{len(data.lineage_ids)} materializations"),
+        *(("model vs baseline", line) for line in comparison_lines(data.comparison)),
         ("generated", f"{moment:%Y-%m-%d %H:%M:%S} UTC"),
         ("warehouse", str(home.warehouse_path)),
     ]

@@ -37,6 +37,10 @@ class ReportData:
     energy_by_device: pd.DataFrame = field(default_factory=pd.DataFrame)
     labeling_spend: pd.DataFrame = field(default_factory=pd.DataFrame)
     labeling_burndown: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)  # model_quality: the model, its baselines
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)  # model_vs_baseline
+    comparison_per_class: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baseline_footprint: pd.DataFrame = field(default_factory=pd.DataFrame)  # asset_footprint of baselines
     notices: list[str] = field(default_factory=list)
     pending_batches: int = 0
 
@@ -129,3 +133,8 @@ def _select_lineage(con: duckdb.DuckDBPyConnection, data: ReportData) -> None:
     data.energy_by_device = _frame(con, q["energy_by_device"])
     data.labeling_spend = _frame(con, q["labeling_spend"])
     data.labeling_burndown = _frame(con, q["labeling_burndown"])
+    mid = data.materialization_id
+    data.quality = _frame(con, q["quality"], [mid, mid])
+    data.comparison = _frame(con, q["comparison"], [mid])
+    data.comparison_per_class = _frame(con, q["comparison_per_class"], [mid])
+    data.baseline_footprint = _frame(con, q["baseline_footprint"], [mid])

@@ -89,3 +89,29 @@ SELECT created_at AS at,
 FROM priced
 WINDOW w AS (ORDER BY created_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ORDER BY created_at;
+
+-- name: quality
+-- The final quality figures (warehouse/sql/quality.sql: step NULL, else the highest step) of the
+-- materialization handed to the report and of every baseline it was compared with.
+SELECT q.*
+FROM model_quality q
+WHERE q.materialization_id = ?::VARCHAR
+   OR q.materialization_id IN (SELECT upstream_materialization_id FROM lineage_edge
+                               WHERE materialization_id = ?::VARCHAR AND relation = 'compared_with')
+ORDER BY q.materialization_id, q.split, q.name, q.label NULLS FIRST;
+
+-- name: comparison
+-- The macro, not a WHERE on the view: its end-to-end walk then runs for this model only.
+SELECT * FROM model_vs_baseline_of(?::VARCHAR) ORDER BY baseline_materialization_id;
+
+-- name: comparison_per_class
+SELECT * FROM model_vs_baseline_per_class WHERE model_materialization_id = ?::VARCHAR
+ORDER BY baseline_materialization_id, label;
+
+-- name: baseline_footprint
+-- The baselines' own footprints: compared with, not consumed, so not in the lineage's.
+SELECT a.*
+FROM asset_footprint a
+WHERE a.materialization_id IN (SELECT upstream_materialization_id FROM lineage_edge
+                               WHERE materialization_id = ?::VARCHAR AND relation = 'compared_with')
+ORDER BY a.started_at;

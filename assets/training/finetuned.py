@@ -1,14 +1,16 @@
 """`finetuned_model`: a sequence classifier initialised from the pretrained_model checkpoint it was
-# No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
 given, trained on the annotations over the classes of the annotation stage (the label set label_tasks
 created, carried by the annotations handle), evaluated on clean_corpus's held-out eval split during
 training and scored on it at the end (QualityMetric facts beside its footprint, so cost per F1 point
 is one query)."""
 
+# No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
+
 import dagster as dg
 
 from assets.training.launch import resumable, run_training
 from assets.training.pretrained import RecipeConfig, recipe
+from assets.training.quality import compared_with, comparison_metadata
 from assets.training.report import make_plan, record_outputs, run_metadata
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -60,6 +62,7 @@ def finetuned_model(
     pretrained_model: ArtifactHandle,
     annotations: ArtifactHandle,
     clean_corpus: ArtifactHandle,
+    baseline_model: ArtifactHandle,
 ) -> dg.Output[ArtifactHandle]:
     # An Output, not a bare value: the step holds a Pipes session, so Dagster treats it as a generator.
     from training.data import finetune_inputs
@@ -79,6 +82,7 @@ def finetuned_model(
     plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
     upstream = [pretrained_model, annotations, clean_corpus]
     with accounted(context, footprint, upstream=upstream) as rec:
+        rec.add(compared_with(rec, baseline_model))  # scored against exactly it; not an input
         out_dir = home.artifacts_dir / "finetuned_model" / rec.materialization_id
         spec = finetune_spec(
             config,
@@ -93,13 +97,14 @@ def finetuned_model(
             )
         record_outputs(rec, result)
         context.add_output_metadata(run_metadata(result, reported, plan))
-        return dg.Output(
-            rec.handle(
-                out_dir,
-                rows=result.n_train,
-                task="finetune",
-                choices=list(spec.choices),
-                init_checkpoint=result.init_checkpoint,
-                init_weights_sha256=result.init_weights_sha256,
-            )
+        handle = rec.handle(
+            out_dir,
+            rows=result.n_train,
+            task="finetune",
+            choices=list(spec.choices),
+            init_checkpoint=result.init_checkpoint,
+            init_weights_sha256=result.init_weights_sha256,
         )
+    # the recorder has closed: the model's footprint and scores are written, so the comparison is priced
+    context.add_output_metadata(comparison_metadata(rec, baseline_model))
+    return dg.Output(handle)

@@ -1,12 +1,11 @@
 """The whole graph on a 4-class corpus (the `demo-topics:4` generator), in-process against the real
 Label Studio server, with simulated annotators and tiny training: the label set is decided once by
 `label_tasks` (from the corpus's labels), carried by `annotations`, trained by `finetuned_model`, and
-every class gets its precision, recall and F1 in the warehouse (for the baseline too, when the graph
-has one). Also: `label_tasks` refuses a project that already exists with another label set (nothing
+every class gets its precision, recall and F1 in the warehouse, for the baseline too.
+Also: `label_tasks` refuses a project that already exists with another label set (nothing
 imported), and a one-class corpus before any project is created.
-
-What this needs from `finetuned_model`: its classes are `annotations`' handle extra["choices"] (the
-list `label_tasks` decided: here ("business", "science", "sports", "world")), and it writes one
+`finetuned_model` and `baseline_model` take their classes from `annotations`' handle extra["choices"]
+(the list `label_tasks` decided: here ("business", "science", "sports", "world")) and write one
 QualityMetric per class and name (precision, recall, f1) with `label` set, split 'eval', step NULL.
 """
 
@@ -43,14 +42,8 @@ def _expected_labels() -> tuple[str, ...]:
 
 def _run_config() -> dict[str, Any]:
     """The binary whole-graph test's tiny training, on `demo-topics:4` rows."""
-    from assets.training.finetuned import FinetuneConfig
-
     cfg = copy.deepcopy(TINY_RUN_CONFIG)
     cfg["ops"]["raw_corpus"] = {"config": {"source": f"demo-topics:{CLASSES}", "rows": 500, "seed": 42}}
-    if "choices" in FinetuneConfig.model_fields:
-        # Until finetuned_model reads annotations.extra["choices"] (issue 16), it has a second setting
-        # of the classes; give it the list label_tasks derives. Delete this branch when that lands.
-        cfg["ops"]["finetuned_model"]["config"]["choices"] = list(_expected_labels())
     return cfg
 
 
@@ -169,8 +162,6 @@ def test_the_label_set_is_decided_once_and_carried_downstream(
 
 @pytest.mark.parametrize("model", ["finetuned_model", "baseline_model"])
 def test_per_class_precision_recall_f1_for_every_class(graph: MulticlassGraph, model: str) -> None:
-    if model not in graph.materialized:
-        pytest.skip(f"the graph has no {model} asset")
     rows = graph.rows(
         "SELECT name, label, value, split FROM quality_metric WHERE materialization_id = ? AND step IS NULL",
         [_materialization_id(graph, model)],

@@ -89,6 +89,11 @@ def query(home: FootprintHome, sql: str, params: list[object] | None = None) -> 
         con.close()
 
 
+# finetuned_model is compared with a baseline_model materialization; one never recorded is enough here
+# (its comparison metadata then says it is not priced; the comparison is tested in tests/assets).
+NO_BASELINE = ArtifactHandle("baseline_model", "m-no-baseline", "", 0)
+
+
 def fake_upstream(**handles: ArtifactHandle) -> list[dg.AssetsDefinition]:
     """Assets named like the real upstreams that just return the given handles."""
 

@@ -13,6 +13,7 @@ from assets.training.finetuned import finetuned_model
 from assets.training.launch import check_hub
 from assets.training.pretrained import pretrained_model
 from tests.training.helpers import (
+    NO_BASELINE,
     annotations_handle,
     fake_upstream,
     run_assets,
@@ -106,6 +107,7 @@ def test_assets_refuse_before_compute(home: FootprintHome, corpus: ArtifactHandl
         clean_corpus=corpus,
         annotations=annotations_handle(single, "m-one"),
         pretrained_model=ArtifactHandle("pretrained_model", "m-ckpt", str(ckpt), 1),
+        baseline_model=NO_BASELINE,
     )
     t0 = time.perf_counter()
     res = run_assets(home, [*upstream[:1], pretrained_model], {"pretrained_model": {"num_heads": 5}})

@@ -12,6 +12,7 @@ import pytest
 
 from assets.training.finetuned import finetuned_model
 from tests.training.helpers import (
+    NO_BASELINE,
     annotations_handle,
     fake_upstream,
     handle,
@@ -52,7 +53,9 @@ def _upstream(
     )
     ckpt = tiny_checkpoint(home.artifacts_dir / "pretrained_model" / "m-pre", corpus_path, seed=2)
     pre = ArtifactHandle("pretrained_model", "m-pre", str(ckpt), 1)
-    return fake_upstream(clean_corpus=corpus, annotations=ann, pretrained_model=pre)
+    return fake_upstream(
+        clean_corpus=corpus, annotations=ann, pretrained_model=pre, baseline_model=NO_BASELINE
+    )
 
 
 @pytest.mark.slow

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from assets.training.finetuned import finetuned_model
-from tests.training.helpers import fake_upstream, query, run_assets, step_error, tiny_checkpoint
+from tests.training.helpers import (
+    NO_BASELINE,
+    fake_upstream,
+    query,
+    run_assets,
+    step_error,
+    tiny_checkpoint,
+)
 from warehouse.artifacts import ArtifactHandle
 from warehouse.home import FootprintHome
 
@@ -21,7 +28,9 @@ def test_failed_training_leaves_its_use_marked_failed(
     ckpt = tiny_checkpoint(home.artifacts_dir / "pretrained_model" / "m-bad", corpus.local_path, seed=3)
     (ckpt / "model.safetensors").write_bytes(b"not a safetensors file")  # passes the pre-checks
     bad = ArtifactHandle("pretrained_model", "m-bad", str(ckpt), 1)
-    upstream = fake_upstream(clean_corpus=corpus, annotations=annotations, pretrained_model=bad)
+    upstream = fake_upstream(
+        clean_corpus=corpus, annotations=annotations, pretrained_model=bad, baseline_model=NO_BASELINE
+    )
     res = run_assets(home, [*upstream, finetuned_model], {"finetuned_model": {"max_steps": 5}})
     assert not res.success
     err = step_error(res, "finetuned_model")

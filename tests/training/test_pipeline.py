@@ -13,6 +13,7 @@ import pytest
 from assets.training.finetuned import finetuned_model
 from assets.training.pretrained import pretrained_model
 from tests.training.helpers import (
+    NO_BASELINE,
     annotations_handle,
     fake_upstream,
     handle,
@@ -138,7 +139,9 @@ def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_p
     os.utime(decoy, (given.stat().st_mtime + 60,) * 2)
     assert weights_sha256(decoy) != weights_sha256(given)
     ann = annotations_handle(write_annotations(corpus.local_path, tmp_path / "labels.parquet", n=80), "m-ann")
-    upstream = fake_upstream(clean_corpus=corpus, annotations=ann, pretrained_model=pretrained.handle)
+    upstream = fake_upstream(
+        clean_corpus=corpus, annotations=ann, pretrained_model=pretrained.handle, baseline_model=NO_BASELINE
+    )
     res = run_assets(home, [*upstream, finetuned_model], {"finetuned_model": FINETUNE})
     assert res.success
     out: ArtifactHandle = res.output_for_node("finetuned_model")

@@ -1,6 +1,9 @@
-"""`footprint report`: per-asset and end-to-end footprint of one run (the latest by default).
+"""`footprint report`: per-asset and end-to-end footprint of one run (the latest by default), and the
+quality of its models beside it: their final scores, each model against the baseline it was compared
+with, per class, and the F1 points gained per kWh / USD / kg CO2e of the model's end-to-end footprint.
 
-Reads the analyst views `asset_footprint` and `end_to_end_footprint` (warehouse/sql/views.sql).
+Reads the analyst views `asset_footprint`, `end_to_end_footprint_of` (warehouse/sql/views.sql,
+rollup.sql), `model_quality`, `model_vs_baseline_of` and `model_vs_baseline_per_class` (sql/quality.sql).
 """
 
 from __future__ import annotations
@@ -63,6 +66,44 @@ HOST_TABLE_COLUMNS = (
 )
 
 
+# Model quality: the final overall eval scores of each model of the run (model_quality).
+QUALITY_SQL = """
+SELECT asset_key, materialization_id,
+       max(value) FILTER (WHERE name = 'f1_macro') AS f1_macro,
+       max(value) FILTER (WHERE name = 'accuracy') AS accuracy,
+       max(value) FILTER (WHERE name = 'precision_macro') AS precision_macro,
+       max(value) FILTER (WHERE name = 'recall_macro') AS recall_macro
+FROM model_quality
+WHERE run_id = ? AND split = 'eval' AND label IS NULL
+GROUP BY asset_key, materialization_id, started_at
+ORDER BY started_at, asset_key
+"""
+QUALITY_TABLE_COLUMNS = ("asset_key", "f1_macro", "accuracy", "precision_macro", "recall_macro")
+VS_FIGURES = {  # model_vs_baseline column -> row label (one small table per model and baseline)
+    "model_f1_macro": "model macro-F1",
+    "baseline_f1_macro": "baseline macro-F1",
+    "f1_points_gained": "F1 points gained",
+    "energy_kwh": "end-to-end energy (kWh)",
+    "cost_usd": "end-to-end cost (USD)",
+    "co2e_kg": "end-to-end CO2e (kg)",
+    "f1_points_per_kwh": "F1 points per kWh",
+    "f1_points_per_usd": "F1 points per USD",
+    "f1_points_per_kg_co2e": "F1 points per kg CO2e",
+    "unknown_parts": "unknown parts",
+}
+PER_UNIT_COLUMNS = ("f1_points_per_kwh", "f1_points_per_usd", "f1_points_per_kg_co2e")
+PER_CLASS_TABLE_COLUMNS = (
+    "label",
+    "model_precision",
+    "model_recall",
+    "model_f1",
+    "baseline_precision",
+    "baseline_recall",
+    "baseline_f1",
+    "f1_points_gained",
+)
+
+
 @dataclass
 class Report:
     run_id: str
@@ -72,6 +113,12 @@ class Report:
     e2e_rows: list[tuple[Any, ...]]
     host_columns: list[str] = field(default_factory=list)
     host_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    quality_columns: list[str] = field(default_factory=list)
+    quality_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    vs_columns: list[str] = field(default_factory=list)
+    vs_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    per_class_columns: list[str] = field(default_factory=list)
+    per_class_rows: list[tuple[Any, ...]] = field(default_factory=list)
     pending_batches: int = 0
     notices: list[str] = field(default_factory=list)
 
@@ -126,6 +173,36 @@ def _end_to_end(con: duckdb.DuckDBPyConnection, ids: list[str]) -> tuple[list[st
     return columns, rows
 
 
+def _compared(
+    con: duckdb.DuckDBPyConnection, ids: list[str]
+) -> tuple[list[str], list[tuple[Any, ...]], list[str], list[tuple[Any, ...]]]:
+    """model_vs_baseline_of(id) and the per-class rows of the run's models that were compared with a
+    baseline, one model at a time (the macro's end-to-end walk then runs for that model only)."""
+    models = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT materialization_id FROM lineage_edge WHERE relation = 'compared_with' "
+            "AND materialization_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1",
+            [ids],
+        ).fetchall()
+    ]
+    vs_columns, _ = _fetch(con, "SELECT * FROM model_vs_baseline LIMIT 0", [])
+    class_columns, _ = _fetch(con, "SELECT * FROM model_vs_baseline_per_class LIMIT 0", [])
+    vs_rows: list[tuple[Any, ...]] = []
+    class_rows: list[tuple[Any, ...]] = []
+    for mid in models:
+        vs_rows += _fetch(
+            con, "SELECT * FROM model_vs_baseline_of(?) ORDER BY baseline_materialization_id", [mid]
+        )[1]
+        class_rows += _fetch(
+            con,
+            "SELECT * FROM model_vs_baseline_per_class WHERE model_materialization_id = ? "
+            "ORDER BY baseline_materialization_id, label",
+            [mid],
+        )[1]
+    return vs_columns, vs_rows, class_columns, class_rows
+
+
 def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, wait_s: float) -> Report:
     import duckdb
 
@@ -143,7 +220,10 @@ def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, 
                 "ORDER BY started_at, asset_key",
                 params,
             )
-            e2e_cols, e2e_rows = _end_to_end(con, [r[cols.index("materialization_id")] for r in rows])
+            ids = [r[cols.index("materialization_id")] for r in rows]
+            e2e_cols, e2e_rows = _end_to_end(con, ids)
+            quality_cols, quality_rows = _fetch(con, QUALITY_SQL, [chosen])
+            vs_cols, vs_rows, per_class_cols, per_class_rows = _compared(con, ids)
             host_cols, host_rows = _fetch(
                 con,
                 "SELECT h.* FROM host_unattributed h WHERE h.hour_utc BETWEEN "
@@ -167,6 +247,12 @@ def build_report(home: FootprintHome, *, run_id: str | None, asset: str | None, 
             e2e_rows=e2e_rows,
             host_columns=host_cols,
             host_rows=host_rows,
+            quality_columns=quality_cols,
+            quality_rows=quality_rows,
+            vs_columns=vs_cols,
+            vs_rows=vs_rows,
+            per_class_columns=per_class_cols,
+            per_class_rows=per_class_rows,
             pending_batches=session.pending_batches,
             notices=list(session.notices),
         )
@@ -184,6 +270,11 @@ def print_report(report: Report, *, as_json: bool) -> None:
                 "asset_footprint": render.records(report.asset_columns, report.asset_rows),
                 "end_to_end_footprint": render.records(report.e2e_columns, report.e2e_rows),
                 "host_unattributed": render.records(report.host_columns, report.host_rows),
+                "model_quality": render.records(report.quality_columns, report.quality_rows),
+                "model_vs_baseline": render.records(report.vs_columns, report.vs_rows),
+                "model_vs_baseline_per_class": render.records(
+                    report.per_class_columns, report.per_class_rows
+                ),
             }
         )
         return
@@ -212,6 +303,7 @@ def print_report(report: Report, *, as_json: bool) -> None:
     ]
     for asset_key, detail in unknown:
         console.print(f"{asset_key}: unknown: {detail}", highlight=False)
+    print_quality(report, console)
     if report.host_rows:
         keep = [c for c in HOST_TABLE_COLUMNS if c in report.host_columns]
         console.print(
@@ -228,6 +320,55 @@ def print_report(report: Report, *, as_json: bool) -> None:
         )
 
 
+def print_quality(report: Report, console: Any) -> None:
+    """The models' scores, each model against its baseline (gain per unit of its end-to-end footprint;
+    a per-unit figure that cannot be given is 'n/a', the note says why) and per class."""
+    from warehouse.cli import render
+
+    if report.quality_rows:
+        keep = [c for c in QUALITY_TABLE_COLUMNS if c in report.quality_columns]
+        console.print(
+            render.table(
+                "Model quality (final scores on the held-out eval split)",
+                keep,
+                [_cells(report.quality_columns, r, keep) for r in report.quality_rows],
+            )
+        )
+    for r in report.vs_rows:
+        values = dict(zip(report.vs_columns, r, strict=True))
+        shown_cells = dict(zip(VS_FIGURES, _cells(report.vs_columns, r, list(VS_FIGURES)), strict=True))
+        gained = values.get("f1_points_gained")
+        shown_cells["f1_points_gained"] = "unknown" if gained is None else f"{gained:+.2f}"
+        rows = [
+            ("model", f"{values['model_asset_key']} {values['model_materialization_id']}"),
+            ("baseline", f"{values['baseline_asset_key']} {values['baseline_materialization_id']}"),
+            *(
+                (
+                    label,
+                    "n/a" if name in PER_UNIT_COLUMNS and shown_cells[name] is None else shown_cells[name],
+                )
+                for name, label in VS_FIGURES.items()
+            ),
+        ]
+        if values.get("per_unit_note"):
+            rows.append(("note", values["per_unit_note"]))
+        console.print(render.table("Model vs baseline", ["figure", "value"], rows))
+        console.print(
+            "F1 points gained over the baseline the model was compared with, per unit of the model's "
+            "end-to-end footprint (labelling included; the baseline's own footprint is not in it)",
+            highlight=False,
+        )
+    if report.per_class_rows:
+        keep = [c for c in PER_CLASS_TABLE_COLUMNS if c in report.per_class_columns]
+        console.print(
+            render.table(
+                "Per class (eval): model vs baseline",
+                keep,
+                [tuple(r[report.per_class_columns.index(c)] for c in keep) for r in report.per_class_rows],
+            )
+        )
+
+
 def _cells(columns: list[str], row: tuple[Any, ...], keep: list[str]) -> tuple[Any, ...]:
     """The kept cells of a row; a figure with unknown parts shows "at least X (N parts unknown)"."""
     from warehouse.cli.render import cell
@@ -236,7 +377,7 @@ def _cells(columns: list[str], row: tuple[Any, ...], keep: list[str]) -> tuple[A
     values = dict(zip(columns, row, strict=True))
     out: list[Any] = []
     for c in keep:
-        if values.get(c) is None and c.endswith(FIGURE_SUFFIXES):
+        if values.get(c) is None and c.endswith(FIGURE_SUFFIXES) and c not in PER_UNIT_COLUMNS:
             out.append(shown(None, values.get(f"{c}_at_least"), values.get("unknown_parts"), cell))
         else:
             out.append(values.get(c))

@@ -8,7 +8,9 @@
 -- The walk aggregates per (root, node, depth) at every step: a DAG full of diamonds costs
 -- O(nodes x depths), never one row per path. Weights of one node sum over depths at the end.
 -- A lineage cycle (corrupt facts) stops after as many steps as there are edges.
-CREATE OR REPLACE MACRO lineage_walk(root_id) AS TABLE
+-- `roots := [ids]` (with root_id NULL) walks from those materializations only (sql/quality.sql: the
+-- models compared with a baseline).
+CREATE OR REPLACE MACRO lineage_walk(root_id, roots := NULL) AS TABLE
 WITH RECURSIVE
 -- The walk joins on the INTEGER keys of lineage_node / lineage_walk_edge (same edges as lineage_graph,
 -- each with its share = 1 / consumers(upstream), kept by the loader). Roots: recorded materializations.
@@ -16,7 +18,8 @@ bound AS MATERIALIZED (SELECT count(*) + 1 AS max_depth FROM lineage_walk_edge),
 w(root_node, node, depth, weight) AS (
   SELECT s.node, s.node, 0, 1.0::DOUBLE
   FROM node_status s
-  WHERE root_id IS NULL OR s.node = (SELECT node FROM lineage_node WHERE materialization_id = root_id)
+  WHERE (root_id IS NULL OR s.node = (SELECT node FROM lineage_node WHERE materialization_id = root_id))
+    AND (roots IS NULL OR s.materialization_id IN (SELECT unnest(roots)))
   UNION ALL
   SELECT w.root_node, e.upstream_node, w.depth + 1, sum(w.weight * e.share)
   FROM w JOIN lineage_walk_edge e ON e.node = w.node
@@ -241,8 +244,8 @@ FROM (SELECT f.*, r.materialization_id, r.run_id, r.asset_key, r.status, r.start
 
 -- The same totals under the card in force, from node_footprint (asset_footprint's rows, cached on
 -- nodes by the loader): sums over the walk, a figure NULL when an upstream's is.
-CREATE OR REPLACE MACRO end_to_end_cached(root_id) AS TABLE
-WITH w AS MATERIALIZED (SELECT * FROM lineage_walk(root_id)),
+CREATE OR REPLACE MACRO end_to_end_cached(root_id, roots := NULL) AS TABLE
+WITH w AS MATERIALIZED (SELECT * FROM lineage_walk(root_id, roots := roots)),
 j AS (
   SELECT w.root_node, w.weight, f.*, f.node IS NOT NULL AS recorded
   FROM w LEFT JOIN node_footprint f ON f.node = w.node

@@ -18,6 +18,7 @@ from warehouse.facts import (
     Materialization,
     MaterializationOutcome,
     PersonTime,
+    QualityMetric,
     Storage,
     Transfer,
     new_id,
@@ -40,13 +41,74 @@ T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 class SyntheticRun:
     run_id: str
     started_at: dt.datetime
-    ids: dict[str, str] = field(default_factory=dict)  # asset key -> materialization id
+    ids: dict[str, str] = field(default_factory=dict)  # asset key -> materialization id (the chain)
     cpu_j: dict[str, float] = field(default_factory=dict)  # final CPU joules per asset
     annotations: int = 0
+    baseline_id: str | None = None  # compared with by the fine-tuned model; not in its lineage
 
     @property
     def finetuned_id(self) -> str:
         return self.ids["finetuned_model"]
+
+
+# Final eval scores: (f1_macro, {class: (precision, recall, f1)}); the fine-tuned model also logged a
+# worse f1_macro during training (step 10), which is not its final figure.
+MODEL_SCORES = (0.8, {"negative": (0.9, 0.7, 0.7875), "positive": (0.75, 0.9, 0.8125)})
+BASELINE_SCORES = (0.75, {"negative": (0.7, 0.8, 0.7467), "positive": (0.8, 0.7, 0.7533)})
+BASELINE_CPU_J = 18_000.0
+
+
+def _scores(mid: str, scores: tuple[float, dict[str, tuple[float, float, float]]]) -> list[QualityMetric]:
+    f1_macro, per_class = scores
+    facts = [
+        QualityMetric(mid, "f1_macro", f1_macro, "eval"),
+        QualityMetric(mid, "accuracy", f1_macro, "eval"),
+    ]
+    for label, (p, r, f) in per_class.items():
+        facts += [
+            QualityMetric(mid, "precision", p, "eval", label),
+            QualityMetric(mid, "recall", r, "eval", label),
+            QualityMetric(mid, "f1", f, "eval", label),
+        ]
+    return facts
+
+
+def write_baseline(home: FootprintHome, run: SyntheticRun) -> None:
+    """A baseline_model trained on the run's annotations, and the fine-tuned model's scores and its
+    'compared_with' edge to it (as assets/training records them)."""
+    mid = new_id()
+    run.baseline_id = mid
+    ann = run.ids["annotations"]
+    begin = run.started_at + dt.timedelta(minutes=35)
+    end = begin + dt.timedelta(minutes=1)
+    batch = FactBatch().add(
+        Materialization(mid, run.run_id, "baseline_model", begin, host="synthetic"),
+        LineageEdge(mid, ann, "annotations"),
+        EnergyReading(
+            mid,
+            new_id(),
+            1,
+            True,
+            "cpu",
+            0,
+            "cpu-model",
+            "synthetic",
+            BASELINE_CPU_J,
+            60.0,
+            "estimated",
+            "cpu-model:tdp_w=85",
+            end,
+        ),
+        *_scores(mid, BASELINE_SCORES),
+        MaterializationOutcome(mid, "success", end),
+    )
+    ft = run.ids["finetuned_model"]
+    batch.add(
+        LineageEdge(ft, mid, "baseline_model", relation="compared_with"),
+        *_scores(ft, MODEL_SCORES),
+        QualityMetric(ft, "f1_macro", 0.5, "eval", None, 10),
+    )
+    write_batch(home, batch)
 
 
 def write_run(
@@ -56,8 +118,10 @@ def write_run(
     cpu_scale: float = 1.0,
     annotation_ids_from: int = 1,
     annotations: int = 6,
+    baseline: bool = True,
 ) -> SyntheticRun:
-    """Publish the facts of one full chain run as batches (not yet synced)."""
+    """Publish the facts of one full chain run as batches (not yet synced); with `baseline`, also a
+    baseline_model the fine-tuned model is compared with, and both models' scores."""
     run = SyntheticRun(run_id=new_id(), started_at=started_at, annotations=annotations)
     for step, (asset, parents) in enumerate(CHAIN):
         mid = new_id()
@@ -150,6 +214,8 @@ def write_run(
                     )
                 )
         write_batch(home, batch)
+    if baseline:
+        write_baseline(home, run)
     return run
 
 
