@@ -128,6 +128,36 @@ def stage_rows(run: int, timings: dict[str, Any], wall_s: float, note: str) -> l
     return rows
 
 
+def quality_rows(run: int, home: Path) -> list[BenchRow]:
+    """The run's models (issue 16): the fine-tuned model's and the baseline's macro-F1 on the held-out
+    split and the F1 points gained, from the demo's warehouse (read-only)."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT model_f1_macro, baseline_f1_macro, f1_points_gained, f1_points_per_kwh, per_unit_note "
+            "FROM model_vs_baseline WHERE model_asset_key = 'finetuned_model' "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        return [
+            BenchRow(NAME, f"run{run} fine-tuned vs baseline", float("nan"), "", note="no comparison found")
+        ]
+    model_f1, base_f1, gained, per_kwh, note = row
+    per_kwh_value = float("nan") if per_kwh is None else float(per_kwh)
+    return [
+        BenchRow(NAME, f"run{run} finetuned_model macro-F1", float(model_f1), "F1", baseline=float(base_f1),
+                 ratio_target="> 1", note="baseline = baseline_model, same labels, same eval split"),
+        BenchRow(NAME, f"run{run} baseline_model macro-F1", float(base_f1), "F1"),
+        BenchRow(NAME, f"run{run} F1 points gained", float(gained), "points", target="> 0"),
+        BenchRow(NAME, f"run{run} F1 points gained per kWh", per_kwh_value, "points/kWh",
+                 note=note or "end-to-end footprint, labelling included"),
+    ]  # fmt: skip
+
+
 def measure(runs: int, keep_home: bool) -> list[BenchRow]:
     from labeling.server import free_port
 
@@ -147,6 +177,7 @@ def measure(runs: int, keep_home: bool) -> list[BenchRow]:
             seconds[run] = dict(timings["stages_s"])
             note = "fresh data dir: first start + migrations" if run == 1 else "server already running"
             rows.extend(stage_rows(run, timings, wall, note))
+            rows.extend(quality_rows(run, home))
             print(f"[bench_demo] run {run}: {wall:.1f} s", flush=True)
         last = seconds[runs]
         rows.append(

@@ -2,7 +2,13 @@
 CPU, and, where a GPU is visible, the same on the GPU with NVML-measured energy, joules per token and
 model FLOPs utilisation.
 
-    .venv/bin/python -m bench.bench_training [--steps 300] [--peak-tflops T]
+    .venv/bin/python -m bench.bench_training [--steps 300] [--peak-tflops T] [--callback-pairs 3]
+
+Callback overhead (issue 16, target <= 1 % on CPU): the same pretraining with and without
+`FootprintCallback` (its rank window in a host ledger, heartbeats every second: ten times the
+pipeline's default, so an upper bound; progress facts every `log_every_steps`), alternated in pairs
+in this process; the ratio of the medians of loop wall seconds and of the process's CPU seconds
+(every thread, the callback's ticks included).
 
 Runs in one process (no torchrun: the launcher's start-up is not throughput). Steps default to 300
 (the rate is steady after the first few; the asset's default is 1200). The corpus is synthetic
@@ -73,7 +79,7 @@ def run_pretraining(steps: int, device_hint: str, work: Path) -> TrainFigures:
     from metering.ledger import Ledger
     from metering.window import Window
     from training.config import RunSpec
-    from training.loop import init_dist
+    from training.dist import init_dist
     from training.pretrain import run
 
     spec = RunSpec(
@@ -107,6 +113,78 @@ def run_pretraining(steps: int, device_hint: str, work: Path) -> TrainFigures:
     )
 
 
+@dataclass(frozen=True)
+class Overhead:
+    plain_loop_s: float
+    metered_loop_s: float
+    plain_cpu_s: float
+    metered_cpu_s: float
+    steps: int
+    facts: int  # training_progress rows the metered runs wrote
+
+
+def callback_overhead(steps: int, pairs: int, work: Path) -> Overhead:
+    """Median loop wall and CPU seconds of `pairs` plain and metered pretraining runs, alternated."""
+    import statistics
+
+    from training.callback import FootprintCallback
+    from training.config import RunSpec
+    from training.counting import BatchCounter
+    from training.dist import init_dist
+    from training.pretrain import run
+
+    corpus = _corpus(work / "corpus-cb.parquet")
+    home = FootprintHome.resolve(work / "cb-home").ensure()
+    dist = init_dist(1)
+    plain: list[tuple[float, float]] = []
+    metered: list[tuple[float, float]] = []
+    for i in range(2 * pairs):
+        with_callback = i % 2 == 1
+        spec = RunSpec(
+            task="pretrain",
+            out_dir=str(work / f"cb-{i}"),
+            corpus_path=str(corpus),
+            max_steps=steps,
+            log_every_steps=50,
+        )
+        counter = BatchCounter()
+        callbacks = (
+            [
+                FootprintCallback(
+                    materialization_id=f"bench-cb-{i}", home=home, heartbeat_s=1.0, counter=counter
+                )
+            ]
+            if with_callback
+            else []
+        )
+        result = run(spec, dist, lambda _msg: None, callbacks=callbacks, counter=counter)
+        for cb in callbacks:
+            cb.close()
+        (metered if with_callback else plain).append((result.loop_s, result.loop_cpu_s))
+    from metering.usage import read_fact_table
+    from warehouse.batches import pending_batches
+
+    progress = read_fact_table(pending_batches(home), "training_progress")
+    return Overhead(
+        statistics.median(p[0] for p in plain),
+        statistics.median(m[0] for m in metered),
+        statistics.median(p[1] for p in plain),
+        statistics.median(m[1] for m in metered),
+        steps,
+        0 if progress is None else progress.num_rows,
+    )
+
+
+def overhead_rows(o: Overhead, pairs: int) -> list[BenchRow]:
+    note = f"{o.steps} steps x {pairs} pairs, medians; heartbeat 1 s; {o.facts} progress facts written"
+    return [
+        BenchRow("training", "callback: loop wall s, with / without", o.metered_loop_s, "s",
+                 baseline=o.plain_loop_s, ratio_target="<= 1.01", note=note),
+        BenchRow("training", "callback: loop CPU s, with / without", o.metered_cpu_s, "cpu_s",
+                 baseline=o.plain_cpu_s, ratio_target="<= 1.01", note="every thread of the process"),
+    ]  # fmt: skip
+
+
 def _gpu0_energy(home: FootprintHome) -> tuple[float | None, str]:
     """Whole-device energy of GPU 0 over the ledger's intervals (the window was the only one)."""
     from metering.usage import read_fact_table
@@ -133,11 +211,16 @@ def main(argv: list[str] | None = None) -> list[BenchRow]:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_training")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--peak-tflops", type=float, default=None, help="GPU peak for MFU (dense)")
+    parser.add_argument("--callback-pairs", type=int, default=3, help="plain/metered pairs (0: skip)")
     args = parser.parse_args(argv if argv is not None else [])
     import torch
 
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        if args.callback_pairs > 0:
+            rows += overhead_rows(
+                callback_overhead(args.steps, args.callback_pairs, Path(tmp)), args.callback_pairs
+            )
         if not torch.cuda.is_available():
             cpu = run_pretraining(args.steps, "cpu", Path(tmp))
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -52,8 +52,10 @@ class BenchRow:
 def _meets(value: float, target: str) -> str:
     op, _, bound = target.partition(" ")
     limit = float(bound)
-    ok = value >= limit if op == ">=" else value <= limit
-    return "yes" if ok else "NO"
+    checks = {">=": value >= limit, "<=": value <= limit, ">": value > limit, "<": value < limit}
+    if op not in checks:
+        raise ValueError(f"target {target!r}: the operator must be one of {sorted(checks)}")
+    return "yes" if checks[op] else "NO"
 
 
 def print_rows(rows: list[BenchRow], title: str = "Benchmarks") -> None:

@@ -20,7 +20,7 @@ from warehouse.home import ENV_HOME, FootprintHome
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 FOOTPRINT = Path(sys.executable).with_name("footprint")  # the venv's CLI entry point
-EXAMPLE = (  # the ten-line example in docs/training.md (copied into the README)
+EXAMPLE = (  # the README's ten-line example (docs/training.md shows the same)
     r"<!-- footprint-callback-example:start -->\n```python\n(.*?)```\n<!-- footprint-callback-example:end -->"
 )
 MAX_STEPS, LOG_STEPS, EVAL_STEPS, BATCH = 20, 5, 10, 8  # as user_script.py sets them
@@ -133,9 +133,11 @@ def test_unmetered_it_trains_and_warns(tmp_path: Path) -> None:
 
 
 def test_the_docs_example_runs_under_footprint_meter(home: FootprintHome, tmp_path: Path) -> None:
-    text = (REPO / "docs" / "training.md").read_text()
-    [snippet] = re.findall(EXAMPLE, text, re.S)
+    [snippet] = re.findall(EXAMPLE, (REPO / "README.md").read_text(), re.S)
     assert len(snippet.strip().splitlines()) <= 10, "the README's ten-line example"
+    assert re.findall(EXAMPLE, (REPO / "docs" / "training.md").read_text(), re.S) == [snippet], (
+        "docs/training.md shows the README's example"
+    )
     script = tmp_path / "train.py"
     script.write_text(snippet)
     out = subprocess.run(

@@ -202,10 +202,16 @@ def test_finetune_uses_the_checkpoint_it_was_given(pretrained: Pretrained, tmp_p
     assert not any((home.artifacts_dir / "checkpoints" / "finetuned_model").iterdir()), (
         "removed after success"
     )
-    upstreams = {
-        r[0]
-        for r in query(
-            home, "SELECT upstream_materialization_id FROM lineage_edge WHERE materialization_id = ?", [mid]
+    edges = set(
+        query(
+            home,
+            "SELECT upstream_materialization_id, relation FROM lineage_edge WHERE materialization_id = ?",
+            [mid],
         )
+    )
+    assert edges == {
+        (pretrained.handle.materialization_id, "input"),
+        ("m-ann", "input"),
+        ("m-corpus", "input"),
+        (NO_BASELINE.materialization_id, "compared_with"),
     }
-    assert upstreams == {pretrained.handle.materialization_id, "m-ann", "m-corpus"}
