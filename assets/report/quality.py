@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from assets.report.render import MISSING, Section, fmt, pick
+from warehouse.verdict import gain_verdict
 
 OVERALL = ("f1_macro", "accuracy", "precision_macro", "recall_macro")
 FOOTPRINT_COLUMNS = ("energy_kwh", "cost_usd", "co2e_kg", "unknown_parts")
@@ -94,6 +95,10 @@ def comparison_lines(comparison: pd.DataFrame) -> list[str]:
             f"macro-F1 {fmt(row['model_f1_macro'])} vs {fmt(row['baseline_f1_macro'])} "
             f"({row['baseline_asset_key'] or 'baseline'} {row['baseline_materialization_id']}): "
             + ("F1 points gained unknown" if _missing(gained) else f"{gained:+.2f} F1 points")
+            + ". "
+            + gain_verdict(
+                None if _missing(gained) else float(gained), row["baseline_asset_key"] or "the baseline"
+            )
         )
     return lines
 

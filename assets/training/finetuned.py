@@ -23,11 +23,14 @@ class FinetuneConfig(RecipeConfig):
 
     min_labelled: int = 20
     batch_size: int = 16  # per rank
-    max_steps: int = 150
+    # the demo recipe, measured on its data (docs/training.md, "The demo recipe"): 600 steps with a
+    # linear decay; 150 steps under-trained (macro-F1 0.55-0.61 -> 0.67-0.69 on the held-out split)
+    max_steps: int = 600
     learning_rate: float = 5e-4
-    log_every_steps: int = 25
-    eval_steps: int = 50  # evaluation on the held-out split during training (0: only at the end)
-    save_steps: int = 50
+    lr_scheduler: str = "linear"
+    log_every_steps: int = 50
+    eval_steps: int = 200  # evaluation on the held-out split during training (0: only at the end)
+    save_steps: int = 200
     plan_steps_per_s: float = 40.0
 
 

@@ -24,7 +24,9 @@ class LaunchConfig(PlanConfig):
 class RecipeConfig(LaunchConfig):
     """The Trainer recipe shared by both training assets (training.config.RunSpec says what each does)."""
 
-    seq_len: int = 32
+    # tokens per text: the demo's reviews have a median of 31 (46 % are longer than 32, 0.1 % longer
+    # than 64); batches are padded to their longest text, not to seq_len
+    seq_len: int = 64
     batch_size: int = 32  # per rank and micro-batch
     grad_accum_steps: int = 1
     max_steps: int = 1200

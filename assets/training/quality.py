@@ -22,6 +22,7 @@ from training.metrics import ClassificationScores
 from warehouse.artifacts import ArtifactHandle
 from warehouse.facts import LineageEdge, QualityMetric
 from warehouse.figures import shown
+from warehouse.verdict import gain_verdict
 
 SPLIT = "eval"
 
@@ -133,8 +134,9 @@ def comparison_markdown(row: Any) -> str:
         )
     body = "\n".join(f"| {k} | {v} |" for k, v in rows)
     note = f"\n\n{why[0].upper()}{why[1:]}." if why else ""
+    verdict = gain_verdict(row.f1_points_gained, row.baseline_asset_key or "the baseline")
     return (
-        f"| model vs baseline | value |\n|---|---|\n{body}{note}\n\n"
+        f"**{verdict}**\n\n| model vs baseline | value |\n|---|---|\n{body}{note}\n\n"
         f"Baseline materialization {row.baseline_materialization_id}; rate card {row.rate_card}. "
         "The footprint is the model's whole lineage (labelling included); the baseline's is not in it.\n"
     )

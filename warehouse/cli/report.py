@@ -324,6 +324,7 @@ def print_quality(report: Report, console: Any) -> None:
     """The models' scores, each model against its baseline (gain per unit of its end-to-end footprint;
     a per-unit figure that cannot be given is 'n/a', the note says why) and per class."""
     from warehouse.cli import render
+    from warehouse.verdict import gain_verdict
 
     if report.quality_rows:
         keep = [c for c in QUALITY_TABLE_COLUMNS if c in report.quality_columns]
@@ -353,6 +354,7 @@ def print_quality(report: Report, console: Any) -> None:
         if values.get("per_unit_note"):
             rows.append(("note", values["per_unit_note"]))
         console.print(render.table("Model vs baseline", ["figure", "value"], rows))
+        console.print(gain_verdict(gained, str(values["baseline_asset_key"] or "the baseline")), style="bold")
         console.print(
             "F1 points gained over the baseline the model was compared with, per unit of the model's "
             "end-to-end footprint (labelling included; the baseline's own footprint is not in it)",

@@ -60,6 +60,7 @@ def test_model_and_baseline_side_by_side_with_the_gain_per_unit(home: FootprintH
         "F1 points per kg CO2e",
         "The baseline&#x27;s own footprint",
         f"+{gained:.2f} F1 points",
+        f"The model beats baseline_model by {gained:.2f} macro-F1 points.",
         first.baseline_id,
     ):
         assert text in page, text

@@ -105,6 +105,7 @@ def test_report_shows_the_model_against_its_baseline(cli, facts, home: Footprint
         "Per class (eval)",
         "baseline_model",
         f"{gained:.2f}",
+        f"The model beats baseline_model by {gained:.2f} macro-F1 points.",
     ):
         assert fragment in text, fragment
 
