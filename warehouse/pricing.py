@@ -145,6 +145,27 @@ def insert_facts(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) ->
             con.unregister("_facts")
 
 
+def insert_unloaded(
+    con: duckdb.DuckDBPyConnection,
+    wh: duckdb.DuckDBPyConnection | None,
+    home: FootprintHome,
+    written: list[FactBatch],
+) -> None:
+    """Append every batch the warehouse `wh` (None: absent) has not loaded: the pending ones, then
+    `written` (this process's own batches, which may not be pending any more), each batch once."""
+    seen: set[str] = set()
+    if wh is not None:
+        seen = {r[0] for r in wh.execute("SELECT batch_id FROM loaded_batch").fetchall()}
+    for batch in pending_batches(home):
+        if batch.name not in seen:
+            seen.add(batch.name)
+            insert_facts(con, _read_batch(batch))
+    for fb in written:
+        if fb.batch_id not in seen:
+            seen.add(fb.batch_id)
+            insert_facts(con, fb.to_tables())
+
+
 _LEDGER = ("device_interval", "window_usage", "meter_window")
 
 
@@ -154,24 +175,13 @@ def _collect(
     """Everything needed to price `mid`: batches not yet in the warehouse whole (pending, then
     `written`, each batch once), and from the warehouse the facts of `mid` and the ledger rows of the
     host ticks its windows were in."""
-    loaded: set[str] = set()
     try:
         wh = connect(home, read_only=True, wait_s=wait_s)
     except (WarehouseError, duckdb.Error) as err:
         wh = None
         log.info("pricing %s without the warehouse (%s): pending and written batches only", mid, err)
     try:
-        if wh is not None:
-            loaded = {r[0] for r in wh.execute("SELECT batch_id FROM loaded_batch").fetchall()}
-        seen = set(loaded)
-        for batch in pending_batches(home):
-            if batch.name not in seen:
-                seen.add(batch.name)
-                insert_facts(con, _read_batch(batch))
-        for fb in written:
-            if fb.batch_id not in seen:
-                seen.add(fb.batch_id)
-                insert_facts(con, fb.to_tables())
+        insert_unloaded(con, wh, home, written)
         if wh is not None:
             _from_warehouse(con, wh, mid)
     finally:

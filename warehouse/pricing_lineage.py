@@ -22,11 +22,10 @@ from typing import Any
 
 import duckdb
 
-from warehouse.batches import pending_batches
 from warehouse.connection import WarehouseError, WarehouseMissingError, connect
 from warehouse.facts import FACT_SCHEMAS, FactBatch
 from warehouse.home import FootprintHome
-from warehouse.pricing import _read_batch, insert_facts, open_in_memory
+from warehouse.pricing import insert_facts, insert_unloaded, open_in_memory
 from warehouse.ratecard import configured_card_path, read_rate_card
 from warehouse.views import rebuild_derived
 
@@ -118,17 +117,7 @@ def _collect_lineage(
         warehouse_read, note = False, str(err)
         log.info("pricing the comparison of %s without the warehouse: %s", model_id, err)
     try:
-        seen: set[str] = set()
-        if wh is not None:
-            seen = {r[0] for r in wh.execute("SELECT batch_id FROM loaded_batch").fetchall()}
-        for batch in pending_batches(home):
-            if batch.name not in seen:
-                seen.add(batch.name)
-                insert_facts(con, _read_batch(batch))
-        for fb in written:
-            if fb.batch_id not in seen:
-                seen.add(fb.batch_id)
-                insert_facts(con, fb.to_tables())
+        insert_unloaded(con, wh, home, written)
         if wh is not None:
             _copy_from_warehouse(con, wh, _lineage_ids(con, wh, model_id))
     finally:

@@ -1,8 +1,20 @@
-"""The one sentence that says whether a model earned its footprint against its baseline: used by the
-HTML report, `footprint report` and the Dagster metadata of the compared model, so all three say the
-same thing about the same figures."""
+"""A model against its baseline as every view of it shows it (the HTML report, `footprint report`,
+the Dagster metadata of the compared model): the one sentence that says whether the model earned its
+footprint, and the per-class columns, so all of them say the same thing about the same figures."""
 
 from __future__ import annotations
+
+# model_vs_baseline_per_class columns, in the order the per-class tables show them
+PER_CLASS_COLUMNS = (
+    "label",
+    "model_precision",
+    "model_recall",
+    "model_f1",
+    "baseline_precision",
+    "baseline_recall",
+    "baseline_f1",
+    "f1_points_gained",
+)
 
 
 def gain_verdict(f1_points_gained: float | None, baseline: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from assets.report.render import MISSING, Section, fmt, pick
-from warehouse.verdict import gain_verdict
+from warehouse.verdict import PER_CLASS_COLUMNS, gain_verdict
 
 OVERALL = ("f1_macro", "accuracy", "precision_macro", "recall_macro")
 FOOTPRINT_COLUMNS = ("energy_kwh", "cost_usd", "co2e_kg", "unknown_parts")
@@ -19,16 +19,6 @@ PER_UNIT = {
     "f1_points_per_usd": "F1 points per USD",
     "f1_points_per_kg_co2e": "F1 points per kg CO2e",
 }
-PER_CLASS_COLUMNS = (
-    "label",
-    "model_precision",
-    "model_recall",
-    "model_f1",
-    "baseline_precision",
-    "baseline_recall",
-    "baseline_f1",
-    "f1_points_gained",
-)
 
 
 def _missing(value: Any) -> bool:

@@ -12,6 +12,7 @@ suites of the same session see theirs unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class WholeGraph:
     project_title: str
     skipped: list[str] = field(default_factory=list)
     step_s: dict[str, float] = field(default_factory=dict)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # asset -> its last metadata values
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """The warehouse, read-only (as an analyst opens it)."""
@@ -113,10 +115,17 @@ def _delete_project(labelstudio: LiveLabelStudio, title: str) -> None:
             client.request("DELETE", f"/api/projects/{found['id']}/")
 
 
-@pytest.fixture(scope="session")
-def whole_graph(
-    tmp_path_factory: pytest.TempPathFactory, labelstudio_server: LiveLabelStudio
+@contextlib.contextmanager
+def run_whole_graph(
+    tmp_path_factory: pytest.TempPathFactory,
+    labelstudio_server: LiveLabelStudio,
+    *,
+    name: str,
+    run_config: dict[str, Any],
+    simulate_tasks: int = SIMULATED_TASKS,
 ) -> Iterator[WholeGraph]:
+    """The product's own asset list (assets + checks) and main job, run in-process with `run_config`
+    against the real Label Studio server under a fresh home; the project is deleted afterwards."""
     import dagster as dg
 
     from labeling.resource import AnnotationPolicy, LabelStudioResource
@@ -125,20 +134,19 @@ def whole_graph(
     from pipelines.resources import FootprintHomeResource
     from warehouse.loader import pending_count, sync
 
-    root = tmp_path_factory.mktemp("whole-graph") / "fp-home"
-    home = FootprintHome.resolve(root).ensure()
+    home = FootprintHome.resolve(tmp_path_factory.mktemp(name) / "fp-home").ensure()
     home.dagster_home.mkdir(mode=0o700, exist_ok=True)
-    title = f"test-whole-graph-{uuid.uuid4().hex[:8]}"
+    title = f"test-{name}-{uuid.uuid4().hex[:8]}"
     resources = {
         "footprint": FootprintHomeResource(root=str(home.root), heartbeat_s=2.0),
         "labelstudio": LabelStudioResource(
             url=labelstudio_server.url, api_key=labelstudio_server.token, home_root=str(home.root)
         ),
+        # no choices: label_tasks derives the label set from the corpus
         "annotation_policy": AnnotationPolicy(
-            project_title=title, simulate_annotators=True, simulate_tasks=SIMULATED_TASKS
+            project_title=title, simulate_annotators=True, simulate_tasks=simulate_tasks
         ),
     }
-    # The product's own asset list (assets + checks) and main job, with this test's resources.
     product = defs()
     job = (
         dg.Definitions(assets=list(product.assets or []), jobs=[main_job()], resources=resources)
@@ -154,7 +162,7 @@ def whole_graph(
             mp.delenv("FOOTPRINT_RATE_CARD", raising=False)
             with dg.DagsterInstance.local_temp(tempdir=str(home.dagster_home)) as instance:
                 result = job.execute_in_process(
-                    run_config=TINY_RUN_CONFIG, instance=instance, raise_on_error=False
+                    run_config=run_config, instance=instance, raise_on_error=False
                 )
                 step_s = {
                     s.step_key: (s.end_time or 0) - (s.start_time or 0)
@@ -162,26 +170,39 @@ def whole_graph(
                     if s.start_time and s.end_time
                 }
             sync(home, wait_s=30.0)
+            metadata = {
+                e.asset_key.to_user_string(): {
+                    k: getattr(v, "value", v)
+                    for k, v in e.step_materialization_data.materialization.metadata.items()
+                }
+                for e in result.all_events
+                if e.is_step_materialization and e.asset_key is not None
+            }
             graph = WholeGraph(
                 home=home,
                 run_id=result.run_id,
                 success=result.success,
                 failures=_failures(result),
-                materialized=sorted(
-                    {
-                        e.asset_key.to_user_string()
-                        for e in result.all_events
-                        if e.is_step_materialization and e.asset_key is not None
-                    }
-                ),
+                materialized=sorted(metadata),
                 pending_after_sync=pending_count(home),
                 project_title=title,
                 skipped=sorted(str(e.step_key) for e in result.all_events if e.is_step_skipped),
                 step_s=step_s,
+                metadata=metadata,
             )
         yield graph
     finally:
         _delete_project(labelstudio_server, title)
+
+
+@pytest.fixture(scope="session")
+def whole_graph(
+    tmp_path_factory: pytest.TempPathFactory, labelstudio_server: LiveLabelStudio
+) -> Iterator[WholeGraph]:
+    with run_whole_graph(
+        tmp_path_factory, labelstudio_server, name="whole-graph", run_config=TINY_RUN_CONFIG
+    ) as graph:
+        yield graph
 
 
 def readme_path() -> Path:

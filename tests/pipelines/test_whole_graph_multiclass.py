@@ -12,15 +12,12 @@ QualityMetric per class and name (precision, recall, f1) with `label` set, split
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.pipelines.conftest import ASSETS, TINY_RUN_CONFIG, WholeGraph, _delete_project, _failures
-from warehouse.home import ENV_HOME, FootprintHome
+from tests.pipelines.conftest import ASSETS, TINY_RUN_CONFIG, WholeGraph, run_whole_graph
 
 if TYPE_CHECKING:
     from tests.labelstudio_fixtures import LiveLabelStudio
@@ -47,79 +44,23 @@ def _run_config() -> dict[str, Any]:
     return cfg
 
 
-@dataclass
-class MulticlassGraph(WholeGraph):
-    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # asset -> last metadata values
-
-
 @pytest.fixture(scope="module")
 def graph(
     tmp_path_factory: pytest.TempPathFactory, labelstudio_server: LiveLabelStudio
-) -> Iterator[MulticlassGraph]:
-    import dagster as dg
-
-    from labeling.resource import AnnotationPolicy, LabelStudioResource
-    from pipelines.definitions import defs
-    from pipelines.jobs import MAIN_JOB, main_job
-    from pipelines.resources import FootprintHomeResource
-    from warehouse.loader import pending_count, sync
-
-    home = FootprintHome.resolve(tmp_path_factory.mktemp("whole-graph-4") / "fp-home").ensure()
-    home.dagster_home.mkdir(mode=0o700, exist_ok=True)
-    title = f"test-whole-graph-4-{uuid.uuid4().hex[:8]}"
-    resources = {
-        "footprint": FootprintHomeResource(root=str(home.root), heartbeat_s=2.0),
-        "labelstudio": LabelStudioResource(
-            url=labelstudio_server.url, api_key=labelstudio_server.token, home_root=str(home.root)
-        ),
-        # no choices: label_tasks derives the label set from the corpus
-        "annotation_policy": AnnotationPolicy(
-            project_title=title, simulate_annotators=True, simulate_tasks=SIMULATED_TASKS
-        ),
-    }
-    product = defs()
-    job = dg.Definitions(
-        assets=list(product.assets or []), jobs=[main_job()], resources=resources
-    ).resolve_job_def(MAIN_JOB)
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(ENV_HOME, str(home.root))
-            mp.setenv("DAGSTER_HOME", str(home.dagster_home))
-            mp.setenv("HF_HOME", str(home.cache_dir / "huggingface"))
-            for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-                mp.setenv(var, "1")
-            mp.delenv("FOOTPRINT_RATE_CARD", raising=False)
-            with dg.DagsterInstance.local_temp(tempdir=str(home.dagster_home)) as instance:
-                result = job.execute_in_process(
-                    run_config=_run_config(), instance=instance, raise_on_error=False
-                )
-            sync(home, wait_s=30.0)
-        metadata = {
-            e.asset_key.to_user_string(): {
-                k: getattr(v, "value", v)
-                for k, v in e.step_materialization_data.materialization.metadata.items()
-            }
-            for e in result.all_events
-            if e.is_step_materialization and e.asset_key is not None
-        }
-        run = MulticlassGraph(
-            home=home,
-            run_id=result.run_id,
-            success=result.success,
-            failures=_failures(result),
-            materialized=sorted(metadata),
-            pending_after_sync=pending_count(home),
-            project_title=title,
-            metadata=metadata,
-        )
+) -> Iterator[WholeGraph]:
+    with run_whole_graph(
+        tmp_path_factory,
+        labelstudio_server,
+        name="whole-graph-4",
+        run_config=_run_config(),
+        simulate_tasks=SIMULATED_TASKS,
+    ) as run:
         details = "\n".join(f"--- {step}:\n{msg[-2000:]}" for step, msg in run.failures.items())
         assert run.success, f"run {run.run_id} failed:\n{details}"
         yield run
-    finally:
-        _delete_project(labelstudio_server, title)
 
 
-def _materialization_id(graph: MulticlassGraph, asset: str) -> str:
+def _materialization_id(graph: WholeGraph, asset: str) -> str:
     rows = graph.rows(
         "SELECT materialization_id FROM asset_footprint WHERE asset_key = ? AND run_id = ?",
         [asset, graph.run_id],
@@ -128,13 +69,13 @@ def _materialization_id(graph: MulticlassGraph, asset: str) -> str:
     return str(rows[0]["materialization_id"])
 
 
-def test_every_asset_materialized(graph: MulticlassGraph) -> None:
+def test_every_asset_materialized(graph: WholeGraph) -> None:
     assert set(ASSETS) <= set(graph.materialized), graph.materialized
     assert graph.pending_after_sync == 0
 
 
 def test_the_label_set_is_decided_once_and_carried_downstream(
-    graph: MulticlassGraph, labelstudio_server: LiveLabelStudio
+    graph: WholeGraph, labelstudio_server: LiveLabelStudio
 ) -> None:
     from labeling.client import LabelStudioClient
     from labeling.tasks import config_choices
@@ -161,7 +102,7 @@ def test_the_label_set_is_decided_once_and_carried_downstream(
 
 
 @pytest.mark.parametrize("model", ["finetuned_model", "baseline_model"])
-def test_per_class_precision_recall_f1_for_every_class(graph: MulticlassGraph, model: str) -> None:
+def test_per_class_precision_recall_f1_for_every_class(graph: WholeGraph, model: str) -> None:
     rows = graph.rows(
         "SELECT name, label, value, split FROM quality_metric WHERE materialization_id = ? AND step IS NULL",
         [_materialization_id(graph, model)],

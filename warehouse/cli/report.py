@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warehouse.cli.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, CliError
+from warehouse.verdict import PER_CLASS_COLUMNS, gain_verdict
 
 if TYPE_CHECKING:
     import duckdb
@@ -92,16 +93,6 @@ VS_FIGURES = {  # model_vs_baseline column -> row label (one small table per mod
     "unknown_parts": "unknown parts",
 }
 PER_UNIT_COLUMNS = ("f1_points_per_kwh", "f1_points_per_usd", "f1_points_per_kg_co2e")
-PER_CLASS_TABLE_COLUMNS = (
-    "label",
-    "model_precision",
-    "model_recall",
-    "model_f1",
-    "baseline_precision",
-    "baseline_recall",
-    "baseline_f1",
-    "f1_points_gained",
-)
 
 
 @dataclass
@@ -324,7 +315,6 @@ def print_quality(report: Report, console: Any) -> None:
     """The models' scores, each model against its baseline (gain per unit of its end-to-end footprint;
     a per-unit figure that cannot be given is 'n/a', the note says why) and per class."""
     from warehouse.cli import render
-    from warehouse.verdict import gain_verdict
 
     if report.quality_rows:
         keep = [c for c in QUALITY_TABLE_COLUMNS if c in report.quality_columns]
@@ -361,7 +351,7 @@ def print_quality(report: Report, console: Any) -> None:
             highlight=False,
         )
     if report.per_class_rows:
-        keep = [c for c in PER_CLASS_TABLE_COLUMNS if c in report.per_class_columns]
+        keep = [c for c in PER_CLASS_COLUMNS if c in report.per_class_columns]
         console.print(
             render.table(
                 "Per class (eval): model vs baseline",
