@@ -112,6 +112,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 # a figure column's header once its unit is in every cell ("30.6 mWh")
 _FIGURE_LABELS = {"device_s": "device time", "human_hours": "human hours"}
 WRAP_AT = 24  # a cell longer than this may wrap (at spaces) in a fitted table; a key cell never does
+HEADER_WRAP_AT = 12  # a header longer than this may wrap (at spaces)
 
 
 def figure_header(name: str) -> str:
@@ -158,12 +159,14 @@ def fitted_tables(
     least, most = [], []
     for i, head in enumerate(headers):
         cells = texts[i]
+        # a short header ("active h") stays whole; a longer one wraps at spaces
+        head_least = len(head) if len(head) <= HEADER_WRAP_AT else _longest_word(head)
         if i < keys:
-            least.append(max([len(head) if " " not in head else _longest_word(head), *map(len, cells)]))
+            least.append(max([head_least, *map(len, cells)]))
         else:
             # a figure ("14.5 µg") stays on one line; only a cell longer than WRAP_AT wraps
             least.append(
-                max([_longest_word(head), *(min(len(c), WRAP_AT) for c in cells), *map(_longest_word, cells)])
+                max([head_least, *(min(len(c), WRAP_AT) for c in cells), *map(_longest_word, cells)])
             )
         most.append(max([least[i], len(head), *map(len, cells)]))
     fixed = 1 + sum(least[i] + 3 for i in range(keys))  # left edge; each column: padding 2, border 1
