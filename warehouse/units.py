@@ -17,9 +17,10 @@ Formatter = Callable[[float], str]
 _SI_PREFIXES = ((-9, "n"), (-6, "µ"), (-3, "m"), (0, ""), (3, "k"), (6, "M"), (9, "G"), (12, "T"))
 
 
-def plain(x: float, digits: int = 3) -> str:
+def plain(x: float, digits: int = 3, *, trim: bool = False) -> str:
     """`x` to `digits` significant digits, positional (never an exponent), thousands separated;
-    numbers of `digits` or more integer digits are shown whole."""
+    numbers of `digits` or more integer digits are shown whole. `trim` drops trailing zeros as `%g`
+    does (`1.5`, not `1.500`)."""
     if x == 0 or not math.isfinite(x):
         return "0" if x == 0 else str(x)
     magnitude = math.floor(math.log10(abs(x)))
@@ -29,7 +30,8 @@ def plain(x: float, digits: int = 3) -> str:
     if rounded != 0 and math.floor(math.log10(abs(rounded))) > magnitude:  # 9.996 -> 10.0
         magnitude += 1
     decimals = max(0, digits - 1 - magnitude)
-    return f"{rounded:,.{decimals}f}"
+    text = f"{rounded:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if trim and "." in text else text
 
 
 def si(x: float, unit: str, *, base_exponent: int = 0) -> str:
