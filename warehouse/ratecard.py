@@ -400,7 +400,7 @@ def _entry(
             )
     elif "lifecycle" in entry:
         problems.add(f"{where}.lifecycle", "only grid_gco2e_per_kwh takes it")
-    if len(problems) > before:
+    if len(problems) > before or not isinstance(value, int | float):
         return []
     return [Rate(key, subject, float(value), unit, str(source).strip(), year, basis)]
 
