@@ -85,31 +85,32 @@ def register(app: typer.Typer) -> None:
             None, help="override the rate card's default annotator rate"
         ),
     ) -> None:
-        """Per-annotator annotations, hours, cost, labels/hour and agreement (from the last sync)."""
-        from rich.console import Console
-        from rich.table import Table
+        """Per-annotator annotations, hours, cost, labels/hour and agreement (from the last sync).
 
+        Fits the terminal: annotators' names in full, the columns split over stacked tables (each
+        repeating the annotator) when they do not fit side by side."""
         from labeling.labels import task_labels
         from labeling.spend import TABLE_HEADER, per_annotator, rate_card_rates, table_rows
         from labeling.store import all_states, load_state
+        from warehouse.cli.render import fitted_tables, stdout_console
         from warehouse.home import FootprintHome
 
-        console = Console()
+        console = stdout_console()
         states = all_states(FootprintHome.resolve().labelstudio_dir)
         if not states:
             console.print("no annotations synced yet: materialize `annotations` first")
             return
         rate_of = rate_card_rates(default_usd_per_hour)
+        justify = ["left", *("right" for _ in TABLE_HEADER[1:])]
         for key, path in states.items():
             state = load_state(path)
             versions = list(state.annotations.values())
             rows = per_annotator(versions, task_labels(versions), rate_of)
-            table = Table(title=f"Annotation spend: {key} (synced up to {state.cursor})")
-            for i, name in enumerate(TABLE_HEADER):
-                table.add_column(name, justify="left" if i == 0 else "right")
-            for cells in table_rows(rows):
-                table.add_row(*[c.replace("**", "") for c in cells])
-            console.print(table)
+            cells = [tuple(c.replace("**", "") for c in row) for row in table_rows(rows)]
+            synced = "never" if state.cursor is None else state.cursor.isoformat(sep=" ", timespec="seconds")
+            title = f"Annotation spend: {key} (synced up to {synced})"
+            for table in fitted_tables(title, TABLE_HEADER, cells, width=console.width, justify=justify):
+                console.print(table)
 
     @app.command("labeling-replay")
     def labeling_replay(

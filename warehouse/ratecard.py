@@ -37,7 +37,8 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,34 @@ GRID_BASES = {True: "lifecycle", False: "direct"}  # rate.basis of grid_gco2e_pe
 
 
 class RateCardError(ValueError):
-    """A rate card that cannot be used; the message names the file, the key and the problem."""
+    """A rate card that cannot be used; the message names the file and, for every problem found, the
+    key path, the bad value and what is allowed (`problems` lists them one by one)."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
+
+
+@dataclass
+class _Problems:
+    """Every problem of one card, collected so that a user fixes them all in one go."""
+
+    path: Path
+    found: list[str] = field(default_factory=list)
+
+    def add(self, where: str, problem: str) -> None:
+        self.found.append(f"{where}: {problem}")
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+    def raise_if_any(self) -> None:
+        if len(self.found) == 1:
+            raise RateCardError(f"rate card {self.path}: {self.found[0]}", self.found)
+        if self.found:
+            raise RateCardError(
+                f"rate card {self.path}: {len(self.found)} problems: " + "; ".join(self.found), self.found
+            )
 
 
 @dataclass(frozen=True)
@@ -156,61 +184,79 @@ def shipped_card(profile: str) -> RateCard:
 
 def read_rate_card(path: str | os.PathLike[str], *, base: RateCard | str | None = "default") -> RateCard:
     """Parse and validate a card. `base='default'` merges it over the shipped card of its profile
-    unless the file says `extends: none`; `base=None` requires a complete card."""
+    unless the file says `extends: none`; `base=None` requires a complete card. Every problem of the
+    card is reported in one RateCardError (a file that cannot be read or parsed stops at once)."""
     p = Path(path)
     raw = _parse_file(p)
+    problems = _Problems(p)
+    unknown = sorted(set(raw) - _CARD_FIELDS)
+    if unknown:
+        problems.add("card", f"unknown field(s) {unknown}; allowed: {sorted(_CARD_FIELDS)}")
+    if not isinstance(raw.get("rates"), dict):
+        problems.add("rates", f"missing or not a mapping of rate keys (got {raw.get('rates')!r})")
+        problems.raise_if_any()
     profile = raw.get("profile", "cloud")
     if profile not in PROFILES:
-        raise RateCardError(f"rate card {p}: profile: must be one of {list(PROFILES)}, got {profile!r}")
-    own_profile_card = "default" if profile == "cloud" else profile
-    extends = raw.get("extends", own_profile_card)
+        problems.add("profile", f"must be one of {list(PROFILES)}, got {profile!r}")
+    own_profile_card = "default" if profile == "cloud" else str(profile)
+    extends = raw.get("extends", own_profile_card if profile in PROFILES else "default")
     if extends not in ("default", "on_prem", "none"):
-        raise RateCardError(
-            f"rate card {p}: extends: must be 'default', 'on_prem' or 'none', got {extends!r}"
+        problems.add("extends", f"must be 'default', 'on_prem' or 'none', got {extends!r}")
+    elif profile in PROFILES and extends != "none" and extends != own_profile_card:
+        problems.add(
+            "extends",
+            f"a card of profile {profile!r} cannot extend the {extends!r} card (its prices are made for "
+            f"the other profile, so a cost would be paid twice or not at all); use extends: "
+            f"{own_profile_card} or extends: none",
         )
-    if extends != "none" and extends != own_profile_card:
-        raise RateCardError(
-            f"rate card {p}: extends: a card of profile {profile!r} cannot extend the {extends!r} card "
-            f"(its prices are made for the other profile, so a cost would be paid twice or not at all); "
-            f"use extends: {own_profile_card} or extends: none"
-        )
-    own = _rates(p, raw)
-    merged: dict[tuple[str, str], Rate] = {}
-    if base == "default" and extends != "none":
-        base = shipped_card(profile)
-    if isinstance(base, RateCard) and extends != "none":
-        merged.update({(r.key, r.subject): r for r in base.rates})
-    merged.update({(r.key, r.subject): r for r in own})
-    _check_complete(p, merged)
-    _check_profile(p, profile, merged)
     name = raw.get("name", p.stem)
     if not isinstance(name, str) or not name:
-        raise RateCardError(f"rate card {p}: name: must be a non-empty string, got {name!r}")
+        problems.add("name", f"must be a non-empty string, got {name!r}")
+    effective_from = _effective_from(problems, raw.get("effective_from"))
+    own, bad_keys = _rates(problems, raw)
+    merged: dict[tuple[str, str], Rate] = {}
+    if profile in PROFILES and extends in ("default", "on_prem", "none"):
+        if base == "default" and extends != "none":
+            base = shipped_card(profile)
+        if isinstance(base, RateCard) and extends != "none":
+            merged.update({(r.key, r.subject): r for r in base.rates})
+        merged.update({(r.key, r.subject): r for r in own})
+        _check_complete(
+            problems, merged, bad_keys, extends_none=extends == "none" or not isinstance(base, RateCard)
+        )
+        _check_profile(problems, profile, merged)
+    problems.raise_if_any()
     return RateCard(
-        name=name,
+        name=str(name),
         rates=tuple(sorted(merged.values(), key=lambda r: (r.key, r.subject))),
         source_path=str(p),
-        effective_from=_effective_from(p, raw.get("effective_from")),
-        profile=profile,
+        effective_from=effective_from,
+        profile=str(profile),
     )
 
 
-def _check_profile(p: Path, profile: str, merged: dict[tuple[str, str], Rate]) -> None:
-    electricity = merged[("electricity_usd_per_kwh", "")]
+def _check_profile(problems: _Problems, profile: str, merged: dict[tuple[str, str], Rate]) -> None:
+    electricity = merged.get(("electricity_usd_per_kwh", ""))
+    if electricity is None:  # invalid or missing: already reported
+        return
+    where = "rates.electricity_usd_per_kwh"
     if profile == "cloud" and electricity.value != 0:
-        raise RateCardError(
-            f"rate card {p}: rates.electricity_usd_per_kwh: a cloud card's instance prices already include "
-            f"power, so electricity must be 0 (got {electricity.value:g}); for hardware you own, write a "
-            "card with `profile: on_prem` (amortised hardware + electricity)"
+        problems.add(
+            where,
+            f"a cloud card's instance prices already include power, so electricity must be 0 (got "
+            f"{electricity.value:g}); for hardware you own, write a card with `profile: on_prem` "
+            "(amortised hardware + electricity)",
         )
     if profile == "on_prem" and electricity.value <= 0:
-        raise RateCardError(
-            f"rate card {p}: rates.electricity_usd_per_kwh: an on_prem card pays electricity separately "
-            "from its amortised hardware, so it must be > 0 (your utility's $/kWh)"
+        problems.add(
+            where,
+            "an on_prem card pays electricity separately from its amortised hardware, so it must be > 0 "
+            f"(your utility's $/kWh; got {electricity.value:g})",
         )
 
 
 def _parse_file(p: Path) -> dict[str, Any]:
+    """The file as a mapping; a file that cannot be read or parsed stops here (nothing else to check)."""
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as err:
@@ -223,140 +269,174 @@ def _parse_file(p: Path) -> dict[str, Any]:
         raise RateCardError(f"rate card {p}: not valid {p.suffix.lstrip('.') or 'YAML'}: {err}") from err
     if not isinstance(data, dict):
         raise RateCardError(f"rate card {p}: expected a mapping with a `rates:` section at the top")
-    unknown = sorted(set(data) - _CARD_FIELDS)
-    if unknown:
-        raise RateCardError(f"rate card {p}: unknown field(s) {unknown}; allowed: {sorted(_CARD_FIELDS)}")
-    if not isinstance(data.get("rates"), dict):
-        raise RateCardError(f"rate card {p}: rates: missing or not a mapping of rate keys")
     return data
 
 
-def _rates(p: Path, raw: dict[str, Any]) -> list[Rate]:
+def _rates(problems: _Problems, raw: dict[str, Any]) -> tuple[list[Rate], set[str]]:
+    """The card's own rates, and the file keys that had a problem (not then reported as missing)."""
     card_source = raw.get("source")
     out: list[Rate] = []
+    bad: set[str] = set()
     for key, body in raw["rates"].items():
+        before = len(problems)
         if (key not in RATE_UNITS and key not in MODEL_KEYS) or key in _STORED_ONLY:
-            raise RateCardError(f"rate card {p}: rates.{key}: unknown rate key; known: {sorted(FILE_KEYS)}")
-        if key in MODEL_KEYS:
+            problems.add(f"rates.{key}", f"unknown rate key; known: {sorted(FILE_KEYS)}")
+        elif key in MODEL_KEYS:
             if not isinstance(body, dict) or not body or "min" in body or "max" in body:
-                raise RateCardError(
-                    f"rate card {p}: rates.{key}: expected one entry per processor family, e.g. "
-                    f"`{key}: {{{DEFAULT_SUBJECT_NAME}: {{min: 0.74, max: 3.5, source: ...}}}}`"
+                problems.add(
+                    f"rates.{key}",
+                    "expected one entry per processor family, e.g. "
+                    f"`{key}: {{{DEFAULT_SUBJECT_NAME}: {{min: 0.74, max: 3.5, source: ...}}}}`, "
+                    f"got {body!r}",
                 )
-            for subject, entry in body.items():
-                s = "" if subject == DEFAULT_SUBJECT_NAME else str(subject)
-                out.extend(_model_entry(p, key, s, f"rates.{key}.{subject}", entry, card_source))
+            else:
+                for subject, entry in body.items():
+                    s = "" if subject == DEFAULT_SUBJECT_NAME else str(subject)
+                    out.extend(_model_entry(problems, key, s, f"rates.{key}.{subject}", entry, card_source))
         elif key in KEYED_RATES:
             if not isinstance(body, dict) or not body or "value" in body:
-                raise RateCardError(
-                    f"rate card {p}: rates.{key}: expected one entry per subject, e.g. "
-                    f"`{key}: {{{DEFAULT_SUBJECT_NAME}: {{value: 1.0, source: ...}}}}`"
+                problems.add(
+                    f"rates.{key}",
+                    f"expected one entry per subject, e.g. "
+                    f"`{key}: {{{DEFAULT_SUBJECT_NAME}: {{value: 1.0, source: ...}}}}`, got {body!r}",
                 )
-            for subject, entry in body.items():
-                s = "" if subject == DEFAULT_SUBJECT_NAME else str(subject)
-                out.append(_entry(p, key, s, f"rates.{key}.{subject}", entry, card_source))
+            else:
+                for subject, entry in body.items():
+                    s = "" if subject == DEFAULT_SUBJECT_NAME else str(subject)
+                    out.extend(_entry(problems, key, s, f"rates.{key}.{subject}", entry, card_source))
         else:
-            out.append(_entry(p, key, "", f"rates.{key}", body, card_source))
-    return out
+            out.extend(_entry(problems, key, "", f"rates.{key}", body, card_source))
+        if len(problems) > before:
+            bad.add(key)
+    return out, bad
 
 
-def _model_entry(p: Path, key: str, subject: str, where: str, entry: Any, card_source: Any) -> list[Rate]:
+def _model_entry(
+    problems: _Problems, key: str, subject: str, where: str, entry: Any, card_source: Any
+) -> list[Rate]:
     """A power model entry {min, max} -> the two stored rates; min <= max, both >= 0 watts."""
     if not isinstance(entry, dict):
-        raise RateCardError(f"rate card {p}: {where}: expected a mapping with `min`, `max` and `source`")
+        problems.add(where, f"expected a mapping with `min`, `max` and `source`, got {entry!r}")
+        return []
     unknown = sorted(set(entry) - _MODEL_FIELDS)
     if unknown:
-        raise RateCardError(
-            f"rate card {p}: {where}: unknown field(s) {unknown}; allowed: {sorted(_MODEL_FIELDS)}"
-        )
+        problems.add(where, f"unknown field(s) {unknown}; allowed: {sorted(_MODEL_FIELDS)}")
+        return []
     min_key, max_key = MODEL_KEYS[key]
-    values = {}
-    for bound in ("min", "max"):
-        body = {k: v for k, v in entry.items() if k not in ("min", "max")}
+    found: dict[str, Rate] = {}
+    for bound, stored_key in (("min", min_key), ("max", max_key)):
         if bound not in entry:
-            raise RateCardError(f"rate card {p}: {where}.{bound}: missing (watts per thread at {bound} load)")
+            problems.add(f"{where}.{bound}", f"missing (watts per thread at {bound} load)")
+            continue
+        body = {k: v for k, v in entry.items() if k not in ("min", "max")}
         body["value"] = entry[bound]
         body.setdefault("unit", RATE_UNITS[min_key])
-        values[bound] = _entry(
-            p, min_key if bound == "min" else max_key, subject, where, body, card_source, bound
+        for rate in _entry(problems, stored_key, subject, where, body, card_source, bound):
+            found[bound] = rate
+    if len(found) < 2:
+        return []
+    if found["min"].value > found["max"].value:
+        problems.add(
+            where,
+            f"min ({found['min'].value:g} W) is above max ({found['max'].value:g} W); min is the idle "
+            "watts per thread, max the watts at full load",
         )
-    if values["min"].value > values["max"].value:
-        raise RateCardError(
-            f"rate card {p}: {where}: min ({values['min'].value:g} W) is above max "
-            f"({values['max'].value:g} W); min is the idle watts per thread, max the watts at full load"
-        )
-    return [values["min"], values["max"]]
+        return []
+    return [found["min"], found["max"]]
 
 
 def _entry(
-    p: Path, key: str, subject: str, where: str, entry: Any, card_source: Any, field_name: str = "value"
-) -> Rate:
+    problems: _Problems,
+    key: str,
+    subject: str,
+    where: str,
+    entry: Any,
+    card_source: Any,
+    field_name: str = "value",
+) -> list[Rate]:
+    """One rate (a list of one), or none with every problem of the entry added."""
     if not isinstance(entry, dict):
-        raise RateCardError(f"rate card {p}: {where}: expected a mapping with `value` and `source`")
+        problems.add(where, f"expected a mapping with `value` and `source`, got {entry!r}")
+        return []
+    before = len(problems)
     unknown = sorted(set(entry) - _ENTRY_FIELDS)
     if unknown:
-        raise RateCardError(
-            f"rate card {p}: {where}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_FIELDS)}"
-        )
-    if "value" not in entry:
-        raise RateCardError(f"rate card {p}: {where}.value: missing")
-    value = entry["value"]
+        problems.add(where, f"unknown field(s) {unknown}; allowed: {sorted(_ENTRY_FIELDS)}")
+    value = entry.get("value")
     at = f"{where}.{field_name}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RateCardError(f"rate card {p}: {at}: must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise RateCardError(f"rate card {p}: {at}: must be finite, got {value!r}")
-    if value < 0:
-        raise RateCardError(f"rate card {p}: {at}: must be >= 0, got {value!r}")
+    if "value" not in entry:
+        problems.add(at, "missing")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(at, f"must be a number, got {value!r}")
+    elif not math.isfinite(value):
+        problems.add(at, f"must be finite, got {value!r}")
+    elif value < 0:
+        problems.add(at, f"must be >= 0, got {value!r}")
     source = entry.get("source", card_source)
     if not isinstance(source, str) or not source.strip():
-        raise RateCardError(f"rate card {p}: {where}.source: missing; say where the figure comes from")
+        problems.add(f"{where}.source", f"missing; say where the figure comes from (got {source!r})")
     unit = entry.get("unit", RATE_UNITS[key])
     if unit != RATE_UNITS[key]:
-        raise RateCardError(f"rate card {p}: {where}.unit: {key} is in {RATE_UNITS[key]}, got {unit!r}")
+        problems.add(f"{where}.unit", f"{key} is in {RATE_UNITS[key]}, got {unit!r}")
     year = entry.get("year")
     if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2200):
-        raise RateCardError(f"rate card {p}: {where}.year: must be a year such as 2024, got {year!r}")
+        problems.add(f"{where}.year", f"must be a year such as 2024, got {year!r}")
     if year is None and key in NEEDS_YEAR:
-        raise RateCardError(
-            f"rate card {p}: {where}.year: missing; {key} describes one year (it is scaled to each "
-            "transfer's year by data_kwh_per_gb_halving_years)"
+        problems.add(
+            f"{where}.year",
+            f"missing; {key} describes one year (it is scaled to each transfer's year by "
+            "data_kwh_per_gb_halving_years)",
         )
     basis: str | None = None
     if key == "grid_gco2e_per_kwh":
         lifecycle = entry.get("lifecycle")
-        if not isinstance(lifecycle, bool):
-            raise RateCardError(
-                f"rate card {p}: {where}.lifecycle: say whether the intensity is lifecycle CO2e (true: "
-                "upstream and construction included, as Ember's) or direct combustion CO2 (false, as "
-                f"eGRID's); got {lifecycle!r}"
+        if isinstance(lifecycle, bool):
+            basis = GRID_BASES[lifecycle]
+        else:
+            problems.add(
+                f"{where}.lifecycle",
+                "say whether the intensity is lifecycle CO2e (true: upstream and construction included, "
+                f"as Ember's) or direct combustion CO2 (false, as eGRID's); got {lifecycle!r}",
             )
-        basis = GRID_BASES[lifecycle]
     elif "lifecycle" in entry:
-        raise RateCardError(f"rate card {p}: {where}.lifecycle: only grid_gco2e_per_kwh takes it")
-    return Rate(key, subject, float(value), unit, source.strip(), year, basis)
+        problems.add(f"{where}.lifecycle", "only grid_gco2e_per_kwh takes it")
+    if len(problems) > before or not isinstance(value, int | float):
+        return []
+    return [Rate(key, subject, float(value), unit, str(source).strip(), year, basis)]
 
 
 _STORED_ONLY = frozenset(k for pair in MODEL_KEYS.values() for k in pair)
 FILE_KEYS = (set(RATE_UNITS) - _STORED_ONLY) | set(MODEL_KEYS)
 
 
-def _check_complete(p: Path, merged: dict[tuple[str, str], Rate]) -> None:
+def _file_key(stored_key: str) -> str:
+    return next((m for m, pair in MODEL_KEYS.items() if stored_key in pair), stored_key)
+
+
+def _check_complete(
+    problems: _Problems, merged: dict[tuple[str, str], Rate], bad_keys: set[str], *, extends_none: bool
+) -> None:
+    """Every key (and the default subject of the keyed ones) present; a key whose entry had a problem
+    is not reported again as missing."""
     keys = {k for k, _ in merged}
+    reported: set[str] = set()
     for key in RATE_UNITS:
-        if key not in keys:
-            file_key = next((m for m, pair in MODEL_KEYS.items() if key in pair), key)
-            raise RateCardError(f"rate card {p}: rates.{file_key}: missing (the card says `extends: none`)")
+        file_key = _file_key(key)
+        if key not in keys and file_key not in bad_keys and file_key not in reported:
+            reported.add(file_key)
+            why = "the card says `extends: none`" if extends_none else "not in the card it extends"
+            problems.add(f"rates.{file_key}", f"missing ({why})")
     for key in NEEDS_DEFAULT_SUBJECT:
-        if (key, "") not in merged:
-            file_key = next((m for m, pair in MODEL_KEYS.items() if key in pair), key)
-            raise RateCardError(
-                f"rate card {p}: rates.{file_key}.{DEFAULT_SUBJECT_NAME}: missing (the fallback for subjects "
-                "the card does not name)"
+        file_key = _file_key(key)
+        if (key, "") not in merged and key in keys and file_key not in bad_keys and file_key not in reported:
+            reported.add(file_key)
+            problems.add(
+                f"rates.{file_key}.{DEFAULT_SUBJECT_NAME}",
+                "missing (the fallback for subjects the card does not name)",
             )
 
 
-def _effective_from(p: Path, value: Any) -> dt.datetime | None:
+def _effective_from(problems: _Problems, value: Any) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -366,10 +446,10 @@ def _effective_from(p: Path, value: Any) -> dt.datetime | None:
     elif isinstance(value, str):
         try:
             ts = dt.datetime.fromisoformat(value)
-        except ValueError as err:
-            raise RateCardError(
-                f"rate card {p}: effective_from: not an ISO time such as 2026-01-01T00:00:00Z: {value!r}"
-            ) from err
+        except ValueError:
+            problems.add("effective_from", f"not an ISO time such as 2026-01-01T00:00:00Z: {value!r}")
+            return None
     else:
-        raise RateCardError(f"rate card {p}: effective_from: expected an ISO time, got {value!r}")
+        problems.add("effective_from", f"expected an ISO time such as 2026-01-01T00:00:00Z, got {value!r}")
+        return None
     return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)

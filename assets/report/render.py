@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from warehouse.figures import shown
+from warehouse.units import plain
 
 MISSING = "n/a"
 
@@ -42,8 +43,9 @@ class Chart:
 
 
 def fmt(value: Any) -> str:
-    """One cell: small numbers to 4 significant digits, >= 1000 as whole thousands-separated numbers,
-    times to the second (UTC), missing as n/a."""
+    """One cell: small numbers to 4 significant digits, never an exponent (warehouse/units.plain, as the
+    terminal report), >= 1000 as whole thousands-separated numbers, times to the second (UTC), missing
+    as n/a. The column name carries the unit (energy_kwh), so figures stay in it."""
     if value is None or value is pd.NaT or value is pd.NA:
         return MISSING
     if isinstance(value, bool):
@@ -54,7 +56,7 @@ def fmt(value: Any) -> str:
         number = float(value)
         if math.isnan(number):
             return MISSING
-        return f"{number:.4g}" if abs(number) < 1000 else f"{number:,.0f}"
+        return plain(number, 4, trim=True) if abs(number) < 1000 else f"{number:,.0f}"
     if isinstance(value, pd.Timestamp | dt.datetime):
         ts = pd.Timestamp(value)
         if ts.tzinfo is not None:

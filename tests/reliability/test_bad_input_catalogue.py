@@ -301,6 +301,22 @@ def _(tmp: Path, home: FootprintHome) -> None:
         read_rate_card(tmp / "nope.yaml")
 
 
+@case("config-rate-several-bad-values", "configuration")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from warehouse.ratecard import RateCardError, read_rate_card
+
+    (tmp / "card.yaml").write_text(
+        "rates:\n  pue: {value: -1, source: s}\n  transfer_usd_per_gb: {value: cheap, source: s}\n"
+    )
+    with refused(
+        RateCardError,
+        "2 problems",
+        "rates.pue.value: must be >= 0, got -1",
+        "rates.transfer_usd_per_gb.value: must be a number, got 'cheap'",
+    ):
+        read_rate_card(tmp / "card.yaml")
+
+
 @case("config-budget-zero-or-negative", "configuration")
 def _(tmp: Path, home: FootprintHome) -> None:
     from assets.annotation.annotations import budget_check_result

@@ -210,3 +210,76 @@ def test_bad_card_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(RateCardError):
         install_rate_card(con, read_rate_card(path))
     assert con.execute("SELECT count(*) FROM rate_card_version").fetchall() == [(1,)]
+
+
+BAD_VALUES = (
+    "name: ours\n"
+    "rates:\n"
+    "  pue: {value: -1, source: audit}\n"
+    "  transfer_usd_per_gb: {value: cheap, source: contract}\n"
+    "  device_usd_per_hour: {gpu: {value: 2.5, source: lambda, unit: EUR/h}}\n"
+    "  cpu_watts_per_thread: {x: {min: 3, max: 2, source: s}}\n"
+    "  grid_gco2e_per_kwh: {value: 400, source: ember}\n"
+)
+
+
+def test_every_bad_value_is_reported_at_once(tmp_path: Path) -> None:
+    """A card with five bad values names all five (key path, bad value, what is allowed), not the first."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_VALUES)
+    with pytest.raises(RateCardError) as err:
+        read_rate_card(path)
+    assert [p.split(": ")[0] for p in err.value.problems] == [
+        "rates.pue.value",
+        "rates.transfer_usd_per_gb.value",
+        "rates.device_usd_per_hour.gpu.unit",
+        "rates.cpu_watts_per_thread.x",
+        "rates.grid_gco2e_per_kwh.lifecycle",
+    ]
+    text = str(err.value)
+    assert text.startswith(f"rate card {path}: 5 problems: ")
+    for needle in (
+        "rates.pue.value: must be >= 0, got -1",
+        "rates.transfer_usd_per_gb.value: must be a number, got 'cheap'",
+        "rates.device_usd_per_hour.gpu.unit: device_usd_per_hour is in USD/h, got 'EUR/h'",
+        "min (3 W) is above max (2 W)",
+        "lifecycle CO2e (true",
+    ):
+        assert needle in text, needle
+
+
+def test_one_entry_with_several_problems_lists_each(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("rates:\n  data_kwh_per_gb: {value: .inf, unit: kWh, colour: red}\n")
+    with pytest.raises(RateCardError) as err:
+        read_rate_card(path)
+    assert [p.split(": ")[0] for p in err.value.problems] == [
+        "rates.data_kwh_per_gb",  # unknown field
+        "rates.data_kwh_per_gb.value",  # not finite
+        "rates.data_kwh_per_gb.source",
+        "rates.data_kwh_per_gb.unit",
+        "rates.data_kwh_per_gb.year",
+    ]
+
+
+def test_a_bad_entry_is_not_also_reported_missing(tmp_path: Path) -> None:
+    """With `extends: none` a key whose entry is bad is reported once (its problem), the keys the card
+    lacks are reported as missing, and card-level problems come with them."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "extends: none\neffective_from: soon\ncolour: red\nrates:\n  pue: {value: -1, source: s}\n"
+    )
+    with pytest.raises(RateCardError) as err:
+        read_rate_card(path)
+    problems = err.value.problems
+    assert problems[0].startswith("card: unknown field(s) ['colour']")
+    assert problems[1].startswith("effective_from: not an ISO time") and "'soon'" in problems[1]
+    assert problems[2] == "rates.pue.value: must be >= 0, got -1"
+    missing = {p.split(": ")[0] for p in problems[3:]}
+    assert all(p.endswith("missing (the card says `extends: none`)") for p in problems[3:])
+    assert "rates.pue" not in missing and "rates.cpu_watts_per_thread" in missing
+    assert len(missing) == len(problems[3:]) == len({_file_key(k) for k in RATE_UNITS}) - 1
+
+
+def _file_key(stored_key: str) -> str:
+    return "cpu_watts_per_thread" if stored_key.startswith("cpu_watts_per_thread") else stored_key

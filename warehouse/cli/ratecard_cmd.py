@@ -63,7 +63,11 @@ def load(
     try:
         card = read_rate_card(file)
     except RateCardError as err:
-        raise CliError(str(err), EXIT_BAD_INPUT) from err
+        raise CliError(
+            f"{err}. Nothing was loaded: fix {'every problem' if len(err.problems) > 1 else 'it'} "
+            "and load the card again",
+            EXIT_BAD_INPUT,
+        ) from err
     home = FootprintHome.resolve()
     try:
         con = connect(home, read_only=False, wait_s=wait_s)

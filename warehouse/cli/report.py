@@ -52,7 +52,9 @@ E2E_TABLE_COLUMNS = (
     "unknown_parts",
 )
 FIGURE_SUFFIXES = ("_usd", "_kwh", "_kg", "_hours")  # NULL there means unknown
-# The hosts' unattributed remainder in the hours the run spanned (host_unattributed).
+# The hosts' unattributed remainder in the hours the run spanned (host_unattributed); the table
+# shows host, device kind, party and service as one label beside the hour (it fits 80 columns).
+HOST_LABEL_COLUMNS = ("host", "device_kind", "party", "service")
 HOST_TABLE_COLUMNS = (
     "host",
     "hour_utc",
@@ -84,9 +86,9 @@ VS_FIGURES = {  # model_vs_baseline column -> row label (one small table per mod
     "model_f1_macro": "model macro-F1",
     "baseline_f1_macro": "baseline macro-F1",
     "f1_points_gained": "F1 points gained",
-    "energy_kwh": "end-to-end energy (kWh)",
+    "energy_kwh": "end-to-end energy",
     "cost_usd": "end-to-end cost (USD)",
-    "co2e_kg": "end-to-end CO2e (kg)",
+    "co2e_kg": "end-to-end CO2e",
     "f1_points_per_kwh": "F1 points per kWh",
     "f1_points_per_usd": "F1 points per USD",
     "f1_points_per_kg_co2e": "F1 points per kg CO2e",
@@ -286,7 +288,7 @@ def print_report(report: Report, *, as_json: bool) -> None:
         ),
     ):
         keep = [c for c in wanted if c in columns]
-        console.print(render.table(title, keep, [_cells(columns, r, keep) for r in rows]))
+        _print_tables(console, title, keep, [_cells(columns, r, keep) for r in rows])
     unknown = [
         (r[report.asset_columns.index("asset_key")], r[report.asset_columns.index("unknown_detail")])
         for r in report.asset_rows
@@ -296,19 +298,44 @@ def print_report(report: Report, *, as_json: bool) -> None:
         console.print(f"{asset_key}: unknown: {detail}", highlight=False)
     print_quality(report, console)
     if report.host_rows:
-        keep = [c for c in HOST_TABLE_COLUMNS if c in report.host_columns]
-        console.print(
-            render.table(
-                "Unattributed on the hosts during the run (idle capacity, processes outside every meter "
-                "window, a service no step was using): not in any figure above",
-                keep,
-                [tuple(r[report.host_columns.index(c)] for c in keep) for r in report.host_rows],
-            )
+        keep = [c for c in HOST_TABLE_COLUMNS if c in report.host_columns and c not in HOST_LABEL_COLUMNS]
+        _print_tables(
+            console,
+            "Unattributed on the hosts during the run (idle capacity, processes outside every meter "
+            "window, a service no step was using): not in any figure above",
+            ["host_device_party", *keep],
+            [
+                (_host_label(report.host_columns, r), *_cells(report.host_columns, r, keep))
+                for r in report.host_rows
+            ],
+            keys=2,
         )
     if report.pending_batches:
         console.print(
             f"{report.pending_batches} fact batches pending (not in these figures)", highlight=False
         )
+
+
+HEADERS = {"host_device_party": "host device party service", "hour_utc": "hour (UTC)"}
+
+
+def _host_label(columns: list[str], row: tuple[Any, ...]) -> str:
+    """`vm cpu service label-studio`: which host, device and party a remainder row is about."""
+    values = dict(zip(columns, row, strict=True))
+    return " ".join(str(values[c]) for c in HOST_LABEL_COLUMNS if values.get(c))
+
+
+def _print_tables(
+    console: Any, title: str, columns: list[str], cells: list[tuple[str | None, ...]], *, keys: int = 1
+) -> None:
+    """One table, or stacked tables that fit the console, each repeating the key column (an asset key is
+    never broken across lines); figures carry their unit in the cell (warehouse/units.py)."""
+    from warehouse.cli import render
+
+    headers = [HEADERS.get(c) or render.figure_header(c) for c in columns]
+    text = [tuple(render.cell(v) for v in row) for row in cells]
+    for table in render.fitted_tables(title, headers, text, width=console.width, keys=keys):
+        console.print(table)
 
 
 def print_quality(report: Report, console: Any) -> None:
@@ -318,12 +345,11 @@ def print_quality(report: Report, console: Any) -> None:
 
     if report.quality_rows:
         keep = [c for c in QUALITY_TABLE_COLUMNS if c in report.quality_columns]
-        console.print(
-            render.table(
-                "Model quality (final scores on the held-out eval split)",
-                keep,
-                [_cells(report.quality_columns, r, keep) for r in report.quality_rows],
-            )
+        _print_tables(
+            console,
+            "Model quality (final scores on the held-out eval split)",
+            keep,
+            [_cells(report.quality_columns, r, keep) for r in report.quality_rows],
         )
     for r in report.vs_rows:
         values = dict(zip(report.vs_columns, r, strict=True))
@@ -343,7 +369,10 @@ def print_quality(report: Report, console: Any) -> None:
         ]
         if values.get("per_unit_note"):
             rows.append(("note", values["per_unit_note"]))
-        console.print(render.table("Model vs baseline", ["figure", "value"], rows))
+        for table in render.fitted_tables(
+            "Model vs baseline", ["figure", "value"], rows, width=console.width
+        ):
+            console.print(table)
         console.print(gain_verdict(gained, str(values["baseline_asset_key"] or "the baseline")), style="bold")
         console.print(
             "F1 points gained over the baseline the model was compared with, per unit of the model's "
@@ -352,25 +381,31 @@ def print_quality(report: Report, console: Any) -> None:
         )
     if report.per_class_rows:
         keep = [c for c in PER_CLASS_COLUMNS if c in report.per_class_columns]
-        console.print(
-            render.table(
-                "Per class (eval): model vs baseline",
-                keep,
-                [tuple(r[report.per_class_columns.index(c)] for c in keep) for r in report.per_class_rows],
-            )
+        _print_tables(
+            console,
+            "Per class (eval): model vs baseline",
+            keep,
+            [_cells(report.per_class_columns, r, keep) for r in report.per_class_rows],
         )
 
 
-def _cells(columns: list[str], row: tuple[Any, ...], keep: list[str]) -> tuple[Any, ...]:
-    """The kept cells of a row; a figure with unknown parts shows "at least X (N parts unknown)"."""
-    from warehouse.cli.render import cell
+def _cells(columns: list[str], row: tuple[Any, ...], keep: list[str]) -> tuple[str | None, ...]:
+    """The kept cells of a row as text, figures in readable units (`30.6 mWh`, warehouse/units.py); a
+    figure with unknown parts shows "at least X (N parts unknown)" or "unknown (...)"; None for a
+    missing value that is not a figure (a per-unit gain that cannot be given)."""
+    from warehouse.cli.render import cell, figure_cell
     from warehouse.figures import shown
+    from warehouse.units import for_column
 
     values = dict(zip(columns, row, strict=True))
-    out: list[Any] = []
+    out: list[str | None] = []
     for c in keep:
-        if values.get(c) is None and c.endswith(FIGURE_SUFFIXES) and c not in PER_UNIT_COLUMNS:
-            out.append(shown(None, values.get(f"{c}_at_least"), values.get("unknown_parts"), cell))
+        value = values.get(c)
+        if value is None and c.endswith(FIGURE_SUFFIXES) and c not in PER_UNIT_COLUMNS:
+            fmt = for_column(c) or cell
+            out.append(shown(None, values.get(f"{c}_at_least"), values.get("unknown_parts"), fmt))
+        elif value is None:
+            out.append(None)
         else:
-            out.append(values.get(c))
+            out.append(figure_cell(c, value))
     return tuple(out)

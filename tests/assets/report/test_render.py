@@ -15,6 +15,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_cells_keep_four_significant_digits_and_say_when_missing() -> None:
     assert fmt(0.000123456) == "0.0001235"
+    assert fmt(1.127e-06) == "0.000001127" and fmt(-3.3e-9) == "-0.0000000033"  # never an exponent
     assert fmt(np.float64(26.0712)) == "26.07"
     assert fmt(np.int64(599554)) == "599,554"
     assert fmt(61950.0) == "61,950"  # a BIGINT sum arrives as a float

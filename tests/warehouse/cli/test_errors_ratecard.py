@@ -49,3 +49,30 @@ def test_ratecard_load_and_show(cli, one_line_error, small_warehouse, tmp_path: 
     )
     one_line_error(cli("ratecard", "load", str(bad)), "electricity_usd_per_kwh", ">= 0")
     one_line_error(cli("ratecard", "load", str(card), "--effective-from", "yesterday"), "--effective-from")
+
+
+def test_ratecard_load_reports_every_bad_value_and_stores_nothing(
+    cli, one_line_error, small_warehouse, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Three bad values, one error listing the three, exit 2, and no new version in the warehouse."""
+    before = json.loads(cli("ratecard", "show", "--format", "json").stdout)["versions"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: ours\nrates:\n"
+        "  pue: {value: -1.2, source: audit}\n"
+        "  annotator_usd_per_hour: {alice: {value: twenty, source: contract}}\n"
+        "  transfer_usd_per_gb: {value: 0.09}\n"
+    )
+    proc = cli("ratecard", "load", str(bad))
+    assert proc.returncode == 2
+    one_line_error(
+        proc,
+        str(bad),
+        "3 problems",
+        "rates.pue.value: must be >= 0, got -1.2",
+        "rates.annotator_usd_per_hour.alice.value: must be a number, got 'twenty'",
+        "rates.transfer_usd_per_gb.source: missing; say where the figure comes from",
+        "Nothing was loaded",
+    )
+    after = json.loads(cli("ratecard", "show", "--format", "json").stdout)["versions"]
+    assert after == before and [v["name"] for v in after] == ["default"]

@@ -11,9 +11,17 @@ def test_report_shows_the_latest_run_with_units(cli, small_warehouse) -> None:  
     proc = cli("report")
     assert proc.returncode == 0, proc.stderr
     assert "run run-new" in proc.stdout
-    for header in ("energy (kWh)", "co2e (kg)", "cost (USD)", "duration (s)", "End-to-end"):
+    for header in ("energy", "CO2e", "cost (USD)", "duration", "bytes moved", "End-to-end"):
         assert header in proc.stdout
     assert "clean_corpus" in proc.stdout and "raw_corpus" in proc.stdout
+    # run-new: raw_corpus 7.2 MJ (2 kWh) in 120 s, clean_corpus 1.8 MJ (0.5 kWh) in 30 s, times the card's
+    # PUE; 1 MB and 1800 s of a person each
+    from warehouse.ratecard import load_default_card
+
+    pue = load_default_card().value("pue")
+    raw, clean, both = f"{2 * pue:.2f} kWh", f"{500 * pue:.0f} Wh", f"{2.5 * pue:.2f} kWh"
+    for cell in (raw, clean, both, "2.00 min", "30.0 s", "1.00 MB", "2.00 MB", "0.500 h", "1.00 h"):
+        assert cell in proc.stdout, cell
 
 
 def test_report_json_has_both_views(cli, small_warehouse) -> None:  # type: ignore[no-untyped-def]
