@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from assets.corpus.errors import CorpusError
 from assets.corpus.sources import Loaded, SourceSpec, to_loaded_table
+from assets.corpus.validation import ColumnLimits
 from warehouse.artifacts import tree_bytes
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
@@ -71,6 +72,7 @@ def load_hub(
     label_column: str,
     limit_rows: int,
     probe_timeout_s: float = 3.0,
+    limits: ColumnLimits | None = None,
 ) -> Loaded:
     import datasets
 
@@ -104,7 +106,12 @@ def load_hub(
             idx = table.column(label_column).combine_chunks()
             table = table.set_column(table.column_names.index(label_column), label_column, names.take(idx))
     loaded = to_loaded_table(
-        table, source=source, text_column=text_column, label_column=label_column, limit_rows=limit_rows
+        table,
+        source=source,
+        text_column=text_column,
+        label_column=label_column,
+        limit_rows=limit_rows,
+        limits=limits or ColumnLimits(),
     )
     downloaded = max(0, tree_bytes(cache_dir) - before)
     if downloaded:
