@@ -30,6 +30,7 @@ class CleanQuality:
     min_kept_fraction: float = 0.5
     min_train_rows_per_class: int = 5
     min_chars: int = 0
+    short_examples: list[str] = field(default_factory=list)  # raw texts shorter than min_chars
 
     @property
     def kept_fraction(self) -> float:
@@ -77,6 +78,11 @@ def measure(
                 "k": SMALLEST_LISTED,
             },
         ).fetchall()
+        short = con.execute(
+            "SELECT DISTINCT trim(text) AS t FROM read_parquet(?) WHERE length(trim(text)) BETWEEN 1 AND ? "
+            "ORDER BY t LIMIT 3",
+            [str(raw_path), min_chars - 1],
+        ).fetchall()
     finally:
         con.close()
     return CleanQuality(
@@ -90,6 +96,7 @@ def measure(
         min_kept_fraction=min_kept_fraction,
         min_train_rows_per_class=min_train_rows_per_class,
         min_chars=min_chars,
+        short_examples=[str(r[0]) for r in short],
     )
 
 
@@ -109,9 +116,10 @@ def short_rows_sentence(q: CleanQuality) -> str | None:
     n = q.dropped.get("too_short", 0)
     if not n:
         return None
+    examples = f" (e.g. {', '.join(repr(t) for t in q.short_examples)})" if q.short_examples else ""
     return (
-        f"dropped {n:,} rows shorter than min_chars={q.min_chars} characters after cleaning (one-word "
-        "texts such as 'cute' among them); set min_chars = 0 to keep them"
+        f"dropped {n:,} rows shorter than min_chars={q.min_chars} characters after cleaning{examples}; "
+        "set min_chars = 0 to keep them"
     )
 
 
