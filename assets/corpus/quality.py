@@ -30,7 +30,8 @@ class CleanQuality:
     min_kept_fraction: float = 0.5
     min_train_rows_per_class: int = 5
     min_chars: int = 0
-    short_examples: list[str] = field(default_factory=list)  # raw texts shorter than min_chars
+    # raw one-word texts (letters only) shorter than min_chars, longest first (not stray punctuation)
+    short_examples: list[str] = field(default_factory=list)
 
     @property
     def kept_fraction(self) -> float:
@@ -79,8 +80,9 @@ def measure(
             },
         ).fetchall()
         short = con.execute(
-            "SELECT DISTINCT trim(text) AS t FROM read_parquet(?) WHERE length(trim(text)) BETWEEN 1 AND ? "
-            "ORDER BY t LIMIT 3",
+            "SELECT DISTINCT trim(text) AS t FROM read_parquet(?) "
+            "WHERE length(trim(text)) BETWEEN 1 AND ? AND regexp_full_match(trim(text), '[[:alpha:]]+') "
+            "ORDER BY length(t) DESC, t LIMIT 3",
             [str(raw_path), min_chars - 1],
         ).fetchall()
     finally:
@@ -202,4 +204,4 @@ def _pct(n: int, total: int) -> str:
     if not total:
         return "0 %"
     share = 100 * n / total
-    return f"{share:.2f} %" if 0 < share < 0.1 else f"{share:.1f} %"
+    return f"{share:.2f} %" if 0 < share < 0.1 or 99.9 < share < 100 else f"{share:.1f} %"

@@ -172,7 +172,7 @@ def test_healthy_corpus_passes_and_says_what_min_chars_dropped(tmp_path: Path) -
     checks = run.check_evaluations()
     assert len(checks) == 5 and all(c.passed for c in checks.values()), checks
     assert "dropped 6 of 306 rows: too_short 6 (2.0 %)" in run.output
-    examples = ", ".join(repr(w) for w in sorted(w[:4] for w in WORDS[:6])[:3])  # the first three
+    examples = ", ".join(repr(w) for w in sorted(w[:4] for w in WORDS[:6])[:3])  # all 4 letters long
     assert (
         f"dropped 6 rows shorter than min_chars=5 characters after cleaning (e.g. {examples})" in run.output
     )

@@ -38,7 +38,7 @@ def test_measure_counts_training_rows_of_every_raw_class(tmp_path: Path) -> None
     raw = pa.table(
         {
             "row_id": [f"r{i}" for i in range(8)],
-            "text": ["a", "a", "b", "c", "d", "e", "f", "g"],
+            "text": ["a", "a", "bb", "c", "?!", "e", "f", "g"],
             "source_label": ["x", "x", "y", "y", "z", None, "x", "x"],
             "gold_label": [None] * 8,
         }
@@ -64,7 +64,8 @@ def test_measure_counts_training_rows_of_every_raw_class(tmp_path: Path) -> None
     # classes x: 3 train, y: 1 train (1 eval), z: 0 (its row is gone) -> y and z below 2
     assert (q.raw_distinct_texts, q.raw_distinct_labels, q.classes_below_min) == (7, 3, 2)
     assert q.smallest_classes == [("z", 0), ("y", 1), ("x", 3)]
-    assert q.short_examples == ["a", "b", "c"]  # raw texts shorter than min_chars, first three
+    # raw one-word texts shorter than min_chars (not "?!"), longest first, then in order
+    assert q.short_examples == ["bb", "a", "c"]
     assert CleanQuality.from_extra(q.as_extra()) == q  # survives the ArtifactHandle round trip
 
 
@@ -125,3 +126,5 @@ def test_drop_summary_and_short_rows_sentence() -> None:
     assert short_rows_sentence(_quality(dropped={"too_short": 0})) is None
     tiny = _quality(rows_in=10_000, rows_out=9_999, dropped={"empty": 1})
     assert drop_summary(tiny) == "dropped 1 of 10,000 rows: empty 1 (0.01 %)"
+    most = _quality(rows_in=10_001, rows_out=4, dropped={"duplicate_exact": 9_997})
+    assert drop_summary(most) == "dropped 9,997 of 10,001 rows: duplicate_exact 9,997 (99.96 %)"  # not 100
