@@ -122,3 +122,35 @@ def test_numeric_typed_text_column_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="expected string texts; set text_column") as info:
         _load(tmp_path / "ints.parquet", text_column="text", label_column="label")
     assert "swapped?" in str(info.value)
+
+
+def test_hub_source_is_validated_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local dataset directory through `load_hub` (datasets.load_dataset, offline: no hub involved):
+    swapped or mistaken columns are refused like a file's."""
+    import datasets
+
+    from assets.corpus.hub import load_hub
+    from assets.corpus.sources import SourceSpec
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    ds = datasets.Dataset.from_dict(
+        {"text": [f"review {i} of a film" for i in range(120)], "label": [i % 2 for i in range(120)]},
+        features=features,
+    )
+    (tmp_path / "local").mkdir()
+    ds.to_parquet(str(tmp_path / "local" / "train.parquet"))
+    spec = SourceSpec("hub", str(tmp_path / "local"), "train")
+    kw: dict[str, Any] = {"cache_dir": tmp_path / "hf", "limit_rows": 0}
+    ok = load_hub(spec, text_column="text", label_column="label", **kw)
+    assert ok.table.num_rows == 120
+    # swapped: the class ids are ints, refused by type, with the swap named
+    with pytest.raises(CorpusError, match="column 'label': has type int64, expected string texts") as info:
+        load_hub(spec, text_column="label", label_column="text", **kw)
+    assert f"hub:{tmp_path / 'local'}:train" in str(info.value) and "swapped?" in str(info.value)
+    # a label column of texts: refused by the shared validation
+    with pytest.raises(CorpusError, match="label column 'text' has 120 distinct values in 120 rows"):
+        load_hub(spec, text_column="text", label_column="text", **kw)
