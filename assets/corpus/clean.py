@@ -12,7 +12,8 @@ Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.par
 Rows keep raw order. Annotation imports only split == 'train' rows, sending (row_id as id, text);
 eval rows and every gold label stay out of annotation. Training evaluates on split == 'eval' with
 gold_label. The returned ArtifactHandle has rows = rows out and extra = {rows_in, rows_train,
-rows_eval, eval_fraction, dropped: {reason: rows}}.
+rows_eval, eval_fraction, dropped: {reason: rows}, quality: the figures and thresholds its quality checks
+judge (assets.corpus.quality.CleanQuality)}.
 """
 
 import dagster as dg
