@@ -105,7 +105,7 @@ def load_hub(
             names = pa.array(feature.names, pa.string())
             idx = table.column(label_column).combine_chunks()
             table = table.set_column(table.column_names.index(label_column), label_column, names.take(idx))
-    loaded = to_loaded_table(
+    loaded, profile = to_loaded_table(
         table,
         source=source,
         text_column=text_column,
@@ -115,5 +115,7 @@ def load_hub(
     )
     downloaded = max(0, tree_bytes(cache_dir) - before)
     if downloaded:
-        return Loaded(loaded, downloaded, duration_s, "download", "hub", "network", spec.name)
-    return Loaded(loaded, int(ds.data.nbytes), duration_s, "read", "hub-cache", "local", str(cache_dir))
+        return Loaded(loaded, downloaded, duration_s, "download", "hub", "network", spec.name, profile)
+    return Loaded(
+        loaded, int(ds.data.nbytes), duration_s, "read", "hub-cache", "local", str(cache_dir), profile
+    )

@@ -136,8 +136,16 @@ def raw_corpus(
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
         write_table(table, path, RAW_SCHEMA)
         rec.add_storage(path, kind="dataset")
+        meta: dict[str, object] = {}
+        profile = loaded.profile if loaded is not None else None
+        if profile is not None:  # what the column checks saw (file/hub sources)
+            meta["blank_texts"] = dg.MetadataValue.int(profile.blank_texts)
+            meta["numeric_texts"] = dg.MetadataValue.int(profile.numeric_texts)
+            if profile.distinct_labels is not None:
+                meta["label_classes"] = dg.MetadataValue.int(profile.distinct_labels)
         context.add_output_metadata(
-            {
+            meta
+            | {
                 "rows": dg.MetadataValue.int(table.num_rows),
                 "bytes_read": dg.MetadataValue.int(loaded.bytes_ if loaded else 0),
                 "bytes_written": dg.MetadataValue.int(path.stat().st_size),

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from assets.corpus.errors import CorpusError
 from assets.corpus.topics import DEFAULT_CLASSES, MAX_CLASSES, MIN_CLASSES
-from assets.corpus.validation import ColumnLimits, validate_columns
+from assets.corpus.validation import ColumnLimits, ColumnProfile, validate_columns
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}  # fmt: skip
@@ -59,6 +59,7 @@ class Loaded:
     endpoint_kind: str  # 'file' | 'hub'
     scope: str  # 'local' | 'network'
     endpoint: str
+    profile: ColumnProfile | None = None  # what the column checks saw
 
 
 def parse_source(spec: str) -> SourceSpec:
@@ -163,7 +164,7 @@ def to_loaded_table(
     limit_rows: int,
     limits: ColumnLimits,
     locate: Callable[[int], str] | None = None,
-) -> pa.Table:
+) -> tuple[pa.Table, ColumnProfile]:
     """Select and type the text/label columns; refuse missing columns, empty sources and columns that
     do not hold what they are named for (`validation.validate_columns`, the same for every format)."""
     for col in (text_column, label_column):
@@ -181,10 +182,12 @@ def to_loaded_table(
         if label_column
         else None
     )
-    validate_columns(text, label, limits, source=source, text_column=text_column, label_column=label_column)
+    profile = validate_columns(
+        text, label, limits, source=source, text_column=text_column, label_column=label_column
+    )
     if label is None:
         label = pa.nulls(table.num_rows, pa.string())
-    return pa.table({"text": text, "source_label": label})
+    return pa.table({"text": text, "source_label": label}), profile
 
 
 def load_file(
@@ -212,7 +215,7 @@ def load_file(
         raise
     except (OSError, pa.ArrowException, ValueError) as err:
         raise CorpusError(f"cannot read as {fmt}: {err}", source=str(p)) from err
-    loaded = to_loaded_table(
+    loaded, profile = to_loaded_table(
         table,
         source=str(p),
         text_column=text_column,
@@ -221,7 +224,8 @@ def load_file(
         limits=limits or ColumnLimits(),
         locate=_file_lines(p, header_lines=int(has_header and fmt != "jsonl")) if fmt != "parquet" else None,
     )
-    return Loaded(loaded, p.stat().st_size, time.perf_counter() - started, "read", "file", "local", str(p))
+    duration_s = time.perf_counter() - started
+    return Loaded(loaded, p.stat().st_size, duration_s, "read", "file", "local", str(p), profile)
 
 
 def _file_lines(p: Path, *, header_lines: int) -> Callable[[int], str]:

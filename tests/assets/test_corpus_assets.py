@@ -139,6 +139,10 @@ def test_file_source_tsv_without_header(home: FootprintHome, tmp_path: Path) -> 
         home, cfg, CleanCorpusConfig(eval_fraction=0.0, min_train_rows_per_class=0)
     )  # World: 0 rows left
     assert result.success
+    raw_meta = result.asset_materializations_for_node("raw_corpus")[0].metadata
+    # what the column checks saw: one blank text, no numbers, 4 classes
+    assert (raw_meta["blank_texts"].value, raw_meta["numeric_texts"].value) == (1, 0)
+    assert raw_meta["label_classes"].value == 4
     clean = pq.read_table(result.output_for_node("clean_corpus").path)
     assert clean.column("text").to_pylist() == [
         "It's over. AT&T quits",
