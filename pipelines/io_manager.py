@@ -18,6 +18,7 @@ import dagster as dg
 from pydantic import Field
 from upath import UPath
 
+from warehouse.artifacts import ArtifactHandle
 from warehouse.atomic import atomic_file
 
 
@@ -40,6 +41,14 @@ class AtomicPickleIOManager(dg.UPathIOManager):
                 f"the output of {context.step_key!r} cannot be pickled ({type(err).__name__}: {err}); "
                 "return a small picklable value (e.g. an ArtifactHandle) and keep data on disk"
             ) from err
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, dg.MetadataValue]:
+        """An ArtifactHandle's `path` metadata is its artifact (the Parquet file, the model directory
+        under $FOOTPRINT_HOME/artifacts), not this pickle: Dagster puts the pickle's path there
+        otherwise, over the asset's own (output metadata of the I/O manager wins)."""
+        if isinstance(obj, ArtifactHandle):
+            return {"path": dg.MetadataValue.path(obj.path)}
+        return {}
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         with path.open("rb") as file:

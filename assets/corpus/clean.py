@@ -12,7 +12,8 @@ Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.par
 Rows keep raw order. Annotation imports only split == 'train' rows, sending (row_id as id, text);
 eval rows and every gold label stay out of annotation. Training evaluates on split == 'eval' with
 gold_label. The returned ArtifactHandle has rows = rows out and extra = {rows_in, rows_train,
-rows_eval, eval_fraction, dropped: {reason: rows}}.
+rows_eval, eval_fraction, dropped: {reason: rows}, quality: the figures and thresholds its quality checks
+judge (assets.corpus.quality.CleanQuality)}.
 """
 
 import dagster as dg
@@ -21,6 +22,15 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from assets.corpus.cleaner import DROP_REASONS, CleaningRules, clean_parquet
+from assets.corpus.quality import (
+    CleanQuality,
+    Verdict,
+    drop_summary,
+    measure,
+    rows_kept_verdict,
+    rows_per_class_verdict,
+    short_rows_sentence,
+)
 from assets.corpus.storage import CLEAN_SCHEMA, artifact_path
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -34,6 +44,22 @@ class CleanCorpusConfig(dg.Config):  # type: ignore[misc]
     max_chars: int = Field(default=2000, description="drop texts longer than this (code points)")
     eval_fraction: float = Field(default=0.2, description="share of rows held out for evaluation")
     dedupe_normalised: bool = Field(default=True, description="also drop case/punctuation variants")
+    # thresholds of the quality checks below: they live here, beside the rules they judge, and reach
+    # the checks through the ArtifactHandle the checks receive (a check cannot read its asset's run
+    # config; the handle is exactly the materialization checked, where "the latest materialization's
+    # metadata" could be another run's)
+    min_kept_fraction: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="check clean_corpus_rows_kept: ERROR when fewer rows than this share survive",
+    )
+    min_train_rows_per_class: int = Field(
+        default=5,
+        ge=0,
+        description="check clean_corpus_train_rows_per_class: ERROR when a source class has fewer "
+        "training rows",
+    )
 
 
 @dg.asset(
@@ -60,6 +86,13 @@ def clean_corpus(
         )  # fmt: skip
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
         report = clean_parquet(raw_corpus.local_path, path, rules)
+        quality = measure(
+            raw_corpus.local_path, path, report, min_kept_fraction=config.min_kept_fraction,
+            min_train_rows_per_class=config.min_train_rows_per_class, min_chars=config.min_chars,
+        )  # fmt: skip
+        context.log.info(drop_summary(quality))
+        if (short := short_rows_sentence(quality)) is not None:
+            context.log.info(short)
         bytes_out = rec.add_storage(path, kind="dataset")
         meta: dict[str, object] = {
             "rows_in": dg.MetadataValue.int(report.rows_in),
@@ -72,6 +105,15 @@ def clean_corpus(
             "path": dg.MetadataValue.path(str(path)),
         }
         meta.update({f"dropped_{k}": dg.MetadataValue.int(v) for k, v in report.dropped.items()})
+        meta.update(
+            {
+                f"dropped_{k}_share": dg.MetadataValue.float(round(v / report.rows_in, 6))
+                for k, v in report.dropped.items()
+            }
+        )
+        meta["drop_summary"] = dg.MetadataValue.text(
+            "; ".join(filter(None, [drop_summary(quality), short_rows_sentence(quality)]))
+        )
         meta.update({f"rows_{k}": dg.MetadataValue.int(v) for k, v in report.repaired.items()})
         context.add_output_metadata(meta)
         return rec.handle(
@@ -82,6 +124,7 @@ def clean_corpus(
             rows_eval=report.rows_eval,
             eval_fraction=rules.eval_fraction,
             dropped=dict(report.dropped),
+            quality=quality.as_extra(),
         )
 
 
@@ -114,6 +157,35 @@ def clean_corpus_schema(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
     )
 
 
+@dg.asset_check(
+    asset=clean_corpus,
+    blocking=True,
+    description="Share of raw rows that survive cleaning, at least min_kept_fraction (config of "
+    "clean_corpus, default 50 %); the message names the drop reasons and the likely cause.",
+)
+def clean_corpus_rows_kept(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
+    return _result(rows_kept_verdict(CleanQuality.from_extra(clean_corpus.extra["quality"])))
+
+
+@dg.asset_check(
+    asset=clean_corpus,
+    blocking=True,
+    description="Every class the source labels has at least min_train_rows_per_class training rows "
+    "(config of clean_corpus, default 5).",
+)
+def clean_corpus_train_rows_per_class(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
+    return _result(rows_per_class_verdict(CleanQuality.from_extra(clean_corpus.extra["quality"])))
+
+
+def _result(verdict: Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=verdict.message,
+        metadata={"message": dg.MetadataValue.text(verdict.message), **verdict.metadata},
+    )
+
+
 def _scalar(handle: ArtifactHandle, sql: str) -> int:
     con = duckdb.connect()
     try:
@@ -124,5 +196,11 @@ def _scalar(handle: ArtifactHandle, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-CHECKS = [clean_corpus_no_empty_text, clean_corpus_duplicate_rate, clean_corpus_schema]
+CHECKS = [
+    clean_corpus_no_empty_text,
+    clean_corpus_duplicate_rate,
+    clean_corpus_schema,
+    clean_corpus_rows_kept,
+    clean_corpus_train_rows_per_class,
+]
 __all__ = ["CHECKS", "DROP_REASONS", "CleanCorpusConfig", "clean_corpus"]

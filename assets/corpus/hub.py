@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from assets.corpus.errors import CorpusError
 from assets.corpus.sources import Loaded, SourceSpec, to_loaded_table
+from assets.corpus.validation import ColumnLimits
 from warehouse.artifacts import tree_bytes
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
@@ -71,6 +72,7 @@ def load_hub(
     label_column: str,
     limit_rows: int,
     probe_timeout_s: float = 3.0,
+    limits: ColumnLimits | None = None,
 ) -> Loaded:
     import datasets
 
@@ -103,10 +105,17 @@ def load_hub(
             names = pa.array(feature.names, pa.string())
             idx = table.column(label_column).combine_chunks()
             table = table.set_column(table.column_names.index(label_column), label_column, names.take(idx))
-    loaded = to_loaded_table(
-        table, source=source, text_column=text_column, label_column=label_column, limit_rows=limit_rows
+    loaded, profile = to_loaded_table(
+        table,
+        source=source,
+        text_column=text_column,
+        label_column=label_column,
+        limit_rows=limit_rows,
+        limits=limits or ColumnLimits(),
     )
     downloaded = max(0, tree_bytes(cache_dir) - before)
     if downloaded:
-        return Loaded(loaded, downloaded, duration_s, "download", "hub", "network", spec.name)
-    return Loaded(loaded, int(ds.data.nbytes), duration_s, "read", "hub-cache", "local", str(cache_dir))
+        return Loaded(loaded, downloaded, duration_s, "download", "hub", "network", spec.name, profile)
+    return Loaded(
+        loaded, int(ds.data.nbytes), duration_s, "read", "hub-cache", "local", str(cache_dir), profile
+    )

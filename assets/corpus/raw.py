@@ -24,6 +24,7 @@ from assets.corpus.hub import load_hub
 from assets.corpus.sources import Loaded, SourceSpec, load_file, parse_source
 from assets.corpus.storage import RAW_SCHEMA, artifact_path, write_table
 from assets.corpus.topics import generate_topics
+from assets.corpus.validation import ColumnLimits
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
@@ -45,6 +46,24 @@ class RawCorpusConfig(dg.Config):  # type: ignore[misc]
     quoting: bool = Field(default=True, description='csv/tsv: fields may be "quoted" (False: literal quotes)')
     file_format: str = Field(default="", description="file: parquet|csv|tsv|jsonl ('' = by suffix)")
     limit_rows: int = Field(default=0, description="file/hub: keep the first N rows (0 = all)")
+    max_numeric_text_share: float = Field(
+        default=0.5,
+        description="file/hub: refuse a text column whose non-blank values are numbers in more than "
+        "this share of rows (a label or id column picked as text)",
+    )
+    max_labels: int = Field(
+        default=50,
+        description="file/hub: refuse a label column with more than max(max_labels, "
+        "max_label_share x rows) distinct values (texts picked as labels)",
+    )
+    max_label_share: float = Field(default=0.1, description="file/hub: see max_labels")
+
+    def column_limits(self) -> ColumnLimits:
+        return ColumnLimits(
+            max_numeric_text_share=self.max_numeric_text_share,
+            max_labels=self.max_labels,
+            max_label_share=self.max_label_share,
+        )
 
 
 def load_raw(
@@ -73,6 +92,7 @@ def load_raw(
             file_format=config.file_format,
             limit_rows=config.limit_rows,
             quoting=config.quoting,
+            limits=config.column_limits(),
         )
     else:
         loaded = load_hub(
@@ -81,6 +101,7 @@ def load_raw(
             text_column=config.text_column,
             label_column=config.label_column,
             limit_rows=config.limit_rows,
+            limits=config.column_limits(),
         )
     n = loaded.table.num_rows
     digits = pc.utf8_lpad(pc.cast(pa.array(range(n), pa.int64()), pa.string()), width=8, padding="0")
@@ -115,8 +136,16 @@ def raw_corpus(
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
         write_table(table, path, RAW_SCHEMA)
         rec.add_storage(path, kind="dataset")
+        meta: dict[str, object] = {}
+        profile = loaded.profile if loaded is not None else None
+        if profile is not None:  # what the column checks saw (file/hub sources)
+            meta["blank_texts"] = dg.MetadataValue.int(profile.blank_texts)
+            meta["numeric_texts"] = dg.MetadataValue.int(profile.numeric_texts)
+            if profile.distinct_labels is not None:
+                meta["label_classes"] = dg.MetadataValue.int(profile.distinct_labels)
         context.add_output_metadata(
-            {
+            meta
+            | {
                 "rows": dg.MetadataValue.int(table.num_rows),
                 "bytes_read": dg.MetadataValue.int(loaded.bytes_ if loaded else 0),
                 "bytes_written": dg.MetadataValue.int(path.stat().st_size),

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -28,6 +30,7 @@ import pyarrow.parquet as pq
 
 from assets.corpus.errors import CorpusError
 from assets.corpus.topics import DEFAULT_CLASSES, MAX_CLASSES, MIN_CLASSES
+from assets.corpus.validation import ColumnLimits, ColumnProfile, validate_columns
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}  # fmt: skip
@@ -56,6 +59,7 @@ class Loaded:
     endpoint_kind: str  # 'file' | 'hub'
     scope: str  # 'local' | 'network'
     endpoint: str
+    profile: ColumnProfile | None = None  # what the column checks saw
 
 
 def parse_source(spec: str) -> SourceSpec:
@@ -111,8 +115,18 @@ def _valid(values: pa.Array) -> bool:
         return False
 
 
-def as_text(values: pa.ChunkedArray | pa.Array, *, source: str, column: str, what: str) -> pa.Array:
-    """`values` as a string array; binary is decoded as UTF-8; other types are an error."""
+def as_text(
+    values: pa.ChunkedArray | pa.Array,
+    *,
+    source: str,
+    column: str,
+    what: str,
+    locate: Callable[[int], str] | None = None,
+) -> pa.Array:
+    """`values` as a string array; binary is decoded as UTF-8; other types are an error.
+
+    `locate(i)` names the place of 0-based row i in the source for messages ("line 20"); default
+    "row <i + 1>"."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
@@ -122,8 +136,9 @@ def as_text(values: pa.ChunkedArray | pa.Array, *, source: str, column: str, wha
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         bad = first_invalid_utf8(arr)
         if bad >= 0:
+            place = locate(bad) if locate is not None else f"row {bad + 1}"
             raise CorpusError(
-                f"row {bad} holds bytes that are not valid UTF-8 ({arr[bad].as_py()[:40]!r}); "
+                f"{place} holds bytes that are not valid UTF-8 ({arr[bad].as_py()[:40]!r}); "
                 "re-encode the file as UTF-8",
                 source=source,
                 column=column,
@@ -132,13 +147,26 @@ def as_text(values: pa.ChunkedArray | pa.Array, *, source: str, column: str, wha
     if what == "label" and (pa.types.is_integer(t) or pa.types.is_boolean(t)):
         return pc.cast(arr, pa.string())
     allowed = "string" if what == "text" else "string, integer or boolean"
-    raise CorpusError(f"has type {t}, expected {allowed} {what}s", source=source, column=column)
+    raise CorpusError(
+        f"has type {t}, expected {allowed} {what}s; set {what}_column to the column that holds the "
+        f"{what}s (are text_column and label_column swapped?)",
+        source=source,
+        column=column,
+    )
 
 
 def to_loaded_table(
-    table: pa.Table, *, source: str, text_column: str, label_column: str, limit_rows: int
-) -> pa.Table:
-    """Select and type the text/label columns; refuse missing columns and empty sources."""
+    table: pa.Table,
+    *,
+    source: str,
+    text_column: str,
+    label_column: str,
+    limit_rows: int,
+    limits: ColumnLimits,
+    locate: Callable[[int], str] | None = None,
+) -> tuple[pa.Table, ColumnProfile]:
+    """Select and type the text/label columns; refuse missing columns, empty sources and columns that
+    do not hold what they are named for (`validation.validate_columns`, the same for every format)."""
     for col in (text_column, label_column):
         if col and col not in table.column_names:
             raise CorpusError(
@@ -148,13 +176,18 @@ def to_loaded_table(
         table = table.slice(0, limit_rows)
     if table.num_rows == 0:
         raise CorpusError("the source has no rows", source=source)
-    text = as_text(table.column(text_column), source=source, column=text_column, what="text")
+    text = as_text(table.column(text_column), source=source, column=text_column, what="text", locate=locate)
     label = (
-        as_text(table.column(label_column), source=source, column=label_column, what="label")
+        as_text(table.column(label_column), source=source, column=label_column, what="label", locate=locate)
         if label_column
-        else pa.nulls(table.num_rows, pa.string())
+        else None
     )
-    return pa.table({"text": text, "source_label": label})
+    profile = validate_columns(
+        text, label, limits, source=source, text_column=text_column, label_column=label_column
+    )
+    if label is None:
+        label = pa.nulls(table.num_rows, pa.string())
+    return pa.table({"text": text, "source_label": label}), profile
 
 
 def load_file(
@@ -166,6 +199,7 @@ def load_file(
     file_format: str,
     limit_rows: int,
     quoting: bool = True,
+    limits: ColumnLimits | None = None,
 ) -> Loaded:
     p = Path(path).expanduser()
     fmt = file_format or FORMATS.get(p.suffix.lower(), "")
@@ -181,10 +215,35 @@ def load_file(
         raise
     except (OSError, pa.ArrowException, ValueError) as err:
         raise CorpusError(f"cannot read as {fmt}: {err}", source=str(p)) from err
-    loaded = to_loaded_table(
-        table, source=str(p), text_column=text_column, label_column=label_column, limit_rows=limit_rows
+    loaded, profile = to_loaded_table(
+        table,
+        source=str(p),
+        text_column=text_column,
+        label_column=label_column,
+        limit_rows=limit_rows,
+        limits=limits or ColumnLimits(),
+        locate=_file_lines(p, header_lines=int(has_header and fmt != "jsonl")) if fmt != "parquet" else None,
     )
-    return Loaded(loaded, p.stat().st_size, time.perf_counter() - started, "read", "file", "local", str(p))
+    duration_s = time.perf_counter() - started
+    return Loaded(loaded, p.stat().st_size, duration_s, "read", "file", "local", str(p), profile)
+
+
+def _file_lines(p: Path, *, header_lines: int) -> Callable[[int], str]:
+    """Row -> "line <1-based file line>" for a line-per-row file (CSV/TSV without newlines in values,
+    JSON Lines): the header counts, and so do the blank lines the readers skip. Runs only for an
+    error message (vectorised: numpy over the file's bytes)."""
+
+    def locate(row: int) -> str:
+        data = np.frombuffer(p.read_bytes(), np.uint8)
+        newlines = np.flatnonzero(data == ord("\n"))
+        starts = np.concatenate([[0], newlines + 1])
+        ends = np.concatenate([newlines, [data.size]])
+        has_cr = (ends > starts) & (data[np.maximum(ends - 1, 0)] == ord("\r"))
+        non_blank = np.flatnonzero(ends - starts - has_cr > 0)
+        idx = row + header_lines
+        return f"line {int(non_blank[idx]) + 1}" if idx < non_blank.size else f"row {row + 1}"
+
+    return locate
 
 
 def _read(p: Path, fmt: str, columns: list[str], has_header: bool, quoting: bool) -> pa.Table:

@@ -76,8 +76,16 @@ def test_demo_source_end_to_end(home: FootprintHome) -> None:
                 "footprint/energy_kwh", "footprint/duration_s", "footprint/bytes_moved"):  # fmt: skip
         assert key in meta, key
     assert meta["rows_out"].value == clean.rows
-    checks = result.get_asset_check_evaluations()
-    assert len(checks) == 3 and all(c.passed for c in checks)
+    for reason in ("empty", "too_short", "duplicate_exact"):  # a count and a share per drop reason
+        assert meta[f"dropped_{reason}_share"].value == pytest.approx(meta[f"dropped_{reason}"].value / 800)
+    assert meta["drop_summary"].value.startswith(f"dropped {800 - clean.rows} of 800 rows: ")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert len(checks) == 5 and all(c.passed for c in checks.values())
+    kept = checks["clean_corpus_rows_kept"]
+    assert kept.metadata["kept_fraction"].value == pytest.approx(clean.rows / 800)
+    assert kept.description == f"kept {clean.rows} of 800 rows ({100 * clean.rows / 800:.1f} %), floor 50%"
+    per_class = checks["clean_corpus_train_rows_per_class"]
+    assert per_class.metadata["classes"].value == 2 and per_class.metadata["classes_below_min"].value == 0
 
     # exact lineage: clean_corpus consumed exactly this raw_corpus materialization
     edges = _query(
@@ -127,8 +135,14 @@ def test_file_source_tsv_without_header(home: FootprintHome, tmp_path: Path) -> 
     src = tmp_path / "news.tsv"
     src.write_text("\n".join(lines) + "\n")
     cfg = RawCorpusConfig(source=f"file:{src}", has_header=False, text_column="0", label_column="1")
-    result = _run(home, cfg, CleanCorpusConfig(eval_fraction=0.0))
+    result = _run(
+        home, cfg, CleanCorpusConfig(eval_fraction=0.0, min_train_rows_per_class=0)
+    )  # World: 0 rows left
     assert result.success
+    raw_meta = result.asset_materializations_for_node("raw_corpus")[0].metadata
+    # what the column checks saw: one blank text, no numbers, 4 classes
+    assert (raw_meta["blank_texts"].value, raw_meta["numeric_texts"].value) == (1, 0)
+    assert raw_meta["label_classes"].value == 4
     clean = pq.read_table(result.output_for_node("clean_corpus").path)
     assert clean.column("text").to_pylist() == [
         "It's over. AT&T quits",
@@ -200,4 +214,4 @@ def test_corpus_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {"raw_corpus", "clean_corpus"}
-    assert len(list(graph.asset_check_keys)) == 3
+    assert len(list(graph.asset_check_keys)) == 5

@@ -121,13 +121,21 @@ def test_undecodable_bytes(tmp_path: Path) -> None:
     (tmp_path / "latin1.csv").write_bytes(
         "text,label\nfine,pos\nalso fine,neg\ncaf\xe9 bad,pos\n".encode("latin-1")
     )
+    # the file's line, 1-based, header counted (row 2 of the data is line 4 of the file)
     with pytest.raises(
-        CorpusError, match=r"column 'text': row 2 holds bytes that are not valid UTF-8"
+        CorpusError, match=r"column 'text': line 4 holds bytes that are not valid UTF-8"
     ) as info:
         _load(tmp_path / "latin1.csv")
     assert "latin1.csv" in str(info.value)
+    # blank lines (skipped by the reader) and CRLF still count as lines; no header: nothing to skip
+    (tmp_path / "gaps.tsv").write_bytes(b"fine\tpos\r\n\r\n\nalso\tneg\r\ncaf\xe9\tpos\r\n")
+    with pytest.raises(CorpusError, match=r"line 5 holds bytes"):
+        _load(tmp_path / "gaps.tsv", has_header=False, text_column="0", label_column="1")
+    (tmp_path / "lab.csv").write_bytes(b"text,label\nfine,pos\nok text,n\xe9g\n")
+    with pytest.raises(CorpusError, match=r"column 'label': line 3 holds bytes"):
+        _load(tmp_path / "lab.csv")
     pq.write_table(pa.table({"text": pa.array([b"ok", b"\xff\xfe"], pa.binary())}), tmp_path / "b.parquet")
-    with pytest.raises(CorpusError, match="row 1 holds bytes"):
+    with pytest.raises(CorpusError, match="row 2 holds bytes"):  # Parquet has rows, not lines: 1-based
         _load(tmp_path / "b.parquet", label_column="")
     assert first_invalid_utf8(pa.array([b"a"] * 100 + [b"\xc3"] + [b"b"] * 50)) == 100
 

@@ -95,8 +95,51 @@ def _(tmp: Path, home: FootprintHome) -> None:
     from assets.corpus.errors import CorpusError
 
     (tmp / "latin1.csv").write_bytes("text,label\nfine,pos\ncaf\xe9,neg\n".encode("latin-1"))
-    with refused(CorpusError, "latin1.csv", "row 1 holds bytes that are not valid UTF-8"):
+    with refused(CorpusError, "latin1.csv", "line 3 holds bytes that are not valid UTF-8"):  # header counts
         _load(tmp / "latin1.csv")
+
+
+@case("dataset-text-column-of-numbers", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "ids.csv").write_text("id,text,label\n" + "".join(f"{i},review {i},pos\n" for i in range(10)))
+    with refused(CorpusError, "ids.csv", "text column 'id' holds numbers, not texts: 10 of 10"):
+        _load(tmp / "ids.csv", text_column="id")
+
+
+@case("dataset-label-column-looks-like-text", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    (tmp / "x.jsonl").write_text(
+        "".join(json.dumps({"a": f"text {i}", "b": f"x {i}"}) + "\n" for i in range(60))
+    )
+    with refused(CorpusError, "label column 'b' has 60 distinct values in 60 rows", "swapped?"):
+        _load(tmp / "x.jsonl", text_column="a", label_column="b")
+
+
+@case("dataset-text-column-empty", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.errors import CorpusError
+
+    pq.write_table(pa.table({"text": [None, " ", ""], "label": ["a", "b", "a"]}), tmp / "blank.parquet")
+    with refused(CorpusError, "blank.parquet", "text column 'text' is empty: all 3 rows are null or blank"):
+        _load(tmp / "blank.parquet")
+
+
+@case("dataset-most-rows-dropped-by-cleaning", "dataset")
+def _(tmp: Path, home: FootprintHome) -> None:
+    from assets.corpus.quality import CleanQuality, rows_kept_verdict
+
+    # what clean_corpus's blocking check says of swapped columns that got past ingestion
+    q = CleanQuality(10_001, 4, {"duplicate_exact": 9_997}, 4, 10_001, 10_001, [])
+    verdict = rows_kept_verdict(q)
+    assert not verdict.passed
+    assert "kept 4 of 10,001 rows (0.04 %), below the floor" in verdict.message
+    assert (
+        "labels look like texts: 10,001 distinct labels" in verdict.message and "swapped?" in verdict.message
+    )
 
 
 @case("dataset-empty", "dataset")
