@@ -63,6 +63,11 @@ class ReplayConfig:
             raise ValueError(f"target_overlap must be >= 1 annotation per task, got {self.target_overlap}")
         if not 0.0 <= self.overlap_fraction <= 1.0:
             raise ValueError(f"overlap_fraction must be within [0, 1], got {self.overlap_fraction}")
+        if self.target_overlap > self.n_annotators:
+            raise ValueError(
+                f"target_overlap {self.target_overlap} needs at least {self.target_overlap} annotators "
+                f"(one annotation per person per task), n_annotators is {self.n_annotators}"
+            )
         if self.n_tasks < 0:
             raise ValueError(f"n_tasks must be >= 0 (0 = every task), got {self.n_tasks}")
 

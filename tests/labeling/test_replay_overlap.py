@@ -109,6 +109,8 @@ def test_uniform_overlap_and_bad_settings() -> None:
         plan_annotations(_tasks(2), _gold(2), CHOICES, PEOPLE[:2], ReplayConfig(target_overlap=3))
     with pytest.raises(ValueError, match="target_overlap must be >= 1"):
         ReplayConfig(target_overlap=0)
+    with pytest.raises(ValueError, match="n_annotators is 2"):
+        ReplayConfig(target_overlap=3, n_annotators=2)
     with pytest.raises(ValueError, match="overlap_fraction must be within"):
         ReplayConfig(overlap_fraction=1.5)
 
