@@ -1,7 +1,8 @@
 """The labelled training set: corpus rows joined with their tasks' majority labels.
 
 Output contract (Parquet, TRAINING_SCHEMA), one row per task that has a majority label:
-    row_id         string  the clean_corpus row id (split == 'train')
+    row_id         string  the clean_corpus row id (split 'train', or 'conflict': an adjudicated label
+                           conflict, imported when annotation_policy.adjudicate_conflicts is set)
     text           string  the clean_corpus text (the exact materialization label_tasks imported)
     label          string  majority choice of valid, non-skipped annotations (ties are left out)
     n_annotations  int32   votes behind the label
@@ -32,11 +33,19 @@ TRAINING_SCHEMA = pa.schema(
 )
 
 
+LABELLED_SPLITS = ("train", "conflict")  # rows whose annotated label may enter the training set
+
+
 def read_train_rows(corpus_path: str | Path) -> list[tuple[str, str]]:
     """(row_id, text) of the corpus rows with split == 'train' (gold labels are never read)."""
+    return read_rows(corpus_path, ("train",))
+
+
+def read_rows(corpus_path: str | Path, splits: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(row_id, text) of the corpus rows whose split is one of `splits`."""
     table = pq.read_table(corpus_path, columns=["row_id", "text", "split"])
-    train = table.filter(pc.equal(table["split"], "train"))
-    return list(zip(train["row_id"].to_pylist(), train["text"].to_pylist(), strict=True))
+    kept = table.filter(pc.is_in(table["split"], value_set=pa.array(splits, pa.string())))
+    return list(zip(kept["row_id"].to_pylist(), kept["text"].to_pylist(), strict=True))
 
 
 def read_task_map(path: str | Path) -> dict[int, str]:
@@ -56,7 +65,7 @@ def write_task_map(path: Path, mapping: dict[str, int]) -> None:
 def training_table(
     labels: dict[int, TaskLabel], task_map: dict[int, str], corpus_path: str | Path
 ) -> pa.Table:
-    texts = dict(read_train_rows(corpus_path))
+    texts = dict(read_rows(corpus_path, LABELLED_SPLITS))
     rows = []
     for task_id in sorted(labels):
         tl = labels[task_id]

@@ -88,11 +88,20 @@ class AnnotationPolicy(dg.ConfigurableResource):  # type: ignore[misc]
     reimport_deleted_tasks: bool = False
     idle_cap_s: float = 300.0  # Labelbox / Ango Hub pause timers after 5 min idle
     max_lead_time_s: float = 86_400.0  # above this a lead_time is malformed, not merely idle
-    # Demo only: before syncing, simulated annotators (labeling/replay.py) label up to
-    # `simulate_tasks` unannotated tasks through the real API. Off unless FOOTPRINT_SIMULATE_ANNOTATORS=1
-    # (set by `make demo`, `make dev` and the UI test): a fresh machine has no human annotators.
+    # label_tasks also imports clean_corpus's label conflicts (split == "conflict": normalised
+    # duplicates whose source labels disagree) as adjudication tasks that list the disagreeing labels.
+    # Off: they are left out and label_tasks' metadata says how many.
+    adjudicate_conflicts: bool = False
+    # Demo only: before syncing, simulated annotators (labeling/replay.py) bring the project's first
+    # `simulate_tasks` tasks (0 = all) to their target overlap through the real API:
+    # `simulate_target_overlap` annotations on `simulate_overlap_fraction` of the tasks, 1 on the
+    # others, counting the annotations already there (a re-run adds nothing when all are at target).
+    # Off unless FOOTPRINT_SIMULATE_ANNOTATORS=1 (set by `make demo`, `make dev` and the UI test): a
+    # fresh machine has no human annotators.
     simulate_annotators: bool = False
     simulate_tasks: int = 240
+    simulate_target_overlap: int = 2
+    simulate_overlap_fraction: float = 0.45
     simulate_error_rate: float = 0.1
     lookback_s: float = 5.0  # re-read tasks updated this long before the cursor (commit races)
     budget_usd: float = 500.0

@@ -17,7 +17,7 @@ Limit: a deletion no sync has seen yet looks like a row never imported and is re
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
@@ -119,9 +119,13 @@ def import_missing(
     *,
     batch_size: int = 500,
     skip_rows: Collection[str] = (),
+    extra_data: Mapping[str, Mapping[str, Any]] | None = None,
+    meta: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ImportResult:
     """Import (row_id, text) rows not yet in the project, `batch_size` tasks per request; rows in
-    `skip_rows` (their task was deleted on the server) are not re-imported."""
+    `skip_rows` (their task was deleted on the server) are not re-imported. `extra_data` / `meta`
+    (row_id -> fields) add task data beside text and row_id, and the task's `meta`, for those rows
+    (adjudication tasks: labeling/conflicts.py); a row already in the project is left as it is."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     existing, dupes = existing_row_ids(client, project_id)
@@ -136,7 +140,7 @@ def import_missing(
     n_batches = -(-len(missing) // batch_size)
     for start in range(0, len(missing), batch_size):
         chunk = missing[start : start + batch_size]
-        body = [{"data": {"text": text, "row_id": row_id}} for row_id, text in chunk]
+        body = [_task(row_id, text, extra_data, meta) for row_id, text in chunk]
         try:
             reply = client.post_json(f"/api/projects/{project_id}/import", body, return_task_ids="true")
         except LabelStudioUnavailable as err:
@@ -155,3 +159,18 @@ def import_missing(
         batches += 1
     present, skipped = len(wanted) - len(absent), len(absent) - len(missing)
     return ImportResult(project_id, mapping, len(missing), present, dupes, batches, skipped)
+
+
+def _task(
+    row_id: str,
+    text: str,
+    extra_data: Mapping[str, Mapping[str, Any]] | None,
+    meta: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """One task of an import request: text and row_id, plus the row's extra data and meta if any."""
+    task: dict[str, Any] = {
+        "data": {**((extra_data or {}).get(row_id) or {}), "text": text, "row_id": row_id}
+    }
+    if meta and row_id in meta:
+        task["meta"] = dict(meta[row_id])
+    return task

@@ -16,7 +16,7 @@ import fcntl
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,7 @@ class AnnotationPipeline:
     corpus_path: Path
     io_dir: Path
     resources: dict[str, object]
+    corpus_extra: dict[str, object] = field(default_factory=dict)  # the clean_corpus handle's extra
 
     def run(self, selection: list[str] | None = None, *, raise_on_error: bool = True) -> object:
         import dagster as dg
@@ -96,12 +97,12 @@ class AnnotationPipeline:
         from warehouse.artifacts import ArtifactHandle
         from warehouse.facts import new_id
 
-        corpus_path = self.corpus_path
+        corpus_path, extra = self.corpus_path, dict(self.corpus_extra)
 
         @dg.asset(name="clean_corpus")
         def clean_corpus():  # type: ignore[no-untyped-def]  # (no string annotation: dagster resolves hints)
             return ArtifactHandle(
-                "clean_corpus", new_id(), str(corpus_path), corpus_path.stat().st_size, None, {}
+                "clean_corpus", new_id(), str(corpus_path), corpus_path.stat().st_size, None, extra
             )
 
         return dg.materialize(

@@ -25,6 +25,7 @@ import dagster as dg
 from labeling.dataset import read_task_map, training_table, write_training_set
 from labeling.label_set import LabelSetError
 from labeling.labels import task_labels
+from labeling.replay import ReplayConfig, ReplayResult, replay
 from labeling.resource import AnnotationPolicy, LabelStudioResource
 from labeling.spend import (
     budget_status,
@@ -96,18 +97,28 @@ def simulate_annotators(
     policy: AnnotationPolicy,
     project_id: int,
     corpus_path: str,
-) -> None:
-    """Demo only: simulated annotators label unannotated tasks through the real API (labeling/replay.py).
+) -> ReplayResult:
+    """Demo only: simulated annotators bring tasks to their target overlap through the real API
+    (labeling/replay.py), counting the annotations already there: a re-run adds only what is missing.
     Runs before the sync's accounting window: the simulated humans' lead times are recorded as
     annotation work by the sync; the simulator's own clicking is not the sync's compute."""
-    from labeling.replay import ReplayConfig, replay
-
-    cfg = ReplayConfig(
-        n_tasks=policy.simulate_tasks, error_rate=policy.simulate_error_rate, idle_cap_s=policy.idle_cap_s
-    )
-    with labelstudio.client() as client:
-        result = replay(client, project_id, corpus_path, cfg)
-    context.log.warning(f"SIMULATED annotators (demo, not humans): {result.summary()}")
+    try:
+        cfg = ReplayConfig(
+            n_tasks=policy.simulate_tasks,
+            error_rate=policy.simulate_error_rate,
+            idle_cap_s=policy.idle_cap_s,
+            target_overlap=policy.simulate_target_overlap,
+            overlap_fraction=policy.simulate_overlap_fraction,
+        )
+        with labelstudio.client() as client:
+            result = replay(client, project_id, corpus_path, cfg)
+    except ValueError as err:
+        raise dg.Failure(f"annotation_policy: {err} (simulate_* settings of the demo annotators)") from err
+    if result.annotations:
+        context.log.warning(f"SIMULATED annotators (demo, not humans): {result.summary()}")
+    else:
+        context.log.info(f"SIMULATED annotators (demo, not humans): {result.summary()}")
+    return result
 
 
 @dg.asset(
@@ -140,8 +151,11 @@ def annotations(
     state_file = state_path(home.labelstudio_dir, labelstudio.project_key(project_id))
     state = load_state(state_file)
     first_sync = state.cursor is None
-    if policy.simulate_annotators:
+    simulated = (
         simulate_annotators(context, labelstudio, policy, project_id, corpus.path)
+        if policy.simulate_annotators
+        else None
+    )
     services = labelstudio.metered_services()  # the managed server: its use while this step runs
     with accounted(context, footprint, upstream=[label_tasks, corpus], services=services) as rec:
         t0 = time.perf_counter()
@@ -252,6 +266,12 @@ def annotations(
             "label_tasks_materialization_id": label_tasks.materialization_id,
             "path": dg.MetadataValue.path(str(path)),
         }
+
+        if simulated is not None:  # demo: what the SIMULATED annotators added before this sync
+            meta["simulated_annotations_added"] = dg.MetadataValue.int(simulated.annotations)
+            meta["simulated_tasks_in_scope"] = dg.MetadataValue.int(simulated.tasks_in_scope)
+            meta["simulated_overlap"] = simulated.overlap
+            meta["simulated_summary"] = simulated.summary()
         meta.update({f"rejected/{k}": dg.MetadataValue.int(n) for k, n in sorted(rejected_all.items())})
         per_class = Counter(table.column("label").to_pylist())
         meta["choices"] = ", ".join(choices)

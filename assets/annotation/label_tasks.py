@@ -13,12 +13,19 @@ list on in its handle's extra["choices"], and `finetuned_model` trains exactly t
 Rows whose task an `annotations` sync found deleted on the server are not re-imported unless
 `AnnotationPolicy.reimport_deleted_tasks` (reasons in `labeling.tasks`); they are counted in
 `tasks_deleted_on_server_not_reimported` and are not in the row -> task map.
+
+Label conflicts (rows with split == "conflict": normalised duplicates whose source labels disagree,
+contract in `labeling.conflicts`): with `AnnotationPolicy.adjudicate_conflicts` they are imported
+too, as adjudication tasks listing the disagreeing labels, and are in the row -> task map (their
+annotated label enters the training set like any other). Off (the default), they are left out; the
+metadata's `label_conflicts_left_out` counts them and `label_conflicts_hint` says how to send them.
 """
 
 import time
 
 import dagster as dg
 
+from labeling.conflicts import ConflictsError, conflict_rows, conflict_tasks
 from labeling.dataset import read_train_rows, write_task_map
 from labeling.label_set import decide_label_set
 from labeling.resource import AnnotationPolicy, LabelStudioResource
@@ -29,11 +36,19 @@ from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 from warehouse.home import make_private_dir
 
+ADJUDICATE_HINT = (
+    "set annotation_policy.adjudicate_conflicts: true (run config resources: {annotation_policy: "
+    "{config: {adjudicate_conflicts: true}}}) to import them as adjudication tasks listing the labels"
+)
+
 
 @dg.asset(
     group_name="annotation",
     kinds={"labelstudio", "parquet"},
-    description="Imports the train split of clean_corpus into Label Studio (idempotent by row_id).",
+    description=(
+        "Imports the train split of clean_corpus into Label Studio (idempotent by row_id), and its "
+        "label conflicts as adjudication tasks when annotation_policy.adjudicate_conflicts is set."
+    ),
 )
 def label_tasks(
     context: dg.AssetExecutionContext,
@@ -50,6 +65,20 @@ def label_tasks(
             "corpus row: only annotators can give them, and the eval split cannot score them"
         )
     rows = read_train_rows(clean_corpus.path)
+    if policy.adjudicate_conflicts:
+        try:
+            conflicts = conflict_tasks(clean_corpus.path, clean_corpus.extra)
+        except ConflictsError as err:
+            raise dg.Failure(str(err)) from err
+        left_out = 0
+    else:
+        conflicts, left_out = [], len(conflict_rows(clean_corpus.path))
+    if left_out:
+        context.log.warning(
+            f"{left_out} label conflict(s) of clean_corpus (duplicates whose source labels disagree) "
+            f"were not sent to Label Studio: {ADJUDICATE_HINT}"
+        )
+    rows += [(c.row_id, c.text) for c in conflicts]
     services = labelstudio.metered_services()  # the managed server: its use while this step runs
     with accounted(context, footprint, upstream=[clean_corpus], services=services) as rec:
         rec.add_transfer(
@@ -69,7 +98,13 @@ def label_tasks(
                     state_file = state_path(rec.home.labelstudio_dir, labelstudio.project_key(project_id))
                     skip = load_state(state_file).deleted_row_ids()
                 result = import_missing(
-                    client, project_id, rows, batch_size=policy.import_batch_size, skip_rows=skip
+                    client,
+                    project_id,
+                    rows,
+                    batch_size=policy.import_batch_size,
+                    skip_rows=skip,
+                    extra_data={c.row_id: c.task_data() for c in conflicts},
+                    meta={c.row_id: c.task_meta() for c in conflicts},
                 )
             finally:
                 traffic = client.counter.record_into(rec, endpoint_kind="label-studio")
@@ -93,6 +128,12 @@ def label_tasks(
                 "duplicate_tasks_in_project": dg.MetadataValue.int(result.duplicates_in_project),
                 "tasks_deleted_on_server_not_reimported": dg.MetadataValue.int(result.skipped_deleted),
                 "import_batches": dg.MetadataValue.int(result.batches),
+                "label_conflicts": dg.MetadataValue.int(len(conflicts) + left_out),
+                "adjudication_tasks": dg.MetadataValue.int(
+                    sum(1 for c in conflicts if c.row_id in result.task_ids)
+                ),
+                "label_conflicts_left_out": dg.MetadataValue.int(left_out),
+                "label_conflicts_hint": ADJUDICATE_HINT if left_out else "",
                 "http_requests": dg.MetadataValue.int(sum(t.requests for t in traffic)),
                 "bytes_up": dg.MetadataValue.int(sum(t.bytes_sent for t in traffic)),
                 "bytes_down": dg.MetadataValue.int(sum(t.bytes_received for t in traffic)),
@@ -111,4 +152,5 @@ def label_tasks(
             clean_corpus_materialization_id=clean_corpus.materialization_id,
             clean_corpus_path=clean_corpus.path,
             clean_corpus_bytes=clean_corpus.bytes,
+            adjudication_tasks=len(conflicts),
         )

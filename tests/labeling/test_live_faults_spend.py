@@ -170,7 +170,7 @@ def test_sensor_replay_and_report(pipeline: Any, monkeypatch: pytest.MonkeyPatch
             client,
             policy.project_title,
             pipeline.corpus_path,
-            ReplayConfig(n_annotators=3, n_tasks=8, multi_fraction=0.5, idle_rate=0.2, seed=3),
+            ReplayConfig(n_annotators=3, n_tasks=8, overlap_fraction=0.5, idle_rate=0.2, seed=3),
         )
     assert done.tasks == 8 and done.annotations >= 8 and "simulated" in done.summary()
     fired = tick()
