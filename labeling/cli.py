@@ -115,7 +115,9 @@ def register(app: typer.Typer) -> None:
     @app.command("labeling-replay")
     def labeling_replay(
         annotators: int = typer.Option(4, help="simulated annotators"),
-        tasks: int = typer.Option(50, help="tasks to annotate (those without annotations first)"),
+        tasks: int = typer.Option(
+            50, help="the project's first N tasks, brought to their target overlap (0 = all)"
+        ),
         error_rate: float = typer.Option(0.1, help="share of labels that differ from the gold label"),
         seed: int = typer.Option(7),
         corpus: Path = typer.Option(..., help="clean_corpus Parquet (gold labels for the simulation)"),
