@@ -57,7 +57,14 @@ def _peak_rss_bytes() -> int:
 
 # -- the pandas `.apply` baseline: same rules, one Python call per row --------------------------------
 def _pandas_rules() -> tuple[re.Pattern[str], ...]:
-    from assets.corpus.cleaning import _AG_ENTITY, ENTITY_TOKEN, HTML_TAG, MOJIBAKE_TOKEN
+    from assets.corpus.cleaning import (
+        _AG_ENTITY,
+        _BACKSLASH_RUN,
+        _ESCAPED_SYMBOL,
+        ENTITY_TOKEN,
+        HTML_TAG,
+        MOJIBAKE_TOKEN,
+    )
 
     moji = re.sub(r"\\x\{([0-9A-F]+)\}", lambda m: chr(int(m.group(1), 16)), MOJIBAKE_TOKEN)
     return (
@@ -65,6 +72,8 @@ def _pandas_rules() -> tuple[re.Pattern[str], ...]:
         re.compile(_AG_ENTITY),
         re.compile(ENTITY_TOKEN),
         re.compile(HTML_TAG),
+        re.compile(_ESCAPED_SYMBOL),
+        re.compile(_BACKSLASH_RUN),
         re.compile("[\u200b-\u200d\u2060\ufeff]"),
         re.compile(r"[\s\x00-\x1f\x7f-\x9f]+"),
         re.compile("[" + re.escape(string.punctuation) + "’‘“”«»…–—]+"),
@@ -76,7 +85,7 @@ def clean_pandas(src: Path, dst: Path) -> int:
 
     from assets.corpus.cleaning import fix_mojibake_token
 
-    moji, ag, entity, tag, zero_width, space, punct = _pandas_rules()
+    moji, ag, entity, tag, escaped, backslash, zero_width, space, punct = _pandas_rules()
 
     def clean_one(text: str | None) -> str:
         text = text or ""
@@ -86,6 +95,8 @@ def clean_pandas(src: Path, dst: Path) -> int:
         text = entity.sub(lambda m: html.unescape(m.group(0)), text)
         text = tag.sub(" ", text)
         text = unicodedata.normalize("NFKC", text)
+        if "\\" in text:  # escape remnants
+            text = backslash.sub(" ", escaped.sub(r"\1", text))
         return space.sub(" ", zero_width.sub("", text)).strip()
 
     def split_of(row_id: str) -> str:

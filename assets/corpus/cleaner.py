@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assets.corpus.cleaning import clean_text, dedup_key, first_occurrence, hashes_and_split
+from assets.corpus.cleaning import REPAIRS, clean_text, dedup_key, first_occurrence, hashes_and_split
 from assets.corpus.errors import CorpusError
 from assets.corpus.storage import CLEAN_SCHEMA, RAW_SCHEMA
 from warehouse.atomic import atomic_file
@@ -45,7 +45,7 @@ class CleanReport:
     rows_in: int = 0
     rows_out: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
-    repaired: dict[str, int] = field(default_factory=lambda: {"encoding_repaired": 0, "html_stripped": 0})
+    repaired: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPAIRS, 0))
     rows_eval: int = 0
 
     @property

@@ -11,7 +11,13 @@ Order (each step sees the previous one's output):
    pass for double escaping such as "&amp;amp;"); tags
    ('<p>', '<br/>', '<A HREF=...>') become a space
 4. Unicode NFKC normalisation
-5. whitespace: zero-width characters removed, runs of whitespace/control characters -> one space,
+5. escape remnants (scraped news, AG News style: a source's line breaks and string escapes left as
+   backslashes): a backslash before '$', '"' or "'" is dropped ('\\$828m' -> '$828m'); every other
+   backslash, or run of them, becomes a space ('and\\the' -> 'and the', 'Images\\\\Yahoo' ->
+   'Images Yahoo'). Every backslash is treated as a remnant: after this step no text holds one (a
+   corpus whose backslashes are content, such as code or Windows paths, loses them). Rows without a
+   backslash are left as they are
+6. whitespace: zero-width characters removed, runs of whitespace/control characters -> one space,
    trimmed
 Dedup key (near duplicates): lower-cased cleaned text, ASCII and typographic punctuation removed,
 spaces collapsed.
@@ -53,7 +59,12 @@ _ZERO_WIDTH = r"[\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
 _WS = r"\t\n\x0b\f\r\x{85}\x{1680}\x{2028}\x{2029}\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f"
 # a run holding any non-space whitespace, or 2+ spaces (a lone ' ' is not matched: far fewer matches)
 _SPACE_RUN = f"[ {_WS}]*[{_WS}][ {_WS}]*| {{2,}}"
+# rows touched per repair, as clean_text reports them
+REPAIRS = ("encoding_repaired", "html_stripped", "escapes_repaired")
 _PUNCT_RUN = r"[[:punct:]’‘“”«»…–—]+"
+# escape remnants: a backslash-escaped symbol keeps the symbol; any other backslash run is a space
+_ESCAPED_SYMBOL = r"\\([$\"'])"
+_BACKSLASH_RUN = r"\\+"
 
 
 def fix_mojibake_token(token: str) -> str:
@@ -145,6 +156,20 @@ def normalise_whitespace(text: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _SPACE_RUN, " "))
 
 
+def repair_escapes(text: pa.Array) -> tuple[pa.Array, int]:
+    """Step 5 of the module docstring, on the rows holding a backslash only. Returns the repaired
+    array and the number of rows it changed."""
+    has_backslash = pc.match_substring(text, "\\")
+    fixed = _on_rows(
+        text,
+        has_backslash,
+        lambda t: pc.replace_substring_regex(
+            pc.replace_substring_regex(t, _ESCAPED_SYMBOL, r"\1"), _BACKSLASH_RUN, " "
+        ),
+    )
+    return fixed, int(pc.sum(pc.fill_null(has_backslash, False)).as_py() or 0)
+
+
 def _on_rows(text: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """fn applied to the rows where `mask` holds only (the others are left as they are)."""
     mask = pc.fill_null(mask, False)
@@ -174,7 +199,7 @@ def _needs_nfkc_pattern() -> str:
 def clean_text(
     text: pa.Array, con: duckdb.DuckDBPyConnection | None = None
 ) -> tuple[pa.Array, dict[str, int]]:
-    """Steps 1-5 of the module docstring. Returns the cleaned text and rows touched per repair.
+    """Steps 1-6 of the module docstring. Returns the cleaned text and rows touched per repair.
     Steps that cannot change ASCII text (encoding repair, NFKC) run on the non-ASCII rows only."""
     text = pc.fill_null(text.cast(pa.string()), "")
     text, n_moji = repair_mojibake(text, con)
@@ -185,7 +210,9 @@ def clean_text(
     text = _on_rows(
         text, unusual, lambda t: pc.replace_substring_regex(pc.utf8_normalize(t, "NFKC"), _ZERO_WIDTH, "")
     )
-    return normalise_whitespace(text), {"encoding_repaired": n_moji, "html_stripped": n_html}
+    text, n_escapes = repair_escapes(text)
+    repaired = {"encoding_repaired": n_moji, "html_stripped": n_html, "escapes_repaired": n_escapes}
+    return normalise_whitespace(text), repaired
 
 
 def dedup_key(text: pa.Array) -> pa.Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assets.corpus import cleaning
 from assets.corpus.cleaner import CleaningRules, clean_table
 from assets.corpus.cleaning import (
     clean_text,
@@ -17,11 +19,14 @@ from assets.corpus.cleaning import (
     fix_mojibake_token,
     hashes_and_split,
     normalise_whitespace,
+    repair_escapes,
     repair_mojibake,
     strip_html,
 )
 from assets.corpus.errors import CorpusError
+from assets.corpus.generator import generate_reviews
 from assets.corpus.storage import CLEAN_SCHEMA
+from assets.corpus.topics import generate_topics
 
 
 def _raw(texts: list[str | None], labels: list[str | None] | None = None) -> pa.Table:
@@ -72,6 +77,81 @@ def test_html_and_agnews_entities() -> None:
         "Western & Southern",
     ]
     assert n == 4
+
+
+def test_escape_remnants_repaired() -> None:
+    # the patterns of scraped news (AG News): an escaped '$', a line break left as one backslash
+    # gluing words, a paragraph break as two, a break before a space, a digit, a quote or the end
+    rows = [
+        "Vonage raised \\$105 million (US\\$1.2bn)",
+        "the quartet of Middle East\\advisers, backing\\up",
+        "and Images\\\\Yahoo yesterday",
+        'file contains\\\\"foo"\\\\Document 2',
+        'he said \\"no\\" and it\\\'s over',
+        "Enron Corp.'s\\ dramatic collapse",
+        "the dollar below\\107 yen",
+        "Sharp Corp.\\(6753.T) says",
+        "ends with a break\\",
+        "no remnant here",
+        None,
+    ]
+    fixed, n = repair_escapes(pa.array(rows, pa.string()))
+    assert fixed.to_pylist() == [
+        "Vonage raised $105 million (US$1.2bn)",
+        "the quartet of Middle East advisers, backing up",
+        "and Images Yahoo yesterday",
+        'file contains "foo" Document 2',
+        'he said "no" and it\'s over',
+        "Enron Corp.'s  dramatic collapse",
+        "the dollar below 107 yen",
+        "Sharp Corp. (6753.T) says",
+        "ends with a break ",
+        "no remnant here",
+        None,
+    ]
+    assert n == 9
+    cleaned, repaired = clean_text(pa.array([*rows[5:9], "board.\\&lt;br&gt;Phones"], pa.string()))
+    assert cleaned.to_pylist() == [
+        "Enron Corp.'s dramatic collapse",
+        "the dollar below 107 yen",
+        "Sharp Corp. (6753.T) says",
+        "ends with a break",
+        "board. Phones",
+    ]
+    assert repaired["escapes_repaired"] == 5 and repaired["html_stripped"] == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\\")), min_size=1, max_size=20))
+def test_escape_repair_is_identity_without_backslash(texts: list[str]) -> None:
+    fixed, n = repair_escapes(pa.array(texts, pa.string()))
+    assert fixed.to_pylist() == texts and n == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("ab $'\"\\.é\t")), min_size=1, max_size=20))
+def test_escape_repair_removes_only_backslashes_and_adds_only_spaces(texts: list[str]) -> None:
+    fixed, n = repair_escapes(pa.array(texts, pa.string()))
+
+    def visible(t: str) -> str:
+        return "".join(c for c in t if c not in "\\ ")
+
+    for before, after in zip(texts, fixed.to_pylist(), strict=True):
+        assert "\\" not in after
+        assert visible(after) == visible(before)
+    assert n == sum("\\" in t for t in texts)
+
+
+@pytest.mark.parametrize("generate", [generate_reviews, generate_topics])
+def test_clean_demo_text_unchanged_by_escape_repair(
+    generate: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = generate(3000, 7).column("text").combine_chunks()
+    with_repair, repaired = clean_text(text)
+    monkeypatch.setattr(cleaning, "repair_escapes", lambda t: (t, 0))
+    without_repair, _ = clean_text(text)
+    assert repaired["escapes_repaired"] == 0
+    assert with_repair.equals(without_repair)
 
 
 def test_whitespace_and_nfkc() -> None:
@@ -127,7 +207,7 @@ def test_clean_table_drops_per_reason(tmp_path: Path) -> None:
         "duplicate_exact": 1,
         "duplicate_normalised": 1,
     }
-    assert report.repaired == {"encoding_repaired": 1, "html_stripped": 1}
+    assert report.repaired == {"encoding_repaired": 1, "html_stripped": 1, "escapes_repaired": 0}
 
 
 def test_normalised_dedup_can_be_switched_off(tmp_path: Path) -> None:
