@@ -3,16 +3,20 @@
 Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA):
     row_id        string, not null  unique; the raw row id (stable for the same source)
     text          string, not null  cleaned (see assets.corpus.cleaning), min_chars..max_chars long
-    split         string, not null  'train' | 'eval'; 'eval' iff
+    split         string, not null  'train' | 'eval' | 'conflict'; 'eval' iff
                                     int(md5(row_id).hexdigest()[:8], 16) / 2**32 < eval_fraction
-                                    (deterministic: a row never changes split between runs)
+                                    (deterministic: a row never changes split between runs), except
+                                    the kept row of a label conflict: 'conflict' (rule in
+                                    assets.corpus.conflicts)
     gold_label    string, nullable  true label: ONLY for evaluation (split='eval') and demo annotators
     source_label  string, nullable  the label the source shipped (noisy in the demo)
     text_chars    int32,  not null  length of `text` in code points
 Rows keep raw order. Annotation imports only split == 'train' rows, sending (row_id as id, text);
 eval rows and every gold label stay out of annotation. Training evaluates on split == 'eval' with
 gold_label. The returned ArtifactHandle has rows = rows out and extra = {rows_in, rows_train,
-rows_eval, eval_fraction, dropped: {reason: rows}}.
+rows_eval, eval_fraction, dropped: {reason: rows}, conflicts_path, label_conflicts (groups)}; the
+conflicts artifact (every row of every label-conflict group) lies beside the corpus,
+<materialization_id>.conflicts.parquet (CONFLICTS_SCHEMA).
 """
 
 import dagster as dg
@@ -21,6 +25,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from assets.corpus.cleaner import DROP_REASONS, CleaningRules, clean_parquet
+from assets.corpus.conflicts import CONFLICT_RULE, SPLITS, conflict_summary, conflicts_path
 from assets.corpus.storage import CLEAN_SCHEMA, artifact_path
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -61,6 +66,9 @@ def clean_corpus(
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
         report = clean_parquet(raw_corpus.local_path, path, rules)
         bytes_out = rec.add_storage(path, kind="dataset")
+        conflicts = conflicts_path(path)
+        rec.add_storage(conflicts, kind="dataset")
+        context.log.info(conflict_summary(report.label_conflict_groups, report.label_conflict_rows))
         meta: dict[str, object] = {
             "rows_in": dg.MetadataValue.int(report.rows_in),
             "rows_out": dg.MetadataValue.int(report.rows_out),
@@ -70,6 +78,10 @@ def clean_corpus(
             "bytes_out": dg.MetadataValue.int(bytes_out),
             "upstream_materialization_id": raw_corpus.materialization_id,
             "path": dg.MetadataValue.path(str(path)),
+            "label_conflict_groups": dg.MetadataValue.int(report.label_conflict_groups),
+            "label_conflict_rows": dg.MetadataValue.int(report.label_conflict_rows),
+            "label_conflict_rule": dg.MetadataValue.text(CONFLICT_RULE),
+            "conflicts_path": dg.MetadataValue.path(str(conflicts)),
         }
         meta.update({f"dropped_{k}": dg.MetadataValue.int(v) for k, v in report.dropped.items()})
         meta.update({f"rows_{k}": dg.MetadataValue.int(v) for k, v in report.repaired.items()})
@@ -82,6 +94,8 @@ def clean_corpus(
             rows_eval=report.rows_eval,
             eval_fraction=rules.eval_fraction,
             dropped=dict(report.dropped),
+            conflicts_path=str(conflicts),
+            label_conflicts=report.label_conflict_groups,
         )
 
 
@@ -107,7 +121,8 @@ def clean_corpus_schema(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
     schema = pq.read_schema(clean_corpus.path).remove_metadata()
     expected = {f.name: str(f.type) for f in CLEAN_SCHEMA}
     actual = {f.name: str(f.type) for f in schema}
-    bad_split = _scalar(clean_corpus, "SELECT count(*) FROM t WHERE split NOT IN ('train', 'eval')")
+    splits = ", ".join(f"'{s}'" for s in SPLITS)
+    bad_split = _scalar(clean_corpus, f"SELECT count(*) FROM t WHERE split NOT IN ({splits})")
     return dg.AssetCheckResult(
         passed=actual == expected and bad_split == 0,
         metadata={"expected": str(expected), "actual": str(actual), "rows_with_bad_split": bad_split},
