@@ -92,10 +92,10 @@ def clean_corpus(
             rows_in=report.rows_in,
             rows_train=report.rows_train,
             rows_eval=report.rows_eval,
-            eval_fraction=rules.eval_fraction,
-            dropped=dict(report.dropped),
             conflicts_path=str(conflicts),
             label_conflicts=report.label_conflict_groups,
+            eval_fraction=rules.eval_fraction,
+            dropped=dict(report.dropped),
         )
 
 
