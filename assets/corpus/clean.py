@@ -24,8 +24,8 @@ import duckdb
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from assets.corpus import conflicts
 from assets.corpus.cleaner import DROP_REASONS, CleaningRules, clean_parquet
-from assets.corpus.conflicts import CONFLICT_RULE, SPLITS, conflict_summary, conflicts_path
 from assets.corpus.storage import CLEAN_SCHEMA, artifact_path
 from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
@@ -66,9 +66,9 @@ def clean_corpus(
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
         report = clean_parquet(raw_corpus.local_path, path, rules)
         bytes_out = rec.add_storage(path, kind="dataset")
-        conflicts = conflicts_path(path)
-        rec.add_storage(conflicts, kind="dataset")
-        context.log.info(conflict_summary(report.label_conflict_groups, report.label_conflict_rows))
+        conflicts_file = conflicts.conflicts_path(path)
+        rec.add_storage(conflicts_file, kind="dataset")
+        context.log.info(conflicts.conflict_summary(report.label_conflict_groups, report.label_conflict_rows))
         meta: dict[str, object] = {
             "rows_in": dg.MetadataValue.int(report.rows_in),
             "rows_out": dg.MetadataValue.int(report.rows_out),
@@ -80,8 +80,8 @@ def clean_corpus(
             "path": dg.MetadataValue.path(str(path)),
             "label_conflict_groups": dg.MetadataValue.int(report.label_conflict_groups),
             "label_conflict_rows": dg.MetadataValue.int(report.label_conflict_rows),
-            "label_conflict_rule": dg.MetadataValue.text(CONFLICT_RULE),
-            "conflicts_path": dg.MetadataValue.path(str(conflicts)),
+            "label_conflict_rule": dg.MetadataValue.text(conflicts.CONFLICT_RULE),
+            "conflicts_path": dg.MetadataValue.path(str(conflicts_file)),
         }
         meta.update({f"dropped_{k}": dg.MetadataValue.int(v) for k, v in report.dropped.items()})
         meta.update({f"rows_{k}": dg.MetadataValue.int(v) for k, v in report.repaired.items()})
@@ -92,7 +92,7 @@ def clean_corpus(
             rows_in=report.rows_in,
             rows_train=report.rows_train,
             rows_eval=report.rows_eval,
-            conflicts_path=str(conflicts),
+            conflicts_path=str(conflicts_file),
             label_conflicts=report.label_conflict_groups,
             eval_fraction=rules.eval_fraction,
             dropped=dict(report.dropped),
@@ -121,7 +121,7 @@ def clean_corpus_schema(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
     schema = pq.read_schema(clean_corpus.path).remove_metadata()
     expected = {f.name: str(f.type) for f in CLEAN_SCHEMA}
     actual = {f.name: str(f.type) for f in schema}
-    splits = ", ".join(f"'{s}'" for s in SPLITS)
+    splits = ", ".join(f"'{s}'" for s in conflicts.SPLITS)
     bad_split = _scalar(clean_corpus, f"SELECT count(*) FROM t WHERE split NOT IN ({splits})")
     return dg.AssetCheckResult(
         passed=actual == expected and bad_split == 0,
