@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 from assets.corpus.cleaning import REPAIRS, clean_text, dedup_key, first_occurrence, hashes_and_split
 from assets.corpus.conflicts import (
     CONFLICT_SPLIT,
-    CONFLICTS_SCHEMA,
     conflicts_path,
     conflicts_table,
     find_conflicts,
@@ -148,13 +147,9 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
     labels = pa.chunked_array([b.column("source_label") for b in kept], pa.string())
     conflicts = find_conflicts(h_key if rules.dedupe_normalised else h_text, labels)
     report.label_conflict_groups, report.label_conflict_rows = conflicts.groups, len(conflicts.rows)
-    conflicting = pa.Table.from_batches(kept, CLEAN_SCHEMA).select(["row_id", "text", "source_label"])
     side = conflicts_path(dst)
     with atomic_file(side) as tmp:
-        pq.write_table(
-            conflicts_table(conflicting, conflicts).cast(CONFLICTS_SCHEMA), tmp, compression="zstd"
-        )
-    del conflicting
+        pq.write_table(conflicts_table(kept, conflicts), tmp, compression="zstd")
     try:
         _write_kept(kept, keep, conflicts.kept, dst, report)
     except BaseException:

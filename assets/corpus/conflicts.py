@@ -91,13 +91,24 @@ def find_conflicts(group_hash: np.ndarray, source_label: pa.Array | pa.ChunkedAr
     return Conflicts(kept, rows[order].astype(np.int64), group_of[order])
 
 
-def conflicts_table(rows: pa.Table, conflicts: Conflicts) -> pa.Table:
-    """The conflicts artifact's rows: `rows` (row_id, text, source_label of every row, in the order
-    `find_conflicts` saw them) taken at the conflicting positions."""
-    picked = rows.take(pa.array(conflicts.rows))
-    group_row_id = rows.column("row_id").take(pa.array(conflicts.group_of))
+def conflicts_table(batches: list[pa.RecordBatch], conflicts: Conflicts) -> pa.Table:
+    """The conflicts artifact's rows, taken from `batches` (holding row_id, text and source_label of
+    every row, in the order `find_conflicts` saw them). Taken batch by batch: a take on the whole
+    chunked text column would first concatenate it, a copy of every text."""
+    wanted = np.unique(np.concatenate([conflicts.rows, conflicts.group_of]))
+    pieces: list[pa.RecordBatch] = []
+    start = 0
+    for batch in batches:
+        lo, hi = np.searchsorted(wanted, [start, start + batch.num_rows])
+        if hi > lo:
+            pick = batch.select(["row_id", "text", "source_label"]).take(pa.array(wanted[lo:hi] - start))
+            pieces.append(pick)
+        start += batch.num_rows
+    picked = pa.Table.from_batches(pieces, CONFLICTS_SCHEMA.remove(0)).combine_chunks()
+    rows = picked.take(pa.array(np.searchsorted(wanted, conflicts.rows)))
+    group_row_id = picked.column("row_id").take(pa.array(np.searchsorted(wanted, conflicts.group_of)))
     return pa.table(
-        [group_row_id, picked.column("row_id"), picked.column("text"), picked.column("source_label")],
+        [group_row_id, rows.column("row_id"), rows.column("text"), rows.column("source_label")],
         schema=CONFLICTS_SCHEMA,
     )
 

@@ -105,7 +105,8 @@ def _would_be_eval(row_id: str) -> bool:
 def test_planted_conflicts_are_reported_exactly_and_kept_out_of_train_and_eval(tmp_path: Path) -> None:
     planted = _planted_corpus(seed=5)
     assert any(_would_be_eval(kept) for kept in planted.conflicts)  # the eval split is exercised too
-    out, report = clean_table(planted.table, CleaningRules(eval_fraction=EVAL_FRACTION), tmp_path)
+    rules = CleaningRules(eval_fraction=EVAL_FRACTION, batch_rows=37)  # groups span batches
+    out, report = clean_table(planted.table, rules, tmp_path)
 
     all_conflicting = {r for members in planted.conflicts.values() for r in members}
     assert report.label_conflict_groups == len(planted.conflicts) == 13
