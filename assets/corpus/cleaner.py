@@ -135,6 +135,7 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
     if report.rows_in == 0:
         raise CorpusError("the raw corpus has no rows", source=str(src))
     h_text, h_key = np.concatenate(text_hashes), np.concatenate(key_hashes)
+    del text_hashes, key_hashes
     keep = _keep_mask(h_text, h_key, rules, report)
     report.rows_out = int(keep.sum())
     if report.rows_out == 0:
@@ -145,7 +146,10 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
             column="text",
         )
     labels = pa.chunked_array([b.column("source_label") for b in kept], pa.string())
-    conflicts = find_conflicts(h_key if rules.dedupe_normalised else h_text, labels)
+    group_hash = h_key if rules.dedupe_normalised else h_text
+    del h_text, h_key
+    conflicts = find_conflicts(group_hash, labels)
+    del group_hash
     report.label_conflict_groups, report.label_conflict_rows = conflicts.groups, len(conflicts.rows)
     side = conflicts_path(dst)
     with atomic_file(side) as tmp:

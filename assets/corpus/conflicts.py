@@ -58,57 +58,73 @@ class Conflicts:
         return int(self.kept.sum())
 
 
-def find_conflicts(group_hash: np.ndarray, source_label: pa.Array | pa.ChunkedArray) -> Conflicts:
+def find_conflicts(group_hash: np.ndarray, source_label: pa.ChunkedArray) -> Conflicts:
     """The conflicting groups among rows grouped by `group_hash` (one 64-bit hash per row, in row
-    order; `source_label` aligned with it). The kept row of a group is its first position."""
+    order; `source_label` aligned with it). The kept row of a group is its first position.
+
+    Memory: one stable argsort of the hashes (8 bytes a row) and small arrays for the rows of
+    groups of two or more; labels are read for those rows only, chunk by chunk."""
     n = len(group_hash)
     none = Conflicts(np.zeros(n, dtype=bool), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    if n == 0:
+    if n < 2:
         return none
-    _, first, inverse, counts = np.unique(
-        group_hash, return_index=True, return_inverse=True, return_counts=True
-    )
-    inverse = inverse.reshape(-1)
-    candidates = np.flatnonzero(counts[inverse] > 1)  # rows of groups of two or more
-    if len(candidates) == 0:
+    order = np.argsort(group_hash, kind="stable")  # by group, then row order
+    sorted_hash = group_hash[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_hash[1:] != sorted_hash[:-1])))
+    del sorted_hash
+    sizes = np.diff(starts, append=n)
+    multi = sizes > 1
+    if not multi.any():
         return none
-    labels = pc.dictionary_encode(pc.take(source_label, pa.array(candidates)))
-    if isinstance(labels, pa.ChunkedArray):
-        labels = labels.combine_chunks()
-    codes = labels.indices.to_numpy(zero_copy_only=False)
+    rows = order[np.repeat(multi, sizes)]  # rows of groups of two or more, group by group
+    first = np.repeat(order[starts[multi]], sizes[multi])  # the first row of each one's group
+    del order
+    group = np.repeat(np.arange(int(multi.sum())), sizes[multi])
+    labels = pc.dictionary_encode(take_rows(source_label, rows))
+    n_labels = max(len(labels.dictionary), 1)
     labelled = labels.indices.is_valid().to_numpy(zero_copy_only=False)
-    group = inverse[candidates][labelled]
-    pairs = np.unique(group * len(labels.dictionary) + codes[labelled].astype(np.int64))
-    distinct = np.bincount(pairs // max(len(labels.dictionary), 1), minlength=len(first))
-    conflicting = distinct > 1
-    if not conflicting.any():
-        return none
-    rows = np.flatnonzero(conflicting[inverse])
-    group_of = first[inverse[rows]].astype(np.int64)
-    order = np.lexsort((rows, group_of))
+    codes = labels.indices.to_numpy(zero_copy_only=False)[labelled].astype(np.int64)
+    pairs = np.unique(group[labelled] * n_labels + codes)  # distinct (group, label)
+    conflicting = np.bincount(pairs // n_labels, minlength=int(multi.sum())) > 1
+    selected = conflicting[group]
+    rows, first = rows[selected], first[selected]
+    by_group = np.lexsort((rows, first))
     kept = np.zeros(n, dtype=bool)
-    kept[first[conflicting]] = True
-    return Conflicts(kept, rows[order].astype(np.int64), group_of[order])
+    kept[first] = True
+    return Conflicts(kept, rows[by_group].astype(np.int64), first[by_group].astype(np.int64))
+
+
+def take_rows(column: pa.ChunkedArray, positions: np.ndarray) -> pa.Array:
+    """column[positions], chunk by chunk: pyarrow's take on a chunked array first concatenates
+    the chunks, a copy of the whole column."""
+    sort = np.argsort(positions, kind="stable")
+    ordered = positions[sort]
+    pieces: list[pa.Array] = []
+    start = 0
+    for chunk in column.chunks:
+        lo, hi = np.searchsorted(ordered, [start, start + len(chunk)])
+        if hi > lo:
+            pieces.append(chunk.take(pa.array(ordered[lo:hi] - start)))
+        start += len(chunk)
+    taken = pa.concat_arrays(pieces) if pieces else pa.array([], column.type)
+    return taken.take(pa.array(np.argsort(sort)))  # back in the order of `positions`
 
 
 def conflicts_table(batches: list[pa.RecordBatch], conflicts: Conflicts) -> pa.Table:
-    """The conflicts artifact's rows, taken from `batches` (holding row_id, text and source_label of
-    every row, in the order `find_conflicts` saw them). Taken batch by batch: a take on the whole
-    chunked text column would first concatenate it, a copy of every text."""
-    wanted = np.unique(np.concatenate([conflicts.rows, conflicts.group_of]))
-    pieces: list[pa.RecordBatch] = []
-    start = 0
-    for batch in batches:
-        lo, hi = np.searchsorted(wanted, [start, start + batch.num_rows])
-        if hi > lo:
-            pick = batch.select(["row_id", "text", "source_label"]).take(pa.array(wanted[lo:hi] - start))
-            pieces.append(pick)
-        start += batch.num_rows
-    picked = pa.Table.from_batches(pieces, CONFLICTS_SCHEMA.remove(0)).combine_chunks()
-    rows = picked.take(pa.array(np.searchsorted(wanted, conflicts.rows)))
-    group_row_id = picked.column("row_id").take(pa.array(np.searchsorted(wanted, conflicts.group_of)))
+    """The conflicts artifact's rows, taken from `batches` (row_id, text and source_label of every
+    row, in the order `find_conflicts` saw them)."""
+
+    def column(name: str) -> pa.ChunkedArray:
+        return pa.chunked_array([b.column(name) for b in batches], CONFLICTS_SCHEMA.field(name).type)
+
+    row_id = column("row_id")
     return pa.table(
-        [group_row_id, rows.column("row_id"), rows.column("text"), rows.column("source_label")],
+        [
+            take_rows(row_id, conflicts.group_of),
+            take_rows(row_id, conflicts.rows),
+            take_rows(column("text"), conflicts.rows),
+            take_rows(column("source_label"), conflicts.rows),
+        ],
         schema=CONFLICTS_SCHEMA,
     )
 

@@ -206,7 +206,9 @@ def test_no_conflict_writes_an_empty_artifact(tmp_path: Path) -> None:
 @given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["a", "b", "c", None])), max_size=40))
 def test_find_conflicts_matches_a_plain_walk(rows: list[tuple[int, str | None]]) -> None:
     hashes = np.array([g * 7919 + 13 for g, _ in rows], dtype=np.uint64)
-    found = find_conflicts(hashes, pa.array([lab for _, lab in rows], pa.string()))
+    labels = [lab for _, lab in rows]
+    half = len(labels) // 2  # two chunks: labels are read chunk by chunk
+    found = find_conflicts(hashes, pa.chunked_array([labels[:half], labels[half:]], pa.string()))
     first: dict[int, int] = {}
     labels: dict[int, set[str]] = {}
     for i, (g, lab) in enumerate(rows):
