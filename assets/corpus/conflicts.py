@@ -62,13 +62,13 @@ def find_conflicts(group_hash: np.ndarray, source_label: pa.ChunkedArray) -> Con
     """The conflicting groups among rows grouped by `group_hash` (one 64-bit hash per row, in row
     order; `source_label` aligned with it). The kept row of a group is its first position.
 
-    Memory: one stable argsort of the hashes (8 bytes a row) and small arrays for the rows of
+    Memory: one argsort of the hashes (8 bytes a row) and small arrays for the rows of
     groups of two or more; labels are read for those rows only, chunk by chunk."""
     n = len(group_hash)
     none = Conflicts(np.zeros(n, dtype=bool), np.zeros(0, np.int64), np.zeros(0, np.int64))
     if n < 2:
         return none
-    order = np.argsort(group_hash, kind="stable")  # by group, then row order
+    order = np.argsort(group_hash)  # by group (not stable: ~10x faster than a stable sort)
     sorted_hash = group_hash[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_hash[1:] != sorted_hash[:-1])))
     del sorted_hash
@@ -77,7 +77,8 @@ def find_conflicts(group_hash: np.ndarray, source_label: pa.ChunkedArray) -> Con
     if not multi.any():
         return none
     rows = order[np.repeat(multi, sizes)]  # rows of groups of two or more, group by group
-    first = np.repeat(order[starts[multi]], sizes[multi])  # the first row of each one's group
+    group_first = np.minimum.reduceat(order, starts)[multi]  # a group's first row: its smallest
+    first = np.repeat(group_first, sizes[multi])  # ... for each of `rows`
     del order
     group = np.repeat(np.arange(int(multi.sum())), sizes[multi])
     labels = pc.dictionary_encode(take_rows(source_label, rows))
