@@ -164,21 +164,44 @@ def rows_holding(text: pa.Array, ascii_chars: str) -> pa.Array:
     UTF-8 bytes (an ASCII byte is never part of another character in UTF-8): far cheaper than a
     substring search per row, and rows without a match then skip the regex kernels."""
     codes = [ord(c) for c in ascii_chars]
-    if any(c > 0x7F for c in codes):
-        raise ValueError(f"rows_holding takes ASCII characters only, got {ascii_chars!r}")
-    if not pa.types.is_string(text.type) or len(text) == 0:  # large_string: the plain kernel
-        pattern = "[" + "".join(f"\\x{{{c:02X}}}" for c in codes) + "]"
-        return pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    if not codes or any(c > 0x7F for c in codes):
+        raise ValueError(f"rows_holding takes ASCII characters, got {ascii_chars!r}")
+
+    def hit(data: np.ndarray) -> np.ndarray:
+        found = data == codes[0]
+        for c in codes[1:]:
+            found |= data == c
+        return found
+
+    fallback = "[" + "".join(f"\\x{{{c:02X}}}" for c in codes) + "]"
+    return _rows_with_bytes(text, hit, fallback)
+
+
+def _rows_with_bytes(
+    text: pa.Array, hit: Callable[[np.ndarray], np.ndarray], fallback_pattern: str
+) -> pa.Array:
+    """Mask of the rows holding a byte where `hit(bytes)` is True (numpy over the string array's
+    data buffer; rows are found from the offsets). Not a plain string array (large_string): the
+    regex kernel with `fallback_pattern`."""
+    if not pa.types.is_string(text.type) or len(text) == 0:
+        return pc.fill_null(pc.match_substring_regex(text, fallback_pattern), False)
     _, offsets_buf, data_buf = text.buffers()
     offsets = np.frombuffer(offsets_buf, np.int32)[text.offset : text.offset + len(text) + 1]
     mask = np.zeros(len(text), dtype=bool)
     if data_buf is not None and offsets[-1] > offsets[0]:
         data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]]
-        hit = data == codes[0]
-        for c in codes[1:]:
-            hit |= data == c
-        mask[np.searchsorted(offsets, np.flatnonzero(hit) + offsets[0], side="right") - 1] = True
+        positions = np.flatnonzero(hit(data)) + offsets[0]
+        mask[np.searchsorted(offsets, positions, side="right") - 1] = True
     return pa.array(mask)
+
+
+def _space_work(data: np.ndarray) -> np.ndarray:
+    """Bytes where `_SPACE_RUN` may match: a control byte, a non-ASCII byte (U+0085, U+1680,
+    U+2028/9 and C1 controls are non-ASCII) or the first of two spaces."""
+    found = (data < 0x20) | (data >= 0x7F)
+    spaces = data == 0x20
+    found[:-1] |= spaces[:-1] & spaces[1:]
+    return found
 
 
 def _changed(before: pa.Array, after: pa.Array) -> int:
@@ -187,7 +210,10 @@ def _changed(before: pa.Array, after: pa.Array) -> int:
 
 def normalise_whitespace(text: pa.Array) -> pa.Array:
     """Whitespace/control runs -> one space, trimmed (after NFKC, which maps exotic spaces to ' ')."""
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _SPACE_RUN, " "))
+    needs = _rows_with_bytes(text, _space_work, r"[^\x20-\x7E]| {2}")
+    return pc.utf8_trim_whitespace(
+        _on_rows(text, needs, lambda t: pc.replace_substring_regex(t, _SPACE_RUN, " "))
+    )
 
 
 def repair_escapes(text: pa.Array) -> tuple[pa.Array, int]:

@@ -7,13 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from assets.corpus import cleaning
 from assets.corpus.cleaner import CleaningRules, clean_table
 from assets.corpus.cleaning import (
+    _SPACE_RUN,
     clean_text,
     dedup_key,
     fix_mojibake_token,
@@ -21,6 +23,7 @@ from assets.corpus.cleaning import (
     normalise_whitespace,
     repair_escapes,
     repair_mojibake,
+    rows_holding,
     strip_html,
 )
 from assets.corpus.errors import CorpusError
@@ -243,3 +246,19 @@ def test_clean_text_is_idempotent_and_trimmed(texts: list[str]) -> None:
     assert twice.to_pylist() == once.to_pylist()
     for t in once.to_pylist():
         assert t == t.strip() and "  " not in t
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("ab;<\\ \t\u00e9\u2028"))), max_size=30),
+    st.integers(0, 5),
+)
+@example(["a  b", "x<y;", None, "é\\", "c\t d "], 1)
+def test_byte_scan_masks_match_plain_python(texts: list[str | None], skip: int) -> None:
+    # sliced arrays (an offset into the buffers) and large_string (the regex fallback) included
+    for arr in (pa.array(texts, pa.string())[skip:], pa.array(texts, pa.large_string())[skip:]):
+        rows = texts[skip:]
+        assert rows_holding(arr, ";<").to_pylist() == [t is not None and (";" in t or "<" in t) for t in rows]
+        assert rows_holding(arr, "\\").to_pylist() == [t is not None and "\\" in t for t in rows]
+        spaces = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _SPACE_RUN, " "))
+        assert normalise_whitespace(arr).to_pylist() == spaces.to_pylist()
