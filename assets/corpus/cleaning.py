@@ -1,6 +1,9 @@
 """Cleaning rules on Arrow arrays: vectorised (pyarrow.compute kernels, DuckDB for hashing), no Python
 loop per row. Python only ever runs per *distinct* broken token (a mojibake sequence or an HTML
-entity), of which a corpus has tens, never per row.
+entity), of which a corpus has tens, never per row. A regex step runs only on the rows it can
+change: rows holding a ';' (entities), a '<' (tags), a backslash (escape remnants), a control byte,
+a non-ASCII byte or two spaces (whitespace), found by one numpy pass over the UTF-8 bytes
+(`rows_holding`); mojibake repair on non-ASCII rows only.
 
 Order (each step sees the previous one's output):
 1. null -> ''
