@@ -1,9 +1,8 @@
 """Cleaning rules on Arrow arrays: vectorised (pyarrow.compute kernels, DuckDB for hashing), no Python
 loop per row. Python only ever runs per *distinct* broken token (a mojibake sequence or an HTML
-entity), of which a corpus has tens, never per row. A regex step runs only on the rows it can
-change: rows holding a ';' (entities), a '<' (tags), a backslash (escape remnants), a control byte,
-a non-ASCII byte or two spaces (whitespace), found by one numpy pass over the UTF-8 bytes
-(`rows_holding`); mojibake repair on non-ASCII rows only.
+entity), of which a corpus has tens, never per row. The entity, tag and escape steps run only on
+the rows holding a ';', a '<' or a backslash, found by one numpy pass over the UTF-8 bytes
+(`rows_holding`).
 
 Order (each step sees the previous one's output):
 1. null -> ''
@@ -130,17 +129,11 @@ def _replace_tokens(
 
 
 def repair_mojibake(text: pa.Array, con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Array, int]:
-    """Returns the repaired array and the number of rows it changed (non-ASCII rows only: an
-    ASCII row holds no mojibake)."""
+    """Returns the repaired array and the number of rows it changed."""
     before = text
-
-    def repair(rows: pa.Array) -> pa.Array:
-        rows, n_rows = _replace_tokens(rows, MOJIBAKE_TOKEN, fix_mojibake_token, con)
-        if n_rows:  # double mojibake: a second pass
-            rows, _ = _replace_tokens(rows, MOJIBAKE_TOKEN, fix_mojibake_token, con)
-        return rows
-
-    text = _on_rows(text, pc.invert(pc.string_is_ascii(text)), repair)
+    text, n_rows = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token, con)
+    if n_rows:  # double mojibake: a second pass
+        text, _ = _replace_tokens(text, MOJIBAKE_TOKEN, fix_mojibake_token, con)
     return text, _changed(before, text)
 
 
@@ -165,46 +158,24 @@ def strip_html(text: pa.Array, con: duckdb.DuckDBPyConnection | None = None) -> 
 def rows_holding(text: pa.Array, ascii_chars: str) -> pa.Array:
     """Boolean mask of the rows whose text holds any of `ascii_chars`, from one numpy pass over the
     UTF-8 bytes (an ASCII byte is never part of another character in UTF-8): far cheaper than a
-    substring search per row, and rows without a match then skip the regex kernels."""
+    substring search per row, and rows without a match then skip the regex kernels. Not a plain
+    string array (large_string): the regex kernel."""
     codes = [ord(c) for c in ascii_chars]
     if not codes or any(c > 0x7F for c in codes):
         raise ValueError(f"rows_holding takes ASCII characters, got {ascii_chars!r}")
-
-    def hit(data: np.ndarray) -> np.ndarray:
-        found = data == codes[0]
-        for c in codes[1:]:
-            found |= data == c
-        return found
-
-    fallback = "[" + "".join(f"\\x{{{c:02X}}}" for c in codes) + "]"
-    return _rows_with_bytes(text, hit, fallback)
-
-
-def _rows_with_bytes(
-    text: pa.Array, hit: Callable[[np.ndarray], np.ndarray], fallback_pattern: str
-) -> pa.Array:
-    """Mask of the rows holding a byte where `hit(bytes)` is True (numpy over the string array's
-    data buffer; rows are found from the offsets). Not a plain string array (large_string): the
-    regex kernel with `fallback_pattern`."""
     if not pa.types.is_string(text.type) or len(text) == 0:
-        return pc.fill_null(pc.match_substring_regex(text, fallback_pattern), False)
+        pattern = "[" + "".join(f"\\x{{{c:02X}}}" for c in codes) + "]"
+        return pc.fill_null(pc.match_substring_regex(text, pattern), False)
     _, offsets_buf, data_buf = text.buffers()
     offsets = np.frombuffer(offsets_buf, np.int32)[text.offset : text.offset + len(text) + 1]
     mask = np.zeros(len(text), dtype=bool)
     if data_buf is not None and offsets[-1] > offsets[0]:
         data = np.frombuffer(data_buf, np.uint8)[offsets[0] : offsets[-1]]
-        positions = np.flatnonzero(hit(data)) + offsets[0]
-        mask[np.searchsorted(offsets, positions, side="right") - 1] = True
+        hit = data == codes[0]
+        for c in codes[1:]:
+            hit |= data == c
+        mask[np.searchsorted(offsets, np.flatnonzero(hit) + offsets[0], side="right") - 1] = True
     return pa.array(mask)
-
-
-def _space_work(data: np.ndarray) -> np.ndarray:
-    """Bytes where `_SPACE_RUN` may match: a control byte, a non-ASCII byte (U+0085, U+1680,
-    U+2028/9 and C1 controls are non-ASCII) or the first of two spaces."""
-    found = (data < 0x20) | (data >= 0x7F)
-    spaces = data == 0x20
-    found[:-1] |= spaces[:-1] & spaces[1:]
-    return found
 
 
 def _changed(before: pa.Array, after: pa.Array) -> int:
@@ -213,10 +184,7 @@ def _changed(before: pa.Array, after: pa.Array) -> int:
 
 def normalise_whitespace(text: pa.Array) -> pa.Array:
     """Whitespace/control runs -> one space, trimmed (after NFKC, which maps exotic spaces to ' ')."""
-    needs = _rows_with_bytes(text, _space_work, r"[^\x20-\x7E]| {2}")
-    return pc.utf8_trim_whitespace(
-        _on_rows(text, needs, lambda t: pc.replace_substring_regex(t, _SPACE_RUN, " "))
-    )
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _SPACE_RUN, " "))
 
 
 def repair_escapes(text: pa.Array) -> tuple[pa.Array, int]:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -15,7 +14,6 @@ from hypothesis import strategies as st
 from assets.corpus import cleaning
 from assets.corpus.cleaner import CleaningRules, clean_table
 from assets.corpus.cleaning import (
-    _SPACE_RUN,
     clean_text,
     dedup_key,
     fix_mojibake_token,
@@ -254,11 +252,10 @@ def test_clean_text_is_idempotent_and_trimmed(texts: list[str]) -> None:
     st.integers(0, 5),
 )
 @example(["a  b", "x<y;", None, "é\\", "c\t d "], 1)
-def test_byte_scan_masks_match_plain_python(texts: list[str | None], skip: int) -> None:
-    # sliced arrays (an offset into the buffers) and large_string (the regex fallback) included
+def test_byte_scan_mask_matches_plain_python(texts: list[str | None], skip: int) -> None:
+    # sliced arrays (an offset into the buffers) and large_string (the regex fallback) included;
+    # a slip in the row mapping would send a row with an entity, a tag or a remnant past its repair
     for arr in (pa.array(texts, pa.string())[skip:], pa.array(texts, pa.large_string())[skip:]):
         rows = texts[skip:]
         assert rows_holding(arr, ";<").to_pylist() == [t is not None and (";" in t or "<" in t) for t in rows]
         assert rows_holding(arr, "\\").to_pylist() == [t is not None and "\\" in t for t in rows]
-        spaces = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _SPACE_RUN, " "))
-        assert normalise_whitespace(arr).to_pylist() == spaces.to_pylist()
