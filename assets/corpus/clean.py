@@ -7,16 +7,17 @@ Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.par
                                     int(md5(row_id).hexdigest()[:8], 16) / 2**32 < eval_fraction
                                     (deterministic: a row never changes split between runs), except
                                     the kept row of a label conflict: 'conflict' (rule in
-                                    assets.corpus.conflicts)
+                                    assets.corpus.conflicts; every row of each conflicting group is in
+                                    <materialization_id>.conflicts.parquet beside this file, and the
+                                    handle's extra carries conflicts_path and label_conflicts, the
+                                    number of groups)
     gold_label    string, nullable  true label: ONLY for evaluation (split='eval') and demo annotators
     source_label  string, nullable  the label the source shipped (noisy in the demo)
     text_chars    int32,  not null  length of `text` in code points
 Rows keep raw order. Annotation imports only split == 'train' rows, sending (row_id as id, text);
 eval rows and every gold label stay out of annotation. Training evaluates on split == 'eval' with
 gold_label. The returned ArtifactHandle has rows = rows out and extra = {rows_in, rows_train,
-rows_eval, eval_fraction, dropped: {reason: rows}, conflicts_path, label_conflicts (groups)}; the
-conflicts artifact (every row of every label-conflict group) lies beside the corpus,
-<materialization_id>.conflicts.parquet (CONFLICTS_SCHEMA).
+rows_eval, eval_fraction, dropped: {reason: rows}}.
 """
 
 import dagster as dg
