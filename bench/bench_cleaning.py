@@ -1,11 +1,12 @@
 """Clean N generated rows (default 1M): the vectorised cleaner (assets.corpus.cleaner) against a
 straightforward pandas `.apply` implementation of the same rules, side by side in the same run.
 
-Each variant runs in its own subprocess (file -> file, Parquet in and out) and reports its wall time
-and its peak RSS (VmHWM, reset through /proc/self/clear_refs once the imports are done) minus its RSS
-just before cleaning started, so the libraries' own footprint is not counted and the two figures
-are comparable. Targets: rows/s >= 5x
-the pandas variant, peak working memory <= 2x the input's Arrow size.
+Both variants repair (escape remnants included), filter, de-duplicate, split and write the label
+conflicts file. Each variant runs in its own subprocess (file -> file, Parquet in and out) and
+reports its wall time and its peak RSS (VmHWM, reset through /proc/self/clear_refs once the imports
+are done) minus its RSS just before cleaning started, so the libraries' own footprint is not counted
+and the two figures are comparable. Targets: rows/s >= 5x the pandas variant, peak working memory
+<= 2x the input's Arrow size.
 
     python -m bench.bench_cleaning [--rows N]
 """
@@ -57,7 +58,14 @@ def _peak_rss_bytes() -> int:
 
 # -- the pandas `.apply` baseline: same rules, one Python call per row --------------------------------
 def _pandas_rules() -> tuple[re.Pattern[str], ...]:
-    from assets.corpus.cleaning import _AG_ENTITY, ENTITY_TOKEN, HTML_TAG, MOJIBAKE_TOKEN
+    from assets.corpus.cleaning import (
+        _AG_ENTITY,
+        _BACKSLASH_RUN,
+        _ESCAPED_SYMBOL,
+        ENTITY_TOKEN,
+        HTML_TAG,
+        MOJIBAKE_TOKEN,
+    )
 
     moji = re.sub(r"\\x\{([0-9A-F]+)\}", lambda m: chr(int(m.group(1), 16)), MOJIBAKE_TOKEN)
     return (
@@ -65,18 +73,20 @@ def _pandas_rules() -> tuple[re.Pattern[str], ...]:
         re.compile(_AG_ENTITY),
         re.compile(ENTITY_TOKEN),
         re.compile(HTML_TAG),
+        re.compile(_ESCAPED_SYMBOL),
+        re.compile(_BACKSLASH_RUN),
         re.compile("[\u200b-\u200d\u2060\ufeff]"),
         re.compile(r"[\s\x00-\x1f\x7f-\x9f]+"),
         re.compile("[" + re.escape(string.punctuation) + "’‘“”«»…–—]+"),
     )
 
 
-def clean_pandas(src: Path, dst: Path) -> int:
+def clean_pandas(src: Path, dst: Path) -> tuple[int, int]:
     import pandas as pd
 
     from assets.corpus.cleaning import fix_mojibake_token
 
-    moji, ag, entity, tag, zero_width, space, punct = _pandas_rules()
+    moji, ag, entity, tag, escaped, backslash, zero_width, space, punct = _pandas_rules()
 
     def clean_one(text: str | None) -> str:
         text = text or ""
@@ -86,6 +96,8 @@ def clean_pandas(src: Path, dst: Path) -> int:
         text = entity.sub(lambda m: html.unescape(m.group(0)), text)
         text = tag.sub(" ", text)
         text = unicodedata.normalize("NFKC", text)
+        if "\\" in text:  # escape remnants
+            text = backslash.sub(" ", escaped.sub(r"\1", text))
         return space.sub(" ", zero_width.sub("", text)).strip()
 
     def split_of(row_id: str) -> str:
@@ -99,19 +111,26 @@ def clean_pandas(src: Path, dst: Path) -> int:
     df["text"] = df["text"].apply(clean_one)
     df["text_chars"] = df["text"].apply(len)
     df = df[(df["text_chars"] >= MIN_CHARS) & (df["text_chars"] <= MAX_CHARS)]
+    df["key"] = df["text"].apply(lambda t: " ".join(punct.sub("", t.lower()).split()))
+    # label conflicts: groups of one key holding 2+ distinct non-null source labels
+    in_conflict = df.groupby("key")["source_label"].transform("nunique") > 1
+    conflicts = df.loc[in_conflict, ["key", "row_id", "text", "source_label"]]
+    conflicts.insert(0, "group_row_id", conflicts.groupby("key")["row_id"].transform("first"))
+    conflicts.drop(columns="key").to_parquet(dst.with_name(f"{dst.stem}.conflicts.parquet"))
     df = df.drop_duplicates("text")
-    key = df["text"].apply(lambda t: " ".join(punct.sub("", t.lower()).split()))
-    df = df[~key.duplicated()].copy()
+    df = df[~df["key"].duplicated()].copy()
     df["split"] = df["row_id"].apply(split_of)
-    df.to_parquet(dst)
-    return len(df)
+    df.loc[df["key"].isin(conflicts["key"]), "split"] = "conflict"
+    df.drop(columns="key").to_parquet(dst)
+    return len(df), int(conflicts["group_row_id"].nunique())
 
 
-def clean_arrow(src: Path, dst: Path) -> int:
+def clean_arrow(src: Path, dst: Path) -> tuple[int, int]:
     from assets.corpus.cleaner import CleaningRules, clean_parquet
 
     rules = CleaningRules(min_chars=MIN_CHARS, max_chars=MAX_CHARS, eval_fraction=EVAL_FRACTION)
-    return clean_parquet(src, dst, rules).rows_out
+    report = clean_parquet(src, dst, rules)
+    return report.rows_out, report.label_conflict_groups
 
 
 def _child(variant: str, src: Path, dst: Path) -> None:
@@ -123,13 +142,14 @@ def _child(variant: str, src: Path, dst: Path) -> None:
     reset = _reset_peak_rss()
     rss_before = _rss_bytes()
     started = time.perf_counter()
-    rows_out = (clean_arrow if variant == "arrow" else clean_pandas)(src, dst)
+    rows_out, conflict_groups = (clean_arrow if variant == "arrow" else clean_pandas)(src, dst)
     duration_s = time.perf_counter() - started
     peak = _peak_rss_bytes()
     out = {
         "duration_s": duration_s,
         "peak_extra_bytes": peak - rss_before,
         "rows_out": rows_out,
+        "conflict_groups": conflict_groups,
         "reset": reset,
     }
     print(json.dumps(out))
@@ -165,6 +185,8 @@ def run(workdir: Path, rows: int = ROWS) -> list[BenchRow]:
                  "<= 2", pandas["peak_extra_bytes"] / input_bytes),
         BenchRow("cleaning", "rows out", arrow["rows_out"], "rows", "", pandas["rows_out"],
                  "baseline = pandas .apply (same rules)"),
+        BenchRow("cleaning", "label conflict groups", arrow["conflict_groups"], "groups", "",
+                 pandas["conflict_groups"], "baseline = pandas groupby (same rule)"),
     ]  # fmt: skip
 
 

@@ -1,7 +1,10 @@
 """Reading the upstream Parquet artifacts and checking them before any compute.
 
 Pretraining uses the `train` split of `clean_corpus` only: the `eval` rows are the held-out set the
-fine-tuned classifier is scored on, so the encoder never sees them, not even unlabelled.
+fine-tuned classifier is scored on, so the encoder never sees them, not even unlabelled. Rows with
+split `conflict` (duplicates whose source labels disagree, `assets.corpus.conflicts`) are neither
+pretrained on nor scored against; an annotation of one (adjudication) is a training label like any
+other: `labelled_set` leaves out eval rows only.
 
 The classes (`choices`) are the label set `label_tasks` created, as the annotations handle carries it
 (`extra["choices"]`); every annotation label and every eval gold label must be one of them.

@@ -3,9 +3,14 @@
 Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA):
     row_id        string, not null  unique; the raw row id (stable for the same source)
     text          string, not null  cleaned (see assets.corpus.cleaning), min_chars..max_chars long
-    split         string, not null  'train' | 'eval'; 'eval' iff
+    split         string, not null  'train' | 'eval' | 'conflict'; 'eval' iff
                                     int(md5(row_id).hexdigest()[:8], 16) / 2**32 < eval_fraction
-                                    (deterministic: a row never changes split between runs)
+                                    (deterministic: a row never changes split between runs), except
+                                    the kept row of a label conflict: 'conflict' (rule in
+                                    assets.corpus.conflicts; every row of each conflicting group is in
+                                    <materialization_id>.conflicts.parquet beside this file, and the
+                                    handle's extra carries conflicts_path and label_conflicts, the
+                                    number of groups)
     gold_label    string, nullable  true label: ONLY for evaluation (split='eval') and demo annotators
     source_label  string, nullable  the label the source shipped (noisy in the demo)
     text_chars    int32,  not null  length of `text` in code points
@@ -21,6 +26,7 @@ import duckdb
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from assets.corpus import conflicts
 from assets.corpus.cleaner import DROP_REASONS, CleaningRules, clean_parquet
 from assets.corpus.quality import (
     CleanQuality,
@@ -94,6 +100,9 @@ def clean_corpus(
         if (short := short_rows_sentence(quality)) is not None:
             context.log.info(short)
         bytes_out = rec.add_storage(path, kind="dataset")
+        conflicts_file = conflicts.conflicts_path(path)
+        rec.add_storage(conflicts_file, kind="dataset")
+        context.log.info(conflicts.conflict_summary(report.label_conflict_groups, report.label_conflict_rows))
         meta: dict[str, object] = {
             "rows_in": dg.MetadataValue.int(report.rows_in),
             "rows_out": dg.MetadataValue.int(report.rows_out),
@@ -103,6 +112,10 @@ def clean_corpus(
             "bytes_out": dg.MetadataValue.int(bytes_out),
             "upstream_materialization_id": raw_corpus.materialization_id,
             "path": dg.MetadataValue.path(str(path)),
+            "label_conflict_groups": dg.MetadataValue.int(report.label_conflict_groups),
+            "label_conflict_rows": dg.MetadataValue.int(report.label_conflict_rows),
+            "label_conflict_rule": dg.MetadataValue.text(conflicts.CONFLICT_RULE),
+            "conflicts_path": dg.MetadataValue.path(str(conflicts_file)),
         }
         meta.update({f"dropped_{k}": dg.MetadataValue.int(v) for k, v in report.dropped.items()})
         meta.update(
@@ -122,6 +135,8 @@ def clean_corpus(
             rows_in=report.rows_in,
             rows_train=report.rows_train,
             rows_eval=report.rows_eval,
+            conflicts_path=str(conflicts_file),
+            label_conflicts=report.label_conflict_groups,
             eval_fraction=rules.eval_fraction,
             dropped=dict(report.dropped),
             quality=quality.as_extra(),
@@ -150,7 +165,8 @@ def clean_corpus_schema(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
     schema = pq.read_schema(clean_corpus.path).remove_metadata()
     expected = {f.name: str(f.type) for f in CLEAN_SCHEMA}
     actual = {f.name: str(f.type) for f in schema}
-    bad_split = _scalar(clean_corpus, "SELECT count(*) FROM t WHERE split NOT IN ('train', 'eval')")
+    splits = ", ".join(f"'{s}'" for s in conflicts.SPLITS)
+    bad_split = _scalar(clean_corpus, f"SELECT count(*) FROM t WHERE split NOT IN ({splits})")
     return dg.AssetCheckResult(
         passed=actual == expected and bad_split == 0,
         metadata={"expected": str(expected), "actual": str(actual), "rows_with_bad_split": bad_split},

@@ -3,7 +3,9 @@
 Memory stays near the size of the *surviving* rows: each input batch is cleaned and filtered on its
 own (empty / too short / too long), only survivors and two 64-bit hashes per row are kept, the
 global de-duplication (first occurrence in row order wins) is decided on the hashes, and the output
-is written batch by batch while the kept batches are released.
+is written batch by batch while the kept batches are released. Duplicates whose source labels
+disagree are label conflicts (`assets.corpus.conflicts`): their kept row gets split 'conflict' and
+every row of each such group is written to the conflicts artifact beside the output, first.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assets.corpus.cleaning import clean_text, dedup_key, first_occurrence, hashes_and_split
+from assets.corpus.cleaning import REPAIRS, clean_text, dedup_key, first_occurrence, hashes_and_split
+from assets.corpus.conflicts import (
+    CONFLICT_SPLIT,
+    conflicts_path,
+    conflicts_table,
+    find_conflicts,
+)
 from assets.corpus.errors import CorpusError
 from assets.corpus.storage import CLEAN_SCHEMA, RAW_SCHEMA
 from warehouse.atomic import atomic_file
@@ -45,12 +53,14 @@ class CleanReport:
     rows_in: int = 0
     rows_out: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
-    repaired: dict[str, int] = field(default_factory=lambda: {"encoding_repaired": 0, "html_stripped": 0})
+    repaired: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPAIRS, 0))
     rows_eval: int = 0
+    label_conflict_groups: int = 0  # rows with split 'conflict' (one kept row per group)
+    label_conflict_rows: int = 0  # rows of those groups, kept and dropped (the conflicts artifact)
 
     @property
     def rows_train(self) -> int:
-        return self.rows_out - self.rows_eval
+        return self.rows_out - self.rows_eval - self.label_conflict_groups
 
 
 def _clean_batch(
@@ -97,7 +107,9 @@ def _keep_mask(
 
 
 def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
-    """Clean `src` into `dst` (published atomically). Raises CorpusError when nothing is left."""
+    """Clean `src` into `dst` and write its label conflicts to `conflicts_path(dst)`, each published
+    atomically (the conflicts first: a corpus never lacks its conflicts file; a failure while writing
+    the corpus removes it). Raises CorpusError when nothing is left."""
     report = CleanReport()
     try:
         reader = pq.ParquetFile(src)
@@ -122,7 +134,9 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
         con.close()
     if report.rows_in == 0:
         raise CorpusError("the raw corpus has no rows", source=str(src))
-    keep = _keep_mask(np.concatenate(text_hashes), np.concatenate(key_hashes), rules, report)
+    h_text, h_key = np.concatenate(text_hashes), np.concatenate(key_hashes)
+    del text_hashes, key_hashes
+    keep = _keep_mask(h_text, h_key, rules, report)
     report.rows_out = int(keep.sum())
     if report.rows_out == 0:
         raise CorpusError(
@@ -131,16 +145,44 @@ def clean_parquet(src: Path, dst: Path, rules: CleaningRules) -> CleanReport:
             source=str(src),
             column="text",
         )
+    labels = pa.chunked_array([b.column("source_label") for b in kept], pa.string())
+    group_hash = h_key if rules.dedupe_normalised else h_text
+    del h_text, h_key
+    conflicts = find_conflicts(group_hash, labels)
+    del group_hash
+    report.label_conflict_groups, report.label_conflict_rows = conflicts.groups, len(conflicts.rows)
+    side = conflicts_path(dst)
+    with atomic_file(side) as tmp:
+        pq.write_table(conflicts_table(kept, conflicts), tmp, compression="zstd")
+    try:
+        _write_kept(kept, keep, conflicts.kept, dst, report)
+    except BaseException:
+        side.unlink(missing_ok=True)
+        raise
+    return report
+
+
+def _write_kept(
+    kept: list[pa.RecordBatch], keep: np.ndarray, conflict: np.ndarray, dst: Path, report: CleanReport
+) -> None:
+    """Write the rows `keep` selects, batch by batch (each released once written); the rows
+    `conflict` marks get split 'conflict'."""
     start = 0
     with atomic_file(dst) as tmp, pq.ParquetWriter(tmp, CLEAN_SCHEMA, compression="zstd") as writer:
         kept.reverse()
         while kept:
             batch = kept.pop()
-            part = batch.filter(pa.array(keep[start : start + batch.num_rows]))
+            rows = slice(start, start + batch.num_rows)
             start += batch.num_rows
+            part = batch.filter(pa.array(keep[rows]))
+            marked = conflict[rows][keep[rows]]
+            if marked.any():
+                split = pc.if_else(pa.array(marked), CONFLICT_SPLIT, part.column("split"))
+                part = part.set_column(
+                    CLEAN_SCHEMA.get_field_index("split"), CLEAN_SCHEMA.field("split"), split
+                )
             report.rows_eval += int(pc.sum(pc.equal(part.column("split"), "eval")).as_py() or 0)
             writer.write_batch(part)
-    return report
 
 
 def clean_table(table: pa.Table, rules: CleaningRules, workdir: Path) -> tuple[pa.Table, CleanReport]:

@@ -67,7 +67,7 @@ def test_demo_source_end_to_end(home: FootprintHome) -> None:
     assert table.schema.remove_metadata().equals(CLEAN_SCHEMA)
     assert raw.rows == 800 and clean.rows == table.num_rows < 800
     assert clean.extra["rows_in"] == 800
-    assert clean.extra["rows_train"] + clean.extra["rows_eval"] == clean.rows
+    assert clean.extra["rows_train"] + clean.extra["rows_eval"] + clean.extra["label_conflicts"] == clean.rows
     assert sum(clean.extra["dropped"].values()) == 800 - clean.rows
     assert clean.bytes == Path(clean.path).stat().st_size
 

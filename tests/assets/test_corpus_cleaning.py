@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from assets.corpus import cleaning
 from assets.corpus.cleaner import CleaningRules, clean_table
 from assets.corpus.cleaning import (
     clean_text,
@@ -17,11 +19,15 @@ from assets.corpus.cleaning import (
     fix_mojibake_token,
     hashes_and_split,
     normalise_whitespace,
+    repair_escapes,
     repair_mojibake,
+    rows_holding,
     strip_html,
 )
 from assets.corpus.errors import CorpusError
+from assets.corpus.generator import generate_reviews
 from assets.corpus.storage import CLEAN_SCHEMA
+from assets.corpus.topics import generate_topics
 
 
 def _raw(texts: list[str | None], labels: list[str | None] | None = None) -> pa.Table:
@@ -72,6 +78,84 @@ def test_html_and_agnews_entities() -> None:
         "Western & Southern",
     ]
     assert n == 4
+
+
+def test_escape_remnants_repaired() -> None:
+    # the patterns of scraped news (AG News): an escaped '$', a line break left as one backslash
+    # gluing words, a paragraph break as two, a break before a space, a digit, a quote or the end
+    rows = [
+        "Vonage raised \\$105 million (US\\$1.2bn)",
+        "the quartet of Middle East\\advisers, backing\\up",
+        "and Images\\\\Yahoo yesterday",
+        'file contains\\\\"foo"\\\\Document 2',
+        'he said \\"no\\" and it\\\'s over',
+        "Enron Corp.'s\\ dramatic collapse",
+        "the dollar below\\107 yen",
+        "Sharp Corp.\\(6753.T) says",
+        "ends with a break\\",
+        "no remnant here",
+        None,
+    ]
+    fixed, n = repair_escapes(pa.array(rows, pa.string()))
+    assert fixed.to_pylist() == [
+        "Vonage raised $105 million (US$1.2bn)",
+        "the quartet of Middle East advisers, backing up",
+        "and Images Yahoo yesterday",
+        'file contains "foo" Document 2',
+        'he said "no" and it\'s over',
+        "Enron Corp.'s  dramatic collapse",
+        "the dollar below 107 yen",
+        "Sharp Corp. (6753.T) says",
+        "ends with a break ",
+        "no remnant here",
+        None,
+    ]
+    assert n == 9
+    cleaned, repaired = clean_text(pa.array([*rows[5:9], "board.\\&lt;br&gt;Phones"], pa.string()))
+    assert cleaned.to_pylist() == [
+        "Enron Corp.'s dramatic collapse",
+        "the dollar below 107 yen",
+        "Sharp Corp. (6753.T) says",
+        "ends with a break",
+        "board. Phones",
+    ]
+    assert repaired["escapes_repaired"] == 5 and repaired["html_stripped"] == 1
+
+
+NO_BACKSLASH = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\\"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(NO_BACKSLASH, min_size=1, max_size=20))
+def test_escape_repair_is_identity_without_backslash(texts: list[str]) -> None:
+    fixed, n = repair_escapes(pa.array(texts, pa.string()))
+    assert fixed.to_pylist() == texts and n == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("ab $'\"\\.é\t")), min_size=1, max_size=20))
+def test_escape_repair_removes_only_backslashes_and_adds_only_spaces(texts: list[str]) -> None:
+    fixed, n = repair_escapes(pa.array(texts, pa.string()))
+
+    def visible(t: str) -> str:
+        return "".join(c for c in t if c not in "\\ ")
+
+    for before, after in zip(texts, fixed.to_pylist(), strict=True):
+        assert "\\" not in after
+        assert visible(after) == visible(before)
+    assert n == sum("\\" in t for t in texts)
+
+
+@pytest.mark.parametrize("generate", [generate_reviews, generate_topics])
+def test_clean_demo_text_unchanged_by_escape_repair(
+    generate: Callable[..., pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = generate(3000, 7).column("text").combine_chunks()
+    with_repair, repaired = clean_text(text)
+    monkeypatch.setattr(cleaning, "repair_escapes", lambda t: (t, 0))
+    without_repair, _ = clean_text(text)
+    assert repaired["escapes_repaired"] == 0
+    assert with_repair.equals(without_repair)
 
 
 def test_whitespace_and_nfkc() -> None:
@@ -127,7 +211,7 @@ def test_clean_table_drops_per_reason(tmp_path: Path) -> None:
         "duplicate_exact": 1,
         "duplicate_normalised": 1,
     }
-    assert report.repaired == {"encoding_repaired": 1, "html_stripped": 1}
+    assert report.repaired == {"encoding_repaired": 1, "html_stripped": 1, "escapes_repaired": 0}
 
 
 def test_normalised_dedup_can_be_switched_off(tmp_path: Path) -> None:
@@ -160,3 +244,18 @@ def test_clean_text_is_idempotent_and_trimmed(texts: list[str]) -> None:
     assert twice.to_pylist() == once.to_pylist()
     for t in once.to_pylist():
         assert t == t.strip() and "  " not in t
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("ab;<\\ \t\u00e9\u2028"))), max_size=30),
+    st.integers(0, 5),
+)
+@example(["a  b", "x<y;", None, "é\\", "c\t d "], 1)
+def test_byte_scan_mask_matches_plain_python(texts: list[str | None], skip: int) -> None:
+    # sliced arrays (an offset into the buffers) and large_string (the regex fallback) included;
+    # a slip in the row mapping would send a row with an entity, a tag or a remnant past its repair
+    for arr in (pa.array(texts, pa.string())[skip:], pa.array(texts, pa.large_string())[skip:]):
+        rows = texts[skip:]
+        assert rows_holding(arr, ";<").to_pylist() == [t is not None and (";" in t or "<" in t) for t in rows]
+        assert rows_holding(arr, "\\").to_pylist() == [t is not None and "\\" in t for t in rows]
