@@ -33,8 +33,10 @@ class Run:
     footprint_home: Path
 
     def artifacts(self, asset: str) -> list[Path]:
+        """The asset's datasets (the label-conflicts list written beside a clean corpus left out)."""
         folder = self.footprint_home / "artifacts" / asset
-        return sorted(folder.iterdir()) if folder.exists() else []
+        found = sorted(folder.iterdir()) if folder.exists() else []
+        return [p for p in found if not p.name.endswith(".conflicts.parquet")]
 
     def latest_metadata(self, asset: str) -> dict[str, Any]:
         with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
