@@ -17,26 +17,63 @@ from warehouse.facts import QualityMetric
 class PlanConfig(dg.Config):  # type: ignore[misc]
     """Inputs of the plan made before the run: energy_kwh = N x W x H x PUE / 1000 (warehouse.estimate).
     H = (plan_startup_s + max_steps / plan_steps_per_s) / 3600. Default W: a CPU's 85 W TDP per rank
-    (CodeCarbon's fallback), an upper bound where a rank uses one core of several."""
+    (CodeCarbon's fallback), an upper bound where a rank uses one core of several.
+
+    Prices, PUE and grid intensity are the rate card's (the one in force: `FOOTPRINT_RATE_CARD` or the
+    shipped default), the same figures that price the metered footprint, unless set here: a rank's
+    device-hour is the card's `device_usd_per_hour` of `plan_device` (on CPU divided among the host's
+    hardware threads, one per rank), electricity its `electricity_usd_per_kwh` (0 in the cloud profile,
+    whose instance prices include power)."""
 
     plan_device_watts: float = 85.0
     plan_steps_per_s: float = 33.0  # tiny BERT on these CPUs (../shared/ENVIRONMENT.md)
     plan_startup_s: float = 15.0  # process start + torch/transformers imports + tokenizer, measured here
-    plan_pue: float = 1.0
-    plan_grid_gco2_per_kwh: float = 475.0  # world average (IEA 2019)
-    plan_usd_per_device_hour: float = 0.0
-    plan_usd_per_kwh: float = 0.0
+    plan_device: str = "cpu"  # what one rank runs on: 'cpu' (one hardware thread) or 'gpu'
+    plan_pue: float | None = None  # None: the rate card's pue
+    plan_grid_gco2_per_kwh: float | None = None  # None: the rate card's grid_gco2e_per_kwh
+    plan_usd_per_device_hour: float | None = None  # None: from the rate card (see above)
+    plan_usd_per_kwh: float | None = None  # None: the rate card's electricity_usd_per_kwh
+
+
+def _card_figures(cfg: PlanConfig) -> dict[str, float]:
+    """The rate card's figures for what the config leaves unset (the card is read only when needed)."""
+    import os
+
+    from warehouse.ratecard import configured_card_path, read_rate_card
+
+    if cfg.plan_device not in ("cpu", "gpu"):
+        raise ValueError(f"plan_device must be 'cpu' or 'gpu', got {cfg.plan_device!r}")
+    given = {
+        "pue": cfg.plan_pue,
+        "grid": cfg.plan_grid_gco2_per_kwh,
+        "device_hour": cfg.plan_usd_per_device_hour,
+        "kwh": cfg.plan_usd_per_kwh,
+    }
+    if all(v is not None for v in given.values()):
+        return {k: float(v) for k, v in given.items() if v is not None}
+    card = read_rate_card(configured_card_path())
+    per_device = card.value("device_usd_per_hour", cfg.plan_device)
+    if cfg.plan_device == "cpu":  # the card prices the whole host; a rank uses one hardware thread
+        per_device /= os.cpu_count() or 1
+    from_card = {
+        "pue": card.value("pue"),
+        "grid": card.value("grid_gco2e_per_kwh"),
+        "device_hour": per_device,
+        "kwh": card.value("electricity_usd_per_kwh"),
+    }
+    return {k: float(v if v is not None else from_card[k]) for k, v in given.items()}
 
 
 def make_plan(cfg: PlanConfig, *, devices: int, max_steps: int) -> Estimate:
+    figures = _card_figures(cfg)
     return estimate(
         devices=devices,
         device_watts=cfg.plan_device_watts,
         hours=(cfg.plan_startup_s + max_steps / cfg.plan_steps_per_s) / 3600.0,
-        pue=cfg.plan_pue,
-        grid_gco2_per_kwh=cfg.plan_grid_gco2_per_kwh,
-        usd_per_device_hour=cfg.plan_usd_per_device_hour,
-        usd_per_kwh=cfg.plan_usd_per_kwh,
+        pue=figures["pue"],
+        grid_gco2_per_kwh=figures["grid"],
+        usd_per_device_hour=figures["device_hour"],
+        usd_per_kwh=figures["kwh"],
     )
 
 

@@ -73,6 +73,7 @@ def test_pretrained_checkpoint_and_metadata(pretrained: Pretrained) -> None:
         assert float(meta[key]) > 0, key  # type: ignore[arg-type]
     assert "data:image/png;base64," in str(meta["training/loss_curve"])
     assert float(meta["plan/energy_kwh"]) > 0  # type: ignore[arg-type]
+    assert float(meta["plan/cost_usd"]) > 0, "the plan is priced by the rate card, like the footprint"  # type: ignore[arg-type]
     # the priced footprint comes from the warehouse (its figures are the pricing suite's business)
     assert {"footprint/energy_kwh", "footprint/cost_usd", "footprint/window_id"} <= set(meta)
 
