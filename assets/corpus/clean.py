@@ -50,6 +50,11 @@ class CleanCorpusConfig(dg.Config):  # type: ignore[misc]
     max_chars: int = Field(default=2000, description="drop texts longer than this (code points)")
     eval_fraction: float = Field(default=0.2, description="share of rows held out for evaluation")
     dedupe_normalised: bool = Field(default=True, description="also drop case/punctuation variants")
+    repair_escapes: bool = Field(
+        default=True,
+        description="repair backslash remnants of scraped text ('\\$' -> '$', 'and\\the' -> 'and the'); "
+        "False keeps every backslash (code, paths)",
+    )
     # thresholds of the quality checks below: they live here, beside the rules they judge, and reach
     # the checks through the ArtifactHandle the checks receive (a check cannot read its asset's run
     # config; the handle is exactly the materialization checked, where "the latest materialization's
@@ -84,6 +89,7 @@ def clean_corpus(
         max_chars=config.max_chars,
         eval_fraction=config.eval_fraction,
         dedupe_normalised=config.dedupe_normalised,
+        repair_escapes=config.repair_escapes,
     )
     with accounted(context, footprint, upstream=[raw_corpus]) as rec:
         rec.add_transfer(

@@ -39,6 +39,7 @@ class CleaningRules:
     max_chars: int = 2000
     eval_fraction: float = 0.2
     dedupe_normalised: bool = True
+    repair_escapes: bool = True  # step 5 of assets/corpus/cleaning.py (False: keep every backslash)
     batch_rows: int = 32_768
 
     def __post_init__(self) -> None:
@@ -66,7 +67,7 @@ class CleanReport:
 def _clean_batch(
     batch: pa.RecordBatch, rules: CleaningRules, report: CleanReport, con: duckdb.DuckDBPyConnection
 ) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray]:
-    text, repaired = clean_text(batch.column("text"), con)
+    text, repaired = clean_text(batch.column("text"), con, escapes=rules.repair_escapes)
     for k, v in repaired.items():
         report.repaired[k] += v
     chars = pc.utf8_length(text)

@@ -228,10 +228,12 @@ def _needs_nfkc_pattern() -> str:
 
 
 def clean_text(
-    text: pa.Array, con: duckdb.DuckDBPyConnection | None = None
+    text: pa.Array, con: duckdb.DuckDBPyConnection | None = None, *, escapes: bool = True
 ) -> tuple[pa.Array, dict[str, int]]:
     """Steps 1-6 of the module docstring. Returns the cleaned text and rows touched per repair.
-    Steps that cannot change ASCII text (encoding repair, NFKC) run on the non-ASCII rows only."""
+    Steps that cannot change ASCII text (encoding repair, NFKC) run on the non-ASCII rows only.
+    `escapes=False` skips step 5: every backslash is kept (a corpus where they are content: code,
+    paths, LaTeX)."""
     text = pc.fill_null(text.cast(pa.string()), "")
     text, n_moji = repair_mojibake(text, con)
     text, n_html = strip_html(text, con)
@@ -241,7 +243,7 @@ def clean_text(
     text = _on_rows(
         text, unusual, lambda t: pc.replace_substring_regex(pc.utf8_normalize(t, "NFKC"), _ZERO_WIDTH, "")
     )
-    text, n_escapes = repair_escapes(text)
+    text, n_escapes = repair_escapes(text) if escapes else (text, 0)
     repaired = {"encoding_repaired": n_moji, "html_stripped": n_html, "escapes_repaired": n_escapes}
     return normalise_whitespace(text), repaired
 

@@ -259,3 +259,21 @@ def test_byte_scan_mask_matches_plain_python(texts: list[str | None], skip: int)
         rows = texts[skip:]
         assert rows_holding(arr, ";<").to_pylist() == [t is not None and (";" in t or "<" in t) for t in rows]
         assert rows_holding(arr, "\\").to_pylist() == [t is not None and "\\" in t for t in rows]
+
+
+def test_escape_repair_can_be_turned_off_for_corpora_whose_backslashes_are_content(tmp_path: Path) -> None:
+    texts = [
+        "open C:\\Users\\me\\notes.txt with care",
+        "the formula \\alpha + \\beta is right",
+        "plain words only",
+    ]
+    (tmp_path / "off").mkdir()
+    (tmp_path / "on").mkdir()
+    kept, kept_report = clean_table(
+        _raw(texts), CleaningRules(eval_fraction=0.0, repair_escapes=False), tmp_path / "off"
+    )
+    assert sorted(kept.column("text").to_pylist()) == sorted(texts)
+    assert kept_report.repaired["escapes_repaired"] == 0
+    fixed, fixed_report = clean_table(_raw(texts), CleaningRules(eval_fraction=0.0), tmp_path / "on")
+    assert not any("\\" in t for t in fixed.column("text").to_pylist())
+    assert fixed_report.repaired["escapes_repaired"] == 2
