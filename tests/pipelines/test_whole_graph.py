@@ -82,7 +82,11 @@ def test_asset_footprint_row_per_asset(graph: WholeGraph, asset: str) -> None:
         [row["materialization_id"]],
     )
     assert m["windows"] == m["closed"] == 1, f"{asset}: {m}"
-    assert m["cpu_s"] > 0 and m["ram_gb_s"] > 0, f"{asset}: {m}"
+    assert m["cpu_s"] is not None and m["cpu_s"] >= 0 and m["ram_gb_s"] > 0, f"{asset}: {m}"
+    # /proc counts CPU time in clock ticks (10 ms): a step of a few tens of milliseconds (raw_corpus
+    # here) may accrue none in its window, one that runs a second or more always does
+    if float(row["duration_s"]) >= 1.0:
+        assert m["cpu_s"] > 0, f"{asset}: ran {row['duration_s']:.2f} s with no CPU time: {m}"
     assert set(m["methods"]) <= CPU_METHODS, f"{asset}: CPU energy methods {m['methods']}"
 
 
