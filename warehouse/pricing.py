@@ -207,11 +207,18 @@ def _from_warehouse(con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnectio
             "SELECT DISTINCT tick_id FROM window_usage WHERE materialization_id = ?", [mid]
         ).fetchall()
     ]
-    if not ticks:
+    copy_ledger_ticks(con, wh, ticks)
+
+
+def copy_ledger_ticks(
+    con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection, ticks: Iterable[str]
+) -> None:
+    """Every ledger row of the host ticks `ticks` from the warehouse `wh` into `con`: the device
+    intervals, every window's usage in them and those windows (the whole tick, so shares divide it)."""
+    chosen = sorted(set(ticks))
+    if not chosen:
         return
-    wh.execute(
-        "CREATE OR REPLACE TEMP TABLE pricing_ticks AS SELECT unnest(?) AS tick_id", [sorted(set(ticks))]
-    )
+    wh.execute("CREATE OR REPLACE TEMP TABLE pricing_ticks AS SELECT unnest(?) AS tick_id", [chosen])
     in_ticks = "tick_id IN (SELECT tick_id FROM pricing_ticks)"
     queries = {
         "device_interval": f"SELECT * FROM device_interval WHERE {in_ticks}",

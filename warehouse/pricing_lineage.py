@@ -25,7 +25,7 @@ import duckdb
 from warehouse.connection import WarehouseError, WarehouseMissingError, connect
 from warehouse.facts import FACT_SCHEMAS, FactBatch
 from warehouse.home import FootprintHome
-from warehouse.pricing import insert_facts, insert_unloaded, open_in_memory
+from warehouse.pricing import copy_ledger_ticks, insert_facts, insert_unloaded, open_in_memory
 from warehouse.ratecard import configured_card_path, read_rate_card
 from warehouse.views import rebuild_derived
 
@@ -168,15 +168,4 @@ def _copy_from_warehouse(
             [ids],
         ).fetchall()
     }
-    if not ticks:
-        return
-    wh.execute("CREATE OR REPLACE TEMP TABLE pricing_ticks AS SELECT unnest(?) AS tick_id", [sorted(ticks)])
-    in_ticks = "tick_id IN (SELECT tick_id FROM pricing_ticks)"
-    queries = {
-        "device_interval": f"SELECT * FROM device_interval WHERE {in_ticks}",
-        "window_usage": f"SELECT * FROM window_usage WHERE {in_ticks}",
-        "meter_window": f"SELECT * FROM meter_window WHERE window_id IN "
-        f"(SELECT window_id FROM window_usage WHERE {in_ticks})",
-    }
-    for name, sql in queries.items():
-        insert_facts(con, {name: wh.sql(sql).to_arrow_table()})
+    copy_ledger_ticks(con, wh, ticks)
