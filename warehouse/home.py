@@ -41,6 +41,12 @@ class FootprintHome:
         return self.root / "facts" / "loaded"
 
     @property
+    def uploaded_dir(self) -> Path:
+        """Spooled batches already uploaded to a remote store (`warehouse.store`), kept a while so that
+        this host's steps can price their own ticks without reading the store."""
+        return self.root / "facts" / "uploaded"
+
+    @property
     def quarantine_dir(self) -> Path:
         """Batches that could not be read; each has a `REASON.txt` beside its files."""
         return self.root / "facts" / "quarantine"
@@ -72,6 +78,7 @@ class FootprintHome:
             self.root / "facts",
             self.pending_dir,
             self.loaded_dir,
+            self.uploaded_dir,
             self.quarantine_dir,
             self.artifacts_dir,
             self.reports_dir,
