@@ -22,6 +22,8 @@ def warehouse_sync_sensor(
     result = try_sync(footprint.home(), wait_s=1.0)
     if result.locked:
         return dg.SkipReason(f"warehouse locked; {result.pending_left} fact batches stay pending")
+    if result.store_error is not None:
+        return dg.SkipReason(f"{result.store_error}; {result.pending_left} fact batches stay spooled")
     parts = [f"loaded {result.loaded_batches} batches ({result.loaded_facts} facts)"]
     if result.quarantined:
         parts.append(

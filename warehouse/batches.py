@@ -1,7 +1,8 @@
 """Writing fact batches: one directory per batch, written under a temporary name (`.tmp-*`), fsynced,
 then atomically renamed into `pending/` (`warehouse.atomic.atomic_dir`). A step never opens the
 DuckDB file; the loader merges batches (see `warehouse.loader`). A reader therefore never sees half
-a batch.
+a batch. With a remote store (`FOOTPRINT_STORE`), `pending/` is the local spool and the batch is then
+uploaded manifest-last (`warehouse.upload`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def write_tables(home: FootprintHome, batch_id: str, tables: dict[str, pa.Table]
             log.warning("fact batch %s published, but %s could not be fsynced: %s", batch_id, pending, err)
             return final
         raise BatchWriteError(f"could not write fact batch {batch_id} under {pending}: {err}") from err
+    from warehouse.upload import after_write  # imported here: upload imports this module
+
+    after_write(home, final)
     return final
 
 

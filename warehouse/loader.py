@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -22,7 +23,9 @@ import pyarrow.parquet as pq
 from warehouse.batches import MANIFEST, TMP_PREFIX, pending_batches
 from warehouse.connection import WarehouseLockedError, connect, ensure_schema
 from warehouse.facts import FACT_SCHEMAS
-from warehouse.home import FootprintHome
+from warehouse.home import FootprintHome, make_private_dir
+from warehouse.store import FACTS_LOADED, FACTS_PENDING, FACTS_QUARANTINE, Store, StoreError
+from warehouse.upload import batch_key, configured_store, spooled, upload_spool
 from warehouse.views import ensure_views, merge_derived
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,9 @@ class SyncResult:
     pending_left: int = 0
     locked: bool = False
     stale_tmp_removed: list[str] = field(default_factory=list)  # leftover .tmp-* dirs deleted
+    uploaded_batches: int = 0  # this host's spooled batches uploaded first (remote store)
+    incomplete_uploads: int = 0  # batches in the store without their MANIFEST yet (not merged)
+    store_error: str | None = None  # the store could not be read (try_sync): nothing merged
 
 
 class CorruptBatchError(ValueError):
@@ -163,8 +169,17 @@ def _insert(con: duckdb.DuckDBPyConnection, batches: list[Path], counts: dict[Pa
     return total
 
 
-def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False) -> SyncResult:
-    """Merge every pending batch. Raises WarehouseLockedError if the file stays locked for `wait_s`."""
+def sync(
+    home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = True, store: Store | None = None
+) -> SyncResult:
+    """Merge every published batch: from the local `pending/` (one machine), or, with a remote store
+    (`FOOTPRINT_STORE`), first this host's spool is uploaded and then every batch whose MANIFEST is in
+    the store is merged. Merged batches are kept (`facts/loaded/`, locally or in the store: the fact
+    log the warehouse can be rebuilt from) unless `keep_loaded` is False (local only).
+    Raises WarehouseLockedError if the file stays locked for `wait_s`; StoreError if the store cannot
+    be read (nothing is merged then)."""
+    store = store if store is not None else configured_store(home)
+    source: BatchSource = LocalSource(home, keep_loaded) if store.local else StoreSource(home, store)
     result = SyncResult()
     con = connect(home, read_only=False, wait_s=wait_s)
     try:
@@ -173,29 +188,28 @@ def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False
         con.execute("SET preserve_insertion_order = false")
         ensure_schema(con)
         ensure_views(con)
-        result.stale_tmp_removed = remove_stale_tmp(home)
-        batches = pending_batches(home)  # listed under the lock: a sync before us may have loaded some
-        if not batches:
+        result.stale_tmp_removed = source.prepare(result)
+        names = source.published()  # listed under the lock: a sync before us may have loaded some
+        if not names:
             return result
-        names = [b.name for b in batches]
         already = {
             r[0]
             for r in con.execute(
                 "SELECT batch_id FROM loaded_batch WHERE batch_id IN (SELECT unnest(?))", [names]
             ).fetchall()
         }
+        for name in names:
+            if name in already:  # merged by a loader that died before retiring it
+                result.skipped_batches += 1
+                source.retire(name)
         fresh: list[Path] = []
         counts: dict[Path, dict[str, int]] = {}
-        for b in batches:
-            if b.name in already:
-                result.skipped_batches += 1
-                _retire(home, b, keep_loaded)
-                continue
+        for b in source.stage([n for n in names if n not in already]):
             try:
                 counts[b] = _check_batch(b)
                 fresh.append(b)
             except CorruptBatchError as err:
-                _quarantine(home, con, b, str(err))
+                source.quarantine(con, b, str(err))
                 result.quarantined[b.name] = str(err)
         try:
             con.execute("BEGIN")
@@ -214,15 +228,122 @@ def sync(home: FootprintHome, *, wait_s: float = 30.0, keep_loaded: bool = False
                     ok.append(b)
                 except duckdb.Error as err:
                     con.execute("ROLLBACK")
-                    _quarantine(home, con, b, f"load failed: {err}")
+                    source.quarantine(con, b, f"load failed: {err}")
                     result.quarantined[b.name] = f"load failed: {err}"
         result.loaded_batches = len(ok)
         for b in ok:
-            _retire(home, b, keep_loaded)
+            source.retire(b.name)
     finally:
         con.close()
-    result.pending_left = pending_count(home)
+        source.cleanup()
+    result.pending_left = source.pending_count()
     return result
+
+
+class BatchSource(Protocol):
+    """Where the loader finds published batches and what it does with them once merged."""
+
+    def prepare(self, result: SyncResult) -> list[str]: ...  # housekeeping; returns removed leftovers
+    def published(self) -> list[str]: ...  # batch ids, oldest first
+    def stage(self, names: list[str]) -> list[Path]: ...  # local directories to check and insert
+    def retire(self, name: str) -> None: ...
+    def quarantine(self, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None: ...
+    def pending_count(self) -> int: ...
+    def cleanup(self) -> None: ...
+
+
+class LocalSource:
+    """One machine: batches are directories in `$FOOTPRINT_HOME/facts/pending/`."""
+
+    def __init__(self, home: FootprintHome, keep_loaded: bool) -> None:
+        self.home, self.keep_loaded = home, keep_loaded
+
+    def prepare(self, result: SyncResult) -> list[str]:
+        return remove_stale_tmp(self.home)
+
+    def published(self) -> list[str]:
+        return [b.name for b in pending_batches(self.home)]
+
+    def stage(self, names: list[str]) -> list[Path]:
+        return [self.home.pending_dir / n for n in names]
+
+    def retire(self, name: str) -> None:
+        _retire(self.home, self.home.pending_dir / name, self.keep_loaded)
+
+    def quarantine(self, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None:
+        _quarantine(self.home, con, batch, reason)
+
+    def pending_count(self) -> int:
+        return pending_count(self.home)
+
+    def cleanup(self) -> None:
+        return None
+
+
+class StoreSource:
+    """A remote store: this host's spool is uploaded first; a batch is published when its MANIFEST
+    object exists (manifest-last); published batches are downloaded to a local staging directory
+    (`facts/incoming/`), checked and inserted exactly as local ones, then copied to
+    `facts/loaded/<id>/` in the store and deleted from `facts/pending/`."""
+
+    def __init__(self, home: FootprintHome, store: Store) -> None:
+        self.home, self.store = home, store
+        self.incoming = home.root / "facts" / "incoming"
+        self._published: list[str] = []
+
+    def prepare(self, result: SyncResult) -> list[str]:
+        up = upload_spool(self.home, self.store)
+        result.uploaded_batches = len(up.uploaded)
+        if up.error is not None:
+            raise StoreError(up.error)
+        shutil.rmtree(self.incoming, ignore_errors=True)  # a killed loader's downloads
+        files: dict[str, set[str]] = {}  # one listing: batch id -> its object names
+        for key, _ in self.store.list_files(FACTS_PENDING):
+            batch, _, name = key[len(FACTS_PENDING) + 1 :].partition("/")
+            if name and "/" not in name:
+                files.setdefault(batch, set()).add(name)
+        self._published = sorted(b for b, names in files.items() if MANIFEST in names)
+        result.incomplete_uploads = len(files) - len(self._published)
+        return []
+
+    def published(self) -> list[str]:
+        return self._published
+
+    def stage(self, names: list[str]) -> list[Path]:
+        make_private_dir(self.incoming)
+        staged: list[Path] = []
+        for name in names:
+            dest = self.incoming / name
+            self.store.download_tree(batch_key(name), dest)
+            staged.append(dest)
+        return staged
+
+    def retire(self, name: str) -> None:
+        self.store.copy_tree(batch_key(name), f"{FACTS_LOADED}/{name}")
+        self.store.delete_tree(batch_key(name))
+        shutil.rmtree(self.incoming / name, ignore_errors=True)
+
+    def quarantine(self, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None:
+        dest = f"{FACTS_QUARANTINE}/{batch.name}"
+        self.store.copy_tree(batch_key(batch.name), dest)
+        self.store.put_bytes(f"{dest}/REASON.txt", (reason + "\n").encode())
+        self.store.delete_tree(batch_key(batch.name))
+        shutil.rmtree(batch, ignore_errors=True)
+        con.execute(
+            "INSERT INTO quarantined_batch VALUES (?, ?, ?)", [batch.name, dt.datetime.now(dt.UTC), reason]
+        )
+        log.error("fact batch %s quarantined: %s (moved to %s)", batch.name, reason, self.store.uri(dest))
+
+    def pending_count(self) -> int:
+        try:
+            keys = [k for k, _ in self.store.list_files(FACTS_PENDING)]
+            names = {k[len(FACTS_PENDING) + 1 :].split("/")[0] for k in keys}
+        except StoreError:
+            return -1
+        return len(names) + len(spooled(self.home))
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.incoming, ignore_errors=True)
 
 
 def _retire(home: FootprintHome, batch: Path, keep: bool) -> None:
@@ -237,11 +358,16 @@ def _retire(home: FootprintHome, batch: Path, keep: bool) -> None:
 
 
 def try_sync(home: FootprintHome, *, wait_s: float = 2.0) -> SyncResult:
-    """Best effort at the end of a step: never fails the step because the file is locked."""
+    """Best effort (the sensor): a locked warehouse or an unreachable store is said, not raised."""
     try:
         return sync(home, wait_s=wait_s)
     except WarehouseLockedError:
         res = SyncResult(locked=True)
         res.pending_left = pending_count(home)
         log.info("warehouse locked; %d fact batches stay pending until the next sync", res.pending_left)
+        return res
+    except StoreError as err:
+        res = SyncResult(store_error=str(err))
+        res.pending_left = len(spooled(home))
+        log.warning("%s; nothing merged, %d batches spooled on this host", err, res.pending_left)
         return res

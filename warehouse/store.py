@@ -197,11 +197,21 @@ class Store:
                 raise StoreError(f"{uri} does not exist in the store")
             make_private_dir(dest.parent)
             tmp = dest.with_name(f".tmp-{dest.name}.{os.getpid()}")
+            if info.type == pafs.FileType.Directory:
+                make_private_dir(tmp)
             pafs.copy_files(self.path(key), str(tmp), source_filesystem=self.fs)  # a file or a tree
             if dest.exists():  # another process fetched it meanwhile: same immutable content
                 _remove(tmp)
             else:
                 os.replace(tmp, dest)
+        return dest
+
+    def download_tree(self, key: str, dest: Path) -> Path:
+        """Copy every file under `key` into the local directory `dest` (replaced)."""
+        _remove(dest)
+        make_private_dir(dest)
+        with self._errors(f"download {key}"):
+            pafs.copy_files(self.path(key), str(dest), source_filesystem=self.fs, use_threads=True)
         return dest
 
     def list_files(self, key: str) -> Iterator[tuple[str, int]]:

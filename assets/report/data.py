@@ -18,6 +18,7 @@ from warehouse.batches import pending_batches
 from warehouse.connection import WarehouseError, WarehouseLockedError, WarehouseMissingError, connect
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
+from warehouse.upload import configured_store
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,12 @@ def load_report_data(
     sync_wait_s: float = DEFAULT_SYNC_WAIT_S,
     read_wait_s: float = DEFAULT_READ_WAIT_S,
 ) -> ReportData:
-    """Everything the report shows about `materialization_id` and its upstream lineage."""
+    """Everything the report shows about `materialization_id` and its upstream lineage. With a remote
+    store the step runs on a machine without the warehouse: the figures come from the fact log in the
+    store (`warehouse.lake`), priced with the configured rate card by the same views."""
     data = ReportData(materialization_id=materialization_id)
+    if not configured_store(home).local:
+        return _from_lake(home, data)
     data.pending_batches, data.notices = sync_for_report(home, wait_s=sync_wait_s)
     try:
         con = connect(home, read_only=True, wait_s=read_wait_s)
@@ -120,6 +125,31 @@ def load_report_data(
             f"The warehouse holds no priced facts for materialization {materialization_id} "
             "(its batches may still be pending)."
         )
+    return data
+
+
+def _from_lake(home: FootprintHome, data: ReportData) -> ReportData:
+    from warehouse.lake import insert_lake
+    from warehouse.pricing import open_in_memory
+    from warehouse.ratecard import configured_card_path, read_rate_card
+    from warehouse.views import rebuild_derived
+
+    card = read_rate_card(configured_card_path())
+    con = open_in_memory(card)
+    try:
+        read = insert_lake(con, home)
+        rebuild_derived(con)
+        _select_lineage(con, data)
+    finally:
+        con.close()
+    data.notices.append(
+        f"Figures from the fact log in the store ({read.batches} batches, {read.facts:,} facts), priced with "
+        f"the rate card {card.name}; the warehouse may hold other card versions (`footprint report` there)."
+    )
+    if read.incomplete:
+        data.notices.append(f"{read.incomplete} batches were still uploading and are NOT in these figures.")
+    if not data.has_figures:
+        data.notices.append(f"The store holds no facts for materialization {data.materialization_id}.")
     return data
 
 

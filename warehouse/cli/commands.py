@@ -95,13 +95,24 @@ def sync(
     ] = 30.0,
     keep_loaded: Annotated[
         bool,
-        typer.Option("--keep-loaded", help="Move merged batches to facts/loaded/ instead of deleting them."),
+        typer.Option(
+            "--keep-loaded/--delete-loaded",
+            help="Keep merged batches in facts/loaded/ (the fact log; default) or delete them (local store).",
+        ),
+    ] = True,
+    upload: Annotated[
+        bool,
+        typer.Option(
+            "--upload",
+            help="Only upload this host's spooled batches to $FOOTPRINT_STORE (no warehouse needed here).",
+        ),
     ] = False,
 ) -> None:
-    """Merge pending fact batches into the warehouse (exit 1 if locked, 3 if a batch was quarantined)."""
-    from warehouse.cli.sync import run_sync
+    """Merge published fact batches into the warehouse (exit 1 if locked or the store is unreachable,
+    3 if a batch was quarantined). With `--upload`: upload the local spool to the store and stop."""
+    from warehouse.cli.sync import run_sync, run_upload
 
-    code = run_sync(_home(), wait_s=wait_s, keep_loaded=keep_loaded)
+    code = run_upload(_home()) if upload else run_sync(_home(), wait_s=wait_s, keep_loaded=keep_loaded)
     if code:
         raise typer.Exit(code)
 

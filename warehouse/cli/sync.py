@@ -54,10 +54,13 @@ def run_sync(home: FootprintHome, *, wait_s: float, keep_loaded: bool) -> int:
     from warehouse.cli.render import stdout_console
     from warehouse.connection import WarehouseLockedError
     from warehouse.loader import sync
+    from warehouse.store import StoreError
+    from warehouse.upload import configured_store
 
+    local = configured_store(home).local
     total = len(pending_batches(home))
     try:
-        if total >= PROGRESS_MIN_BATCHES:
+        if local and total >= PROGRESS_MIN_BATCHES:
             result = _sync_with_progress(home, total, wait_s, keep_loaded)
         else:
             result = sync(home, wait_s=wait_s, keep_loaded=keep_loaded)
@@ -67,7 +70,23 @@ def run_sync(home: FootprintHome, *, wait_s: float, keep_loaded: bool) -> int:
             "`footprint sync --wait SECONDS`",
             EXIT_ENVIRONMENT,
         ) from err
+    except StoreError as err:
+        raise CliError(
+            f"{err}; nothing was merged and no batch is lost (spooled batches stay under "
+            f"{home.pending_dir}). Check FOOTPRINT_STORE, AWS_ENDPOINT_URL and the credentials, then retry",
+            EXIT_ENVIRONMENT,
+        ) from err
     console = stdout_console()
+    if result.uploaded_batches:
+        console.print(
+            f"uploaded {result.uploaded_batches} spooled fact batches to the store", highlight=False
+        )
+    if result.incomplete_uploads:
+        console.print(
+            f"{result.incomplete_uploads} batches in the store have no MANIFEST yet (an upload in "
+            "progress or cut off; its writer re-uploads it): not merged",
+            highlight=False,
+        )
     console.print(
         f"loaded {result.loaded_batches} fact batches ({result.loaded_facts:,} facts); "
         f"skipped {result.skipped_batches} already loaded; "
@@ -88,3 +107,28 @@ def run_sync(home: FootprintHome, *, wait_s: float, keep_loaded: bool) -> int:
             markup=False,
         )
     return EXIT_QUARANTINE if result.quarantined else 0
+
+
+def run_upload(home: FootprintHome) -> int:
+    """`footprint sync --upload`: push this host's spooled batches to the store."""
+    from warehouse.cli.render import stdout_console
+    from warehouse.upload import configured_store, upload_spool
+
+    store = configured_store(home)
+    if store.local:
+        raise CliError(
+            "FOOTPRINT_STORE is not set: batches are already in the local store "
+            f"({home.pending_dir}); run `footprint sync` to merge them",
+            EXIT_ENVIRONMENT,
+        )
+    result = upload_spool(home, store)
+    stdout_console().print(
+        f"uploaded {len(result.uploaded)} fact batches to {store.url}; {result.left} still spooled",
+        highlight=False,
+        markup=False,
+    )
+    if result.error is not None:
+        raise CliError(
+            f"{result.error}; {result.left} batches stay spooled under {home.pending_dir}", EXIT_ENVIRONMENT
+        )
+    return 0
