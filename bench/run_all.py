@@ -10,6 +10,7 @@ from bench.common import BenchRow, print_rows
 
 BENCHES = (
     "bench.bench_warehouse",
+    "bench.bench_store",
     "bench.bench_history",
     "bench.bench_metering",
     "bench.bench_cleaning",
