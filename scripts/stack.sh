@@ -5,7 +5,8 @@
 #   scripts/stack.sh env      export lines with the store URL, S3 keys and DAGSTER_PG_URL (secrets):
 #                             eval "$(scripts/stack.sh env)"
 #   scripts/stack.sh status   what runs where (no secrets)
-#   scripts/stack.sh down     stop both, wait for their ports to close
+#   scripts/stack.sh down     stop both, wait for their ports to close (data kept)
+#   scripts/stack.sh purge    stop both and delete their data, credentials and logs
 # State (ports, 0600 credentials, data, logs): $FOOTPRINT_HOME/stack/ (default ./var/stack/).
 set -euo pipefail
 cd "$(dirname "$0")/.."

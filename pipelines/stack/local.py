@@ -4,10 +4,11 @@
     credentials.json   0600: the Postgres password, the S3 access key and secret (random, made at
                        the first `up`, kept after: the data stays readable with them)
     stack.json         0600: the ports of the last `up` (reused when free, else new free ones)
-    postgres/          the cluster (as root: a pointer target under ~postgres, see postgres.py)
+    postgres/          the cluster (as root: ~postgres/footprint/<hash> instead, see postgres.py)
     seaweed/           SeaweedFS data, identities.json (0600), weed.log
 
-Only `env` prints secrets, as `export` lines for `eval "$(scripts/stack.sh env)"`.
+`purge` stops both and deletes all of it. Only `env` prints secrets, as `export` lines for
+`eval "$(scripts/stack.sh env)"`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import secrets
 import shlex
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +43,7 @@ def client_environment(postgres: PostgresCluster, s3: SeaweedServer, store_url: 
         "AWS_REGION": REGION,
         # SeaweedFS rejects the newer clients' default request checksums on signed multi-part uploads
         "AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED",
-        "DAGSTER_PG_URL": postgres.dsn,
+        "DAGSTER_PG_URL": postgres.sqlalchemy_url,
     }
 
 
@@ -175,6 +177,15 @@ def down(paths: StackPaths) -> bool:
     return stopped_s3 or stopped_pg
 
 
+def purge(paths: StackPaths) -> None:
+    """Stop both servers and delete everything of the stack: data, credentials, logs."""
+    stack = open_stack(paths)
+    down(paths)
+    if stack is not None:
+        shutil.rmtree(stack.postgres.root, ignore_errors=True)  # outside the state dir as root
+    shutil.rmtree(paths.root, ignore_errors=True)
+
+
 def status_lines(paths: StackPaths) -> list[str]:
     stack = open_stack(paths)
     if stack is None:
@@ -193,7 +204,7 @@ def _state(running: bool, answers: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stack.sh", description="The local PostgreSQL + S3 stack.")
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "purge"])
     parser.add_argument("--state-dir", type=Path, default=None, help="default: $FOOTPRINT_HOME/stack")
     parser.add_argument("--wait-s", type=float, default=60.0, help="how long `up` waits for each server")
     args = parser.parse_args(argv)
@@ -205,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             print('stack: use it with: eval "$(scripts/stack.sh env)"')
         elif args.command == "down":
             print("stack: stopped" if down(paths) else "stack: was not running")
+        elif args.command == "purge":
+            purge(paths)
+            print(f"stack: stopped; deleted {paths.root} (data, credentials, logs)")
         elif args.command == "status":
             print("\n".join(status_lines(paths)))
         else:

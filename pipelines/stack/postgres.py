@@ -2,7 +2,8 @@
 
     cluster = PostgresCluster.under(state_dir / "postgres", port=port, password=password)
     cluster.start()        # initdb on first use, pg_ctl start -w, create the database; idempotent
-    cluster.dsn            # postgresql://footprint:PASSWORD@127.0.0.1:PORT/dagster (a secret)
+    cluster.dsn            # postgresql://footprint:PASSWORD@127.0.0.1:PORT/dagster (a secret; libpq)
+    cluster.sqlalchemy_url # postgresql+psycopg2://... (the same, for Dagster / SQLAlchemy)
     cluster.restart()      # same port, same data: what a fault test needs
     cluster.stop()         # pg_ctl stop -m fast -w, then waits for the port to close
 
@@ -22,7 +23,7 @@ import pwd
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipelines.stack.errors import INSTALL_HINT, StackError
@@ -107,6 +108,14 @@ class PostgresCluster:
     def dsn(self) -> str:
         """The connection URL, password included: a secret (environment only, never logs)."""
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy users (Dagster's `postgres_url`, DAGSTER_PG_URL), naming the driver:
+        SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which dagster-postgres does not
+        install (it depends on psycopg2): `dagster asset materialize` then fails with
+        "No module named 'psycopg'". A secret, like `dsn`."""
+        return self.dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
 
     @property
     def dsn_redacted(self) -> str:
@@ -205,6 +214,13 @@ class PostgresCluster:
                 f"(another port from an earlier start?); stop it and start again; log {self.log}"
             )
         self._ensure_database()
+
+    def with_database(self, database: str) -> PostgresCluster:
+        """The same running server, seen through another database (created if missing): separate
+        Dagster instances on one server, e.g. one per test."""
+        other = replace(self, database=database)
+        other._ensure_database()
+        return other
 
     def _ensure_database(self) -> None:
         import psycopg2
