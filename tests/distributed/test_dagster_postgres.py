@@ -18,7 +18,7 @@ from pipelines.stack.seaweed import SeaweedServer
 from tests.distributed.dagster_processes import materialize, query_instance
 from tests.stack_servers import client_environment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 def _shared(pg: PostgresCluster, s3: SeaweedServer) -> tuple[PostgresCluster, dict[str, str]]:

@@ -15,6 +15,8 @@ import pytest
 from pipelines.stack.postgres import PostgresCluster
 from pipelines.stack.seaweed import REGION, SeaweedServer
 
+pytestmark = pytest.mark.distributed
+
 
 def test_parquet_round_trip_through_s3(s3_server: SeaweedServer) -> None:
     bucket = s3_server.create_bucket(f"t-{uuid.uuid4().hex[:12]}")

@@ -20,7 +20,7 @@ import pytest
 from pipelines.stack.ports import port_answers
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 def _stack(command: str, home: Path) -> subprocess.CompletedProcess[str]:
