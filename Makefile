@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FOOTPRINT_HOME ?= $(CURDIR)/var
 
-.PHONY: install test lint demo dev bench clean labelstudio-install gpu-check
+.PHONY: install test lint demo dev bench clean labelstudio-install gpu-check stack-up stack-down
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,14 @@ bench: install
 # On a machine with NVIDIA GPUs (and a CUDA build of torch): docs/gpu-check.md. Exit 3: no GPU here.
 gpu-check: install
 	$(BIN)/python scripts/gpu_check.py
+
+# The local stack of real servers (PostgreSQL + SeaweedFS S3) on loopback: docs/deploy.md.
+stack-up: install
+	bash scripts/ci-system-deps.sh
+	bash scripts/stack.sh up
+
+stack-down: install
+	bash scripts/stack.sh down
 
 labelstudio-install: install
 	bash scripts/labelstudio-install.sh
