@@ -41,7 +41,8 @@ def _s3(root: Path) -> Iterator[dict[str, str]]:
     from pipelines.stack.local import s3_client_environment
     from pipelines.stack.seaweed import SeaweedPorts, SeaweedServer
 
-    server = SeaweedServer(root / "seaweed", SeaweedPorts.choose(), secrets.token_hex(8), secrets.token_hex(16))
+    keys = (secrets.token_hex(8), secrets.token_hex(16))
+    server = SeaweedServer(root / "seaweed", SeaweedPorts.choose(), *keys)
     server.start()
     try:
         bucket = server.create_bucket("bench")
@@ -134,7 +135,7 @@ def run(root: Path) -> list[BenchRow]:
 
 
 def main(argv: list[str] | None = None) -> list[BenchRow]:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(description=__doc__).parse_args([] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         return run(Path(tmp))
 

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # A `.tmp-<id>` batch directory is a write in progress (milliseconds) or the leftover of a writer that
 # died mid-write (never published, never loaded). One untouched for this long is the latter.
 STALE_TMP_S = 3600.0
+STORE_REQUESTS_IN_FLIGHT = 16
 
 
 @dataclass
@@ -198,10 +200,8 @@ def sync(
                 "SELECT batch_id FROM loaded_batch WHERE batch_id IN (SELECT unnest(?))", [names]
             ).fetchall()
         }
-        for name in names:
-            if name in already:  # merged by a loader that died before retiring it
-                result.skipped_batches += 1
-                source.retire(name)
+        result.skipped_batches = len(already)
+        source.retire(sorted(already))  # merged by a loader that died before retiring them
         fresh: list[Path] = []
         counts: dict[Path, dict[str, int]] = {}
         for b in source.stage([n for n in names if n not in already]):
@@ -231,8 +231,7 @@ def sync(
                     source.quarantine(con, b, f"load failed: {err}")
                     result.quarantined[b.name] = f"load failed: {err}"
         result.loaded_batches = len(ok)
-        for b in ok:
-            source.retire(b.name)
+        source.retire([b.name for b in ok])
     finally:
         con.close()
         source.cleanup()
@@ -246,7 +245,7 @@ class BatchSource(Protocol):
     def prepare(self, result: SyncResult) -> list[str]: ...  # housekeeping; returns removed leftovers
     def published(self) -> list[str]: ...  # batch ids, oldest first
     def stage(self, names: list[str]) -> list[Path]: ...  # local directories to check and insert
-    def retire(self, name: str) -> None: ...
+    def retire(self, names: list[str]) -> None: ...
     def quarantine(self, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None: ...
     def pending_count(self) -> int: ...
     def cleanup(self) -> None: ...
@@ -267,8 +266,9 @@ class LocalSource:
     def stage(self, names: list[str]) -> list[Path]:
         return [self.home.pending_dir / n for n in names]
 
-    def retire(self, name: str) -> None:
-        _retire(self.home, self.home.pending_dir / name, self.keep_loaded)
+    def retire(self, names: list[str]) -> None:
+        for name in names:
+            _retire(self.home, self.home.pending_dir / name, self.keep_loaded)
 
     def quarantine(self, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None:
         _quarantine(self.home, con, batch, reason)
@@ -290,6 +290,7 @@ class StoreSource:
         self.home, self.store = home, store
         self.incoming = home.root / "facts" / "incoming"
         self._published: list[str] = []
+        self._executor: ThreadPoolExecutor | None = None
 
     def prepare(self, result: SyncResult) -> list[str]:
         up = upload_spool(self.home, self.store)
@@ -311,17 +312,26 @@ class StoreSource:
 
     def stage(self, names: list[str]) -> list[Path]:
         make_private_dir(self.incoming)
-        staged: list[Path] = []
-        for name in names:
-            dest = self.incoming / name
-            self.store.download_tree(batch_key(name), dest)
-            staged.append(dest)
-        return staged
 
-    def retire(self, name: str) -> None:
-        self.store.copy_tree(batch_key(name), f"{FACTS_LOADED}/{name}")
-        self.store.delete_tree(batch_key(name))
-        shutil.rmtree(self.incoming / name, ignore_errors=True)
+        def download(name: str) -> Path:
+            return self.store.download_tree(batch_key(name), self.incoming / name)
+
+        return list(self._pool().map(download, names))  # in order: oldest first
+
+    def retire(self, names: list[str]) -> None:
+        def move(name: str) -> None:
+            self.store.copy_tree(batch_key(name), f"{FACTS_LOADED}/{name}")
+            self.store.delete_tree(batch_key(name))  # after the copy: a kill between leaves a re-copy
+            shutil.rmtree(self.incoming / name, ignore_errors=True)
+
+        list(self._pool().map(move, names))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """Requests to an object store wait on the network: several at once (the client is
+        thread-safe)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(STORE_REQUESTS_IN_FLIGHT, thread_name_prefix="loader-store")
+        return self._executor
 
     def quarantine(self, con: duckdb.DuckDBPyConnection, batch: Path, reason: str) -> None:
         dest = f"{FACTS_QUARANTINE}/{batch.name}"
@@ -343,6 +353,9 @@ class StoreSource:
         return len(names) + len(spooled(self.home))
 
     def cleanup(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         shutil.rmtree(self.incoming, ignore_errors=True)
 
 

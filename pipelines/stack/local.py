@@ -37,13 +37,20 @@ def client_environment(postgres: PostgresCluster, s3: SeaweedServer, store_url: 
     """What a step, the loader or a Dagster process needs to use these servers (secrets included)."""
     return {
         "FOOTPRINT_STORE": store_url,
+        **s3_client_environment(s3),
+        "DAGSTER_PG_URL": postgres.sqlalchemy_url,
+    }
+
+
+def s3_client_environment(s3: SeaweedServer) -> dict[str, str]:
+    """The S3 client settings of the store server (secrets included), without FOOTPRINT_STORE."""
+    return {
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
         "AWS_ENDPOINT_URL": s3.endpoint_url,
         "AWS_REGION": REGION,
         # SeaweedFS rejects the newer clients' default request checksums on signed multi-part uploads
         "AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED",
-        "DAGSTER_PG_URL": postgres.sqlalchemy_url,
     }
 
 

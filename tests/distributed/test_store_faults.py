@@ -94,7 +94,7 @@ def test_store_down_mid_step_loses_nothing(store_env: dict[str, str], s3_server:
     time.sleep(1.5)  # heartbeat ticks have been uploaded
     s3_server.stop()
     try:
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     finally:
         s3_server.start()
     assert proc.returncode == 0, err  # the step itself never fails because the store is down
@@ -139,8 +139,12 @@ def test_the_next_step_uploads_what_an_earlier_one_spooled(
     assert second.returncode == 0, err
     assert list((home / "facts" / "pending").iterdir()) == []
     loader = FootprintHome.resolve(tmp_path / "loader")
-    assert _footprint("sync", home=loader.root).returncode == 0
+    merged = _footprint("sync", home=loader.root)
+    assert merged.returncode == 0, merged.stderr
     counts = _exactly_once(loader, Store.configured(loader))
+    everything = list(Store.configured(loader).list_files(""))
+    uploaded = sorted(p.name for p in (home / "facts" / "uploaded").iterdir())
+    assert counts["materialization"] == 2, (merged.stdout, err, everything, uploaded)
     assert counts["materialization"] == 2 and counts["materialization_outcome"] == 2
 
 

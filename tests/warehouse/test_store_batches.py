@@ -195,9 +195,10 @@ KILLER = textwrap.dedent(
         loader._insert = _insert
     else:
         real_retire = loader.StoreSource.retire
-        def retire(self, name):
-            real_retire(self, name)
-            os.kill(os.getpid(), signal.SIGKILL)  # committed, one batch retired, the rest not
+        def retire(self, names):
+            real_retire(self, names[:1])
+            if names:
+                os.kill(os.getpid(), signal.SIGKILL)  # committed, one batch retired, the rest not
         loader.StoreSource.retire = retire
     loader.sync(FootprintHome.resolve(sys.argv[1]))
     """
