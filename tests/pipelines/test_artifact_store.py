@@ -19,7 +19,7 @@ from assets.corpus.raw import RawCorpusConfig, raw_corpus
 from pipelines.artifact_store import fetch_inputs
 from pipelines.io_manager import AtomicFilesystemIOManager, StorePickleIOManager
 from pipelines.resources import FootprintHomeResource
-from warehouse.artifacts import ArtifactHandle
+from warehouse.artifacts import ArtifactHandle, publish
 from warehouse.connection import connect
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
@@ -157,3 +157,24 @@ def test_s3_credentials_stay_out_of_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as err:
         store.put_file(src, "artifacts/f.bin")
     assert secret not in str(err.value) and "AKIATESTACCESSKEY01" not in str(err.value)
+
+
+def test_a_directory_artifact_is_published_and_fetched_whole(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/store"
+    writer = FootprintHomeResource(root=str(tmp_path / "a"), store_url=url)
+    model = writer.home().artifacts_dir / "some_model" / "m1"
+    (model / "sub").mkdir(parents=True)
+    files = {f"f{i}.bin": bytes([i]) * (1000 + i) for i in range(12)} | {"sub/x.json": b"{}"}
+    for name, data in files.items():
+        (model / name).write_bytes(data)
+    moved = publish(writer.store(), writer.home().root, model)
+    assert moved.url == f"{url}/artifacts/some_model/m1"
+    assert (moved.bytes, moved.files) == (sum(map(len, files.values())), len(files))
+
+    reader = FootprintHomeResource(root=str(tmp_path / "b"), store_url=url)
+    got = fetch_inputs(reader, moved.url)
+    local = got.local(moved.url)
+    assert {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()} == files
+    assert got.moved[moved.url].bytes == moved.bytes
+    again = fetch_inputs(reader, moved.url)  # the cached copy: nothing moves twice
+    assert again.local(moved.url) == local and again.moved[moved.url].bytes == 0
