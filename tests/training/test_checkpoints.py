@@ -33,6 +33,8 @@ def test_the_run_key_is_what_determines_the_run() -> None:
     key = SPEC.run_key(["m-corpus"])
     placed = replace(SPEC, out_dir="/a/m2", checkpoint_dir="/ck", resume_from="/ck/checkpoint-10")
     assert placed.run_key(["m-corpus"]) == key, "where it is written is not what it computes"
+    copy = replace(SPEC, corpus_path="/other-machine/cache/clean.parquet")
+    assert copy.run_key(["m-corpus"]) == key, "another machine's copy of the same upstream: the same run"
     assert replace(SPEC, max_steps=SPEC.max_steps + 1).run_key(["m-corpus"]) != key
     assert replace(SPEC, mlm_probability=0.2).run_key(["m-corpus"]) != key
     assert SPEC.run_key(["m-corpus-2"]) != key, "other upstream materializations: another run"
