@@ -1,6 +1,8 @@
 """`clean_corpus`: the raw corpus repaired, stripped, normalised, filtered, de-duplicated and split.
 
-Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA):
+Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA;
+published at the same key to $FOOTPRINT_STORE when set, the handle's path and conflicts_path then
+being URLs; docs/corpus.md):
     row_id        string, not null  unique; the raw row id (stable for the same source)
     text          string, not null  cleaned (see assets.corpus.cleaning), min_chars..max_chars long
     split         string, not null  'train' | 'eval' | 'conflict'; 'eval' iff

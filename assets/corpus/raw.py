@@ -1,6 +1,7 @@
 """`raw_corpus`: the dataset as it arrives, one Parquet file (RAW_SCHEMA) per materialization.
 
-Output: $FOOTPRINT_HOME/artifacts/raw_corpus/<materialization_id>.parquet with
+Output: $FOOTPRINT_HOME/artifacts/raw_corpus/<materialization_id>.parquet, published at the same key
+to $FOOTPRINT_STORE when set (the handle's path is then its URL; docs/corpus.md), with
     row_id        string, not null  stable for the same source: '<prefix>-<0-based row, 8 digits>'
                                     (prefix 'demo<seed>', 'topics<k>-<seed>', 'file-<stem>',
                                     'hub-<name>_<split>')

@@ -22,7 +22,9 @@ any fitting, naming the problem.
 
 Output: $FOOTPRINT_HOME/artifacts/baseline_model/<materialization_id>/ holding `model.joblib` (the
 fitted scikit-learn Pipeline; predictions are indices into `choices`; a pickle: load only your own)
-and `baseline.json` (choices, chosen estimator and parameters, CV score, library version).
+and `baseline.json` (choices, chosen estimator and parameters, CV score, library version); published
+to $FOOTPRINT_STORE/artifacts/baseline_model/<materialization_id>/ when a store is set (the handle's
+path is then that URL; its inputs are downloaded first: docs/training.md).
 """
 
 # No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.

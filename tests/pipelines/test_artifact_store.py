@@ -178,3 +178,32 @@ def test_a_directory_artifact_is_published_and_fetched_whole(tmp_path: Path) -> 
     assert got.moved[moved.url].bytes == moved.bytes
     again = fetch_inputs(reader, moved.url)  # the cached copy: nothing moves twice
     assert again.local(moved.url) == local and again.moved[moved.url].bytes == 0
+
+
+def test_defs_binds_the_store_variables_that_are_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.definitions import defs
+
+    secret = "defs-test-secret-key-9876"
+    monkeypatch.setenv("FOOTPRINT_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("FOOTPRINT_STORE", f"file://{tmp_path}/store")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    for unset in ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_REGION"):
+        monkeypatch.delenv(unset, raising=False)
+    resources = defs().resources
+    footprint = resources["footprint"]
+    assert isinstance(footprint.store_url, dg.EnvVar)
+    assert footprint.store_url.env_var_name == "FOOTPRINT_STORE"
+    assert isinstance(footprint.aws_secret_access_key, dg.EnvVar)
+    assert footprint.aws_access_key_id == "" and footprint.aws_region == "", "unset variables stay unbound"
+    assert secret not in repr(footprint)
+
+    result = dg.materialize(
+        [raw_corpus],
+        resources={"footprint": footprint, "io_manager": resources["io_manager"]},
+        run_config=dg.RunConfig(ops={"raw_corpus": RawCorpusConfig(rows=100, seed=2)}),
+    )
+    raw: ArtifactHandle = result.output_for_node("raw_corpus")
+    assert raw.path.startswith(f"file://{tmp_path}/store/artifacts/raw_corpus/")
+    assert (tmp_path / "store" / "dagster" / "storage" / "raw_corpus").is_file()
+    logged = "\n".join(str(e) for e in result.all_events)
+    assert secret not in logged
