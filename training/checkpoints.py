@@ -40,13 +40,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from warehouse.artifacts import Moved
 from warehouse.atomic import atomic_file
 from warehouse.facts import utcnow
 from warehouse.home import FootprintHome, make_private_dir
-from warehouse.store import Store
+from warehouse.redact import redact
+from warehouse.store import Store, StoreError
 
 MARKER = "ATTEMPT.json"
 STATE_FILE = "trainer_state.json"
@@ -183,7 +185,10 @@ def download_newest(store: Store, key: str, directory: Path) -> Moved | None:
     files_keys += [(posixpath.join(key, name, f), target / f) for f in files]
     for src, dst in files_keys:
         make_private_dir(dst.parent)
-        pafs.copy_files(store.path(src), str(dst), source_filesystem=store.fs)
+        try:
+            pafs.copy_files(store.path(src), str(dst), source_filesystem=store.fs)
+        except (OSError, pa.ArrowException) as err:  # trainer_state.json comes last: no half checkpoint
+            raise StoreError(f"store {store.url}: could not download {src}: {redact(str(err))}") from err
     moved = sum(dst.stat().st_size for _, dst in files_keys)
     url = store.uri(posixpath.join(key, name))
     return Moved("download", url, target, moved, len(files_keys), time.perf_counter() - t0)

@@ -189,4 +189,7 @@ def resumable(
             raise
         attempt.remove()
         if store is not None and not store.local and attempt.shared:  # the final model is published
-            store.delete_tree(checkpoint_key(rec.home, attempt.directory))
+            try:
+                store.delete_tree(checkpoint_key(rec.home, attempt.directory))
+            except StoreError as err:  # the run succeeded; stale checkpoints only cost storage
+                context.log.warning(f"the run's checkpoints could not be removed from the store: {err}")
