@@ -14,6 +14,16 @@ process dies): a concurrent materialization of the same run does not share it an
 directory of its own instead. After a successful run the directory is removed (the final model is
 in the materialization's own out_dir); after a failed one it stays for the next attempt if it holds
 a complete checkpoint (else it is removed too).
+
+With a remote store (`FOOTPRINT_STORE`) the next attempt may run on another machine, so the directory
+is mirrored in the store at the same key (`artifacts/checkpoints/<asset>/<run key>/`): not after
+every save (too heavy), but when an attempt ends (`upload_checkpoints`: the complete checkpoints, each
+one's `trainer_state.json` last, so a checkpoint in the store is complete iff that file is there),
+failed ones included, and at the start of an attempt the newest complete checkpoint in the store is
+downloaded when the local directory has none as new (`download_newest`). After a success the store's
+copy is removed too. A step process killed outright uploads nothing: its next attempt resumes from
+what an earlier attempt uploaded, or starts afresh. The lock is local: two machines training the
+same run at once each train in full.
 """
 
 from __future__ import annotations
@@ -22,15 +32,23 @@ import contextlib
 import fcntl
 import json
 import os
+import posixpath
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from warehouse.artifacts import Moved
 from warehouse.atomic import atomic_file
 from warehouse.facts import utcnow
 from warehouse.home import FootprintHome, make_private_dir
+from warehouse.redact import redact
+from warehouse.store import Store, StoreError
 
 MARKER = "ATTEMPT.json"
 STATE_FILE = "trainer_state.json"
@@ -53,6 +71,7 @@ class Attempt:
     materialization_id: str
     resume: ResumePoint | None
     shared: bool  # False: another attempt held the run's directory; this one has its own
+    downloaded: Moved | None = None  # the checkpoint fetched from a remote store to resume from
 
     def remove(self) -> None:
         """Nothing here is needed any more (the run succeeded: its final model is in its out_dir; or
@@ -95,10 +114,16 @@ def _write_marker(directory: Path, materialization_id: str, run_key: str) -> Non
 
 @contextlib.contextmanager
 def checkpoint_attempt(
-    home: FootprintHome, *, asset_key: str, run_key: str, materialization_id: str
+    home: FootprintHome,
+    *,
+    asset_key: str,
+    run_key: str,
+    materialization_id: str,
+    store: Store | None = None,
 ) -> Iterator[Attempt]:
     """Take the run's checkpoint directory for this materialization: find where a previous attempt
-    stopped, drop checkpoints it left half-written, mark the directory as this attempt's."""
+    stopped (here, or in a remote `store`: its newest checkpoint is downloaded), drop checkpoints it
+    left half-written, mark the directory as this attempt's."""
     directory = run_directory(home, asset_key, run_key)
     make_private_dir(directory.parent.parent)
     make_private_dir(directory.parent)
@@ -114,9 +139,85 @@ def checkpoint_attempt(
             yield Attempt(own, materialization_id, None, shared=False)
             return
         _remove_incomplete(directory)
+        downloaded = (
+            download_newest(store, checkpoint_key(home, directory), directory) if store is not None else None
+        )
         done = complete_checkpoints(directory)
         resume = ResumePoint(done[-1][1], done[-1][0], _previous(directory)) if done else None
         _write_marker(directory, materialization_id, run_key)
-        yield Attempt(directory, materialization_id, resume, shared=True)
+        yield Attempt(directory, materialization_id, resume, shared=True, downloaded=downloaded)
     finally:
         os.close(fd)
+
+
+def _store_checkpoints(store: Store, key: str) -> dict[str, set[str]]:
+    """checkpoint name -> its files (relative) in the store, for the complete ones only."""
+    found: dict[str, set[str]] = {}
+    for file_key, _ in store.list_files(key):
+        rel = file_key[len(key.strip("/")) + 1 :]
+        name, _, rest = rel.partition("/")
+        if _CHECKPOINT.match(name) and rest:
+            found.setdefault(name, set()).add(rest)
+    return {name: files for name, files in found.items() if STATE_FILE in files}
+
+
+def download_newest(store: Store, key: str, directory: Path) -> Moved | None:
+    """Copy the newest complete checkpoint of the store's `key` (and its marker) into `directory`
+    unless `directory` already has one as new. None: nothing downloaded (the local store: the
+    directory is the store)."""
+    if store.local:
+        return None
+    t0 = time.perf_counter()
+    remote = _store_checkpoints(store, key)
+    if not remote:
+        return None
+    name = max(remote, key=lambda n: int(n.split("-")[1]))
+    local = complete_checkpoints(directory)
+    if local and local[-1][0] >= int(name.split("-")[1]):
+        return None
+    target = directory / name
+    shutil.rmtree(target, ignore_errors=True)
+    files = sorted(remote[name], key=lambda f: f == STATE_FILE)  # trainer_state.json last
+    if store.exists(posixpath.join(key, MARKER)):
+        files_keys = [(posixpath.join(key, MARKER), directory / MARKER)]
+    else:
+        files_keys = []
+    files_keys += [(posixpath.join(key, name, f), target / f) for f in files]
+    for src, dst in files_keys:
+        make_private_dir(dst.parent)
+        try:
+            pafs.copy_files(store.path(src), str(dst), source_filesystem=store.fs)
+        except (OSError, pa.ArrowException) as err:  # trainer_state.json comes last: no half checkpoint
+            raise StoreError(f"store {store.url}: could not download {src}: {redact(str(err))}") from err
+    moved = sum(dst.stat().st_size for _, dst in files_keys)
+    url = store.uri(posixpath.join(key, name))
+    return Moved("download", url, target, moved, len(files_keys), time.perf_counter() - t0)
+
+
+def upload_checkpoints(store: Store, key: str, directory: Path) -> Moved | None:
+    """Mirror `directory`'s complete checkpoints (and marker) at the store's `key`: the ones missing
+    there are uploaded (each one's trainer_state.json last), the ones gone locally (rotated away by
+    Trainer) are deleted there. None: the local store."""
+    if store.local:
+        return None
+    t0 = time.perf_counter()
+    remote = _store_checkpoints(store, key)
+    local = {p.name: p for _, p in complete_checkpoints(directory)}
+    sent, files = 0, 0
+    for name, path in local.items():
+        if name in remote:
+            continue  # a checkpoint-<step> is written once
+        for f in sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.name == STATE_FILE):
+            store.put_file(f, posixpath.join(key, name, f.relative_to(path).as_posix()))
+            sent, files = sent + f.stat().st_size, files + 1
+    if (directory / MARKER).is_file():
+        store.put_file(directory / MARKER, posixpath.join(key, MARKER))
+        sent, files = sent + (directory / MARKER).stat().st_size, files + 1
+    for name in set(remote) - set(local):
+        store.delete_tree(posixpath.join(key, name))
+    return Moved("upload", store.uri(key), directory, sent, files, time.perf_counter() - t0)
+
+
+def checkpoint_key(home: FootprintHome, directory: Path) -> str:
+    """The store key of a checkpoint directory: its path below the home."""
+    return directory.relative_to(home.root).as_posix()

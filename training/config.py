@@ -16,7 +16,17 @@ Task = Literal["pretrain", "finetune"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 LR_SCHEDULERS: tuple[str, ...] = ("constant_with_warmup", "linear", "cosine", "constant")
 # Where a run is, not what it computes: left out of the run key (training/checkpoints.py).
-_PLACEMENT_FIELDS = ("out_dir", "checkpoint_dir", "resume_from")
+# Where a run writes, and where it reads its inputs from: neither is what it computes. The inputs' paths
+# are this machine's copies (a store's artifacts are fetched into each machine's cache); the upstream
+# materialization ids in the run key name their content.
+_PLACEMENT_FIELDS = (
+    "out_dir",
+    "checkpoint_dir",
+    "resume_from",
+    "corpus_path",
+    "annotations_path",
+    "init_checkpoint",
+)
 
 
 class TrainingConfigError(ValueError):

@@ -197,7 +197,7 @@ class Store:
                 raise StoreError(f"{uri} does not exist in the store")
             make_private_dir(dest.parent)
             tmp = dest.with_name(f".tmp-{dest.name}.{os.getpid()}")
-            if info.type == pafs.FileType.Directory:
+            if info.type == pafs.FileType.Directory:  # copy_files creates the subdirectories, not the root
                 make_private_dir(tmp)
             pafs.copy_files(self.path(key), str(tmp), source_filesystem=self.fs)  # a file or a tree
             if dest.exists():  # another process fetched it meanwhile: same immutable content

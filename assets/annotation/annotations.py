@@ -38,6 +38,7 @@ from labeling.spend import (
 from labeling.store import load_state, save_state, state_path
 from labeling.sync import AnnotationVersion, fetch_changed, parse_annotation
 from pipelines.accounting import accounted
+from pipelines.artifact_store import fetch_inputs, publish_handle, publish_output
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 from warehouse.facts import AnnotationWork
@@ -148,16 +149,19 @@ def annotations(
         int(label_tasks.extra.get("clean_corpus_bytes", 0)),
     )
     home = footprint.home()
+    inputs = fetch_inputs(footprint, label_tasks, corpus)
+    corpus_path = str(inputs.local(corpus))
     state_file = state_path(home.labelstudio_dir, labelstudio.project_key(project_id))
     state = load_state(state_file)
     first_sync = state.cursor is None
     simulated = (
-        simulate_annotators(context, labelstudio, policy, project_id, corpus.path)
+        simulate_annotators(context, labelstudio, policy, project_id, corpus_path)
         if policy.simulate_annotators
         else None
     )
     services = labelstudio.metered_services()  # the managed server: its use while this step runs
     with accounted(context, footprint, upstream=[label_tasks, corpus], services=services) as rec:
+        inputs.record(rec)
         t0 = time.perf_counter()
         with labelstudio.client() as client:
             try:
@@ -191,7 +195,7 @@ def annotations(
         }
         merged = state.merge(changed, parsed)
         state.fetched_at = fetched.server_time
-        task_map = read_task_map(label_tasks.path)
+        task_map = read_task_map(str(inputs.local(label_tasks)))
         gone = state.reconcile_tasks(present, also_known=task_map, row_of=task_map)
         if gone.deleted:
             context.log.warning(
@@ -206,7 +210,7 @@ def annotations(
 
         versions = list(state.annotations.values())  # labour: tasks deleted since included
         labels = task_labels(state.live_versions())
-        table = training_table(labels, task_map, corpus.path)
+        table = training_table(labels, task_map, corpus_path)
         folder = make_private_dir(home.artifacts_dir / "annotations")
         path = folder / f"{rec.materialization_id}.parquet"
         write_training_set(path, table)
@@ -229,10 +233,11 @@ def annotations(
         rejected_all = Counter(v.reject_reason for v in versions if v.reject_reason)
         rejected_new = Counter(v.reject_reason for v in merged.new_versions if v.reject_reason)
         png64 = base64.b64encode(chart.read_bytes()).decode()
+        chart_url = publish_output(rec, footprint, chart)
         meta: dict[str, object] = {
             "annotators": dg.MetadataValue.md(markdown_table(spend)),
             "burn_down": dg.MetadataValue.md(f"![spend burn-down](data:image/png;base64,{png64})"),
-            "burn_down_png": dg.MetadataValue.path(str(chart)),
+            "burn_down_png": dg.MetadataValue.path(chart_url),
             "first_sync": first_sync,
             "tasks_fetched": dg.MetadataValue.int(len(changed)),
             "annotation_versions_new": dg.MetadataValue.int(len(merged.new_versions)),
@@ -264,7 +269,6 @@ def annotations(
             "sync_bytes_up": dg.MetadataValue.int(sum(t.bytes_sent for t in traffic)),
             "sync_s": _f(sync_s, 3),
             "label_tasks_materialization_id": label_tasks.materialization_id,
-            "path": dg.MetadataValue.path(str(path)),
         }
 
         if simulated is not None:  # demo: what the SIMULATED annotators added before this sync
@@ -276,8 +280,9 @@ def annotations(
         per_class = Counter(table.column("label").to_pylist())
         meta["choices"] = ", ".join(choices)
         meta.update({f"rows_labelled/{c}": dg.MetadataValue.int(per_class.get(c, 0)) for c in choices})
-        context.add_output_metadata(meta)
-        handle = rec.handle(
+        handle = publish_handle(
+            rec,
+            footprint,
             path,
             rows=table.num_rows,
             project_id=project_id,
@@ -287,6 +292,8 @@ def annotations(
             spend_usd=spent_usd,
             forecast_cost_to_finish_usd=fc.cost_to_finish_usd,
         )
+        meta["path"] = dg.MetadataValue.path(handle.path)
+        context.add_output_metadata(meta)
     save_state(state_file, state)  # the facts batch is published: now the cursor may advance
     return handle
 

@@ -1,9 +1,10 @@
 """`label_tasks`: the training split of `clean_corpus` as tasks of a Label Studio project.
 
 Output: $FOOTPRINT_HOME/artifacts/label_tasks/<materialization_id>.parquet (row_id string,
-task_id int64: every train row of the consumed corpus and its task). The handle's `extra` carries
-project_id, project_title, choices, server (URL, never the token) and the consumed clean_corpus
-materialization (id, path) so `annotations` reads exactly those texts.
+task_id int64: every train row of the consumed corpus and its task), published to the store
+($FOOTPRINT_STORE/artifacts/label_tasks/... when set; the handle's path is then its URL). The
+handle's `extra` carries project_id, project_title, choices, server (URL, never the token) and the
+consumed clean_corpus materialization (id, path or URL) so `annotations` reads exactly those texts.
 
 The label set (`choices`) is decided here, once: `annotation_policy.choices`, or when empty the
 corpus's own labels (rules and refusals in `labeling.label_set`), checked before anything is created
@@ -22,6 +23,7 @@ metadata's `label_conflicts_left_out` counts them and `label_conflicts_hint` say
 """
 
 import time
+from typing import Any
 
 import dagster as dg
 
@@ -32,6 +34,7 @@ from labeling.resource import AnnotationPolicy, LabelStudioResource
 from labeling.store import load_state, state_path
 from labeling.tasks import ensure_project, import_missing
 from pipelines.accounting import accounted
+from pipelines.artifact_store import Fetched, fetch_inputs, publish_handle
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 from warehouse.home import make_private_dir
@@ -58,21 +61,23 @@ def label_tasks(
     clean_corpus: ArtifactHandle,
 ) -> ArtifactHandle:
     policy = annotation_policy
-    label_set = decide_label_set(policy.choices, clean_corpus.path)  # LabelSetError before any request
+    inputs = fetch_inputs(footprint, clean_corpus)
+    corpus_path = inputs.local(clean_corpus)
+    label_set = decide_label_set(policy.choices, str(corpus_path))  # LabelSetError before any request
     if label_set.without_corpus_rows:
         context.log.warning(
             f"choices {list(label_set.without_corpus_rows)} of annotation_policy.choices occur in no "
             "corpus row: only annotators can give them, and the eval split cannot score them"
         )
-    rows = read_train_rows(clean_corpus.path)
+    rows = read_train_rows(str(corpus_path))
     if policy.adjudicate_conflicts:
         try:
-            conflicts = conflict_tasks(clean_corpus.path, clean_corpus.extra)
+            conflicts = conflict_tasks(corpus_path, local_conflicts_extra(footprint, inputs, clean_corpus))
         except ConflictsError as err:
             raise dg.Failure(str(err)) from err
         left_out = 0
     else:
-        conflicts, left_out = [], len(conflict_rows(clean_corpus.path))
+        conflicts, left_out = [], len(conflict_rows(corpus_path))
     if left_out:
         context.log.warning(
             f"{left_out} label conflict(s) of clean_corpus (duplicates whose source labels disagree) "
@@ -81,13 +86,14 @@ def label_tasks(
     rows += [(c.row_id, c.text) for c in conflicts]
     services = labelstudio.metered_services()  # the managed server: its use while this step runs
     with accounted(context, footprint, upstream=[clean_corpus], services=services) as rec:
+        inputs.record(rec)
         rec.add_transfer(
             bytes_=clean_corpus.bytes,
             duration_s=0.0,
             direction="read",
             endpoint_kind="file",
             scope="local",
-            endpoint=clean_corpus.path,
+            endpoint=str(corpus_path),
         )
         t0 = time.perf_counter()
         with labelstudio.client() as client:
@@ -113,6 +119,20 @@ def label_tasks(
         path = folder / f"{rec.materialization_id}.parquet"
         write_task_map(path, result.task_ids)
         rec.add_storage(path, kind="dataset")
+        handle = publish_handle(
+            rec,
+            footprint,
+            path,
+            rows=len(result.task_ids),
+            project_id=project_id,
+            project_title=policy.project_title,
+            choices=list(label_set.choices),
+            server=client.url,
+            clean_corpus_materialization_id=clean_corpus.materialization_id,
+            clean_corpus_path=clean_corpus.path,  # its URL (a path with the local store)
+            clean_corpus_bytes=clean_corpus.bytes,
+            adjudication_tasks=len(conflicts),
+        )
         context.add_output_metadata(
             {
                 "project_id": dg.MetadataValue.int(project_id),
@@ -139,18 +159,19 @@ def label_tasks(
                 "bytes_down": dg.MetadataValue.int(sum(t.bytes_received for t in traffic)),
                 "labelstudio_s": dg.MetadataValue.float(round(seconds, 3)),
                 "clean_corpus_materialization_id": clean_corpus.materialization_id,
-                "path": dg.MetadataValue.path(str(path)),
+                "path": dg.MetadataValue.path(handle.path),
             }
         )
-        return rec.handle(
-            path,
-            rows=len(result.task_ids),
-            project_id=project_id,
-            project_title=policy.project_title,
-            choices=list(label_set.choices),
-            server=client.url,
-            clean_corpus_materialization_id=clean_corpus.materialization_id,
-            clean_corpus_path=clean_corpus.path,
-            clean_corpus_bytes=clean_corpus.bytes,
-            adjudication_tasks=len(conflicts),
-        )
+        return handle
+
+
+def local_conflicts_extra(
+    footprint: FootprintHomeResource, inputs: Fetched, clean_corpus: ArtifactHandle
+) -> dict[str, Any]:
+    """The clean corpus handle's extra, its conflicts artifact (a URL with a remote store) replaced by
+    a local copy: `labeling.conflicts` reads a local file."""
+    extra = dict(clean_corpus.extra)
+    url = extra.get("conflicts_path")
+    if url:
+        extra["conflicts_path"] = str(inputs.add(str(url), footprint.home()))
+    return extra

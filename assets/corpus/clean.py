@@ -1,6 +1,8 @@
 """`clean_corpus`: the raw corpus repaired, stripped, normalised, filtered, de-duplicated and split.
 
-Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA):
+Output contract, $FOOTPRINT_HOME/artifacts/clean_corpus/<materialization_id>.parquet (CLEAN_SCHEMA;
+published at the same key to $FOOTPRINT_STORE when set, the handle's path and conflicts_path then
+being URLs; docs/corpus.md):
     row_id        string, not null  unique; the raw row id (stable for the same source)
     text          string, not null  cleaned (see assets.corpus.cleaning), min_chars..max_chars long
     split         string, not null  'train' | 'eval' | 'conflict'; 'eval' iff
@@ -39,6 +41,7 @@ from assets.corpus.quality import (
 )
 from assets.corpus.storage import CLEAN_SCHEMA, artifact_path
 from pipelines.accounting import accounted
+from pipelines.artifact_store import fetch_inputs, publish_handle, publish_output
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 
@@ -91,15 +94,18 @@ def clean_corpus(
         dedupe_normalised=config.dedupe_normalised,
         repair_escapes=config.repair_escapes,
     )
+    inputs = fetch_inputs(footprint, raw_corpus)
+    raw_path = inputs.local(raw_corpus)
     with accounted(context, footprint, upstream=[raw_corpus]) as rec:
+        inputs.record(rec)
         rec.add_transfer(
             bytes_=raw_corpus.bytes, duration_s=0.0, direction="read", endpoint_kind="file",
-            scope="local", endpoint=raw_corpus.path,
+            scope="local", endpoint=str(raw_path),
         )  # fmt: skip
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
-        report = clean_parquet(raw_corpus.local_path, path, rules)
+        report = clean_parquet(raw_path, path, rules)
         quality = measure(
-            raw_corpus.local_path, path, report, min_kept_fraction=config.min_kept_fraction,
+            raw_path, path, report, min_kept_fraction=config.min_kept_fraction,
             min_train_rows_per_class=config.min_train_rows_per_class, min_chars=config.min_chars,
         )  # fmt: skip
         context.log.info(drop_summary(quality))
@@ -108,7 +114,22 @@ def clean_corpus(
         bytes_out = rec.add_storage(path, kind="dataset")
         conflicts_file = conflicts.conflicts_path(path)
         rec.add_storage(conflicts_file, kind="dataset")
+        conflicts_url = publish_output(rec, footprint, conflicts_file)
         context.log.info(conflicts.conflict_summary(report.label_conflict_groups, report.label_conflict_rows))
+        handle = publish_handle(
+            rec,
+            footprint,
+            path,
+            rows=report.rows_out,
+            rows_in=report.rows_in,
+            rows_train=report.rows_train,
+            rows_eval=report.rows_eval,
+            conflicts_path=conflicts_url,
+            label_conflicts=report.label_conflict_groups,
+            eval_fraction=rules.eval_fraction,
+            dropped=dict(report.dropped),
+            quality=quality.as_extra(),
+        )
         meta: dict[str, object] = {
             "rows_in": dg.MetadataValue.int(report.rows_in),
             "rows_out": dg.MetadataValue.int(report.rows_out),
@@ -117,11 +138,11 @@ def clean_corpus(
             "bytes_in": dg.MetadataValue.int(raw_corpus.bytes),
             "bytes_out": dg.MetadataValue.int(bytes_out),
             "upstream_materialization_id": raw_corpus.materialization_id,
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(handle.path),
             "label_conflict_groups": dg.MetadataValue.int(report.label_conflict_groups),
             "label_conflict_rows": dg.MetadataValue.int(report.label_conflict_rows),
             "label_conflict_rule": dg.MetadataValue.text(conflicts.CONFLICT_RULE),
-            "conflicts_path": dg.MetadataValue.path(str(conflicts_file)),
+            "conflicts_path": dg.MetadataValue.path(conflicts_url),
         }
         meta.update({f"dropped_{k}": dg.MetadataValue.int(v) for k, v in report.dropped.items()})
         meta.update(
@@ -135,30 +156,23 @@ def clean_corpus(
         )
         meta.update({f"rows_{k}": dg.MetadataValue.int(v) for k, v in report.repaired.items()})
         context.add_output_metadata(meta)
-        return rec.handle(
-            path,
-            rows=report.rows_out,
-            rows_in=report.rows_in,
-            rows_train=report.rows_train,
-            rows_eval=report.rows_eval,
-            conflicts_path=str(conflicts_file),
-            label_conflicts=report.label_conflict_groups,
-            eval_fraction=rules.eval_fraction,
-            dropped=dict(report.dropped),
-            quality=quality.as_extra(),
-        )
+        return handle
 
 
 @dg.asset_check(asset=clean_corpus, description="No row has an empty or whitespace-only text.")
-def clean_corpus_no_empty_text(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
-    n = _scalar(clean_corpus, "SELECT count(*) FROM t WHERE text IS NULL OR trim(text) = ''")
+def clean_corpus_no_empty_text(
+    footprint: FootprintHomeResource, clean_corpus: ArtifactHandle
+) -> dg.AssetCheckResult:
+    n = _scalar(footprint, clean_corpus, "SELECT count(*) FROM t WHERE text IS NULL OR trim(text) = ''")
     return dg.AssetCheckResult(passed=n == 0, metadata={"empty_rows": n})
 
 
 @dg.asset_check(asset=clean_corpus, description="Share of rows whose text duplicates an earlier row.")
-def clean_corpus_duplicate_rate(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
-    total = _scalar(clean_corpus, "SELECT count(*) FROM t")
-    distinct = _scalar(clean_corpus, "SELECT count(DISTINCT text) FROM t")
+def clean_corpus_duplicate_rate(
+    footprint: FootprintHomeResource, clean_corpus: ArtifactHandle
+) -> dg.AssetCheckResult:
+    total = _scalar(footprint, clean_corpus, "SELECT count(*) FROM t")
+    distinct = _scalar(footprint, clean_corpus, "SELECT count(DISTINCT text) FROM t")
     rate = (total - distinct) / total if total else 0.0
     return dg.AssetCheckResult(
         passed=rate <= MAX_DUPLICATE_RATE,
@@ -167,12 +181,14 @@ def clean_corpus_duplicate_rate(clean_corpus: ArtifactHandle) -> dg.AssetCheckRe
 
 
 @dg.asset_check(asset=clean_corpus, description="Columns and types match the documented contract.")
-def clean_corpus_schema(clean_corpus: ArtifactHandle) -> dg.AssetCheckResult:
-    schema = pq.read_schema(clean_corpus.path).remove_metadata()
+def clean_corpus_schema(
+    footprint: FootprintHomeResource, clean_corpus: ArtifactHandle
+) -> dg.AssetCheckResult:
+    schema = pq.read_schema(fetch_inputs(footprint, clean_corpus).local(clean_corpus)).remove_metadata()
     expected = {f.name: str(f.type) for f in CLEAN_SCHEMA}
     actual = {f.name: str(f.type) for f in schema}
     splits = ", ".join(f"'{s}'" for s in conflicts.SPLITS)
-    bad_split = _scalar(clean_corpus, f"SELECT count(*) FROM t WHERE split NOT IN ({splits})")
+    bad_split = _scalar(footprint, clean_corpus, f"SELECT count(*) FROM t WHERE split NOT IN ({splits})")
     return dg.AssetCheckResult(
         passed=actual == expected and bad_split == 0,
         metadata={"expected": str(expected), "actual": str(actual), "rows_with_bad_split": bad_split},
@@ -208,10 +224,12 @@ def _result(verdict: Verdict) -> dg.AssetCheckResult:
     )
 
 
-def _scalar(handle: ArtifactHandle, sql: str) -> int:
+def _scalar(footprint: FootprintHomeResource, handle: ArtifactHandle, sql: str) -> int:
+    """A check's figure over the artifact (a local copy: downloaded once, then from the cache)."""
+    local = fetch_inputs(footprint, handle).local(handle)
     con = duckdb.connect()
     try:
-        con.read_parquet(handle.path).create_view("t")
+        con.read_parquet(str(local)).create_view("t")
         row = con.execute(sql).fetchone()
     finally:
         con.close()

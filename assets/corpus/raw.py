@@ -1,6 +1,7 @@
 """`raw_corpus`: the dataset as it arrives, one Parquet file (RAW_SCHEMA) per materialization.
 
-Output: $FOOTPRINT_HOME/artifacts/raw_corpus/<materialization_id>.parquet with
+Output: $FOOTPRINT_HOME/artifacts/raw_corpus/<materialization_id>.parquet, published at the same key
+to $FOOTPRINT_STORE when set (the handle's path is then its URL; docs/corpus.md), with
     row_id        string, not null  stable for the same source: '<prefix>-<0-based row, 8 digits>'
                                     (prefix 'demo<seed>', 'topics<k>-<seed>', 'file-<stem>',
                                     'hub-<name>_<split>')
@@ -26,6 +27,7 @@ from assets.corpus.storage import RAW_SCHEMA, artifact_path, write_table
 from assets.corpus.topics import generate_topics
 from assets.corpus.validation import ColumnLimits
 from pipelines.accounting import accounted
+from pipelines.artifact_store import publish_handle
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 from warehouse.home import FootprintHome
@@ -136,6 +138,8 @@ def raw_corpus(
         path = artifact_path(rec.home, context.asset_key.to_user_string(), rec.materialization_id)
         write_table(table, path, RAW_SCHEMA)
         rec.add_storage(path, kind="dataset")
+        handle = publish_handle(rec, footprint, path, rows=table.num_rows, source=config.source,
+                                source_kind=spec.kind)  # fmt: skip
         meta: dict[str, object] = {}
         profile = loaded.profile if loaded is not None else None
         if profile is not None:  # what the column checks saw (file/hub sources)
@@ -152,7 +156,7 @@ def raw_corpus(
                 "arrow_bytes": dg.MetadataValue.int(table.nbytes),
                 "load_duration_s": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
                 "source": config.source,
-                "path": dg.MetadataValue.path(str(path)),
+                "path": dg.MetadataValue.path(handle.path),
             }
         )
-        return rec.handle(path, rows=table.num_rows, source=config.source, source_kind=spec.kind)
+        return handle

@@ -3,6 +3,10 @@
 Its input is the `ArtifactHandle` of the `finetuned_model` materialization this run produced (or
 loaded); the report walks `lineage_edge` up from that handle's materialization id, so it never
 reports "the latest" of anything. The report itself is accounted like every other asset.
+
+The report directory is written under the step's home (`reports/<name>/`, `reports/latest` pointing
+at it: a local convenience only) and published to the store (`<store>/reports/<name>/` with a
+remote store); the handle's path is its URL.
 """
 
 from typing import Any
@@ -13,6 +17,7 @@ from assets.report.build import BuiltReport, build_report
 from assets.report.data import DEFAULT_SYNC_WAIT_S
 from assets.report.render import markdown_section
 from pipelines.accounting import accounted
+from pipelines.artifact_store import publish_handle
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle
 
@@ -26,12 +31,15 @@ class FootprintReportConfig(dg.Config):  # type: ignore[misc]
     """Labelling budget; when set, the burn-down also shows the budget left."""
 
 
-def report_metadata(report: BuiltReport) -> dict[str, Any]:
-    """Markdown tables, charts (embedded PNGs), file paths and numeric end-to-end totals."""
+def report_metadata(report: BuiltReport, directory_url: str | None = None) -> dict[str, Any]:
+    """Markdown tables, charts (embedded PNGs), file paths (URLs with a remote store: `directory_url`)
+    and numeric end-to-end totals."""
     charts_md = "\n\n".join(f"**{c.title}**\n\n![{c.name}]({c.data_uri()})" for c in report.charts)
+    directory = directory_url or str(report.directory)
+    html = f"{directory}/{report.html_path.relative_to(report.directory).as_posix()}"
     meta: dict[str, Any] = {
-        "report/html": dg.MetadataValue.path(str(report.html_path)),
-        "report/directory": dg.MetadataValue.path(str(report.directory)),
+        "report/html": dg.MetadataValue.path(html),
+        "report/directory": dg.MetadataValue.path(directory),
         "report/for_materialization_id": report.data.materialization_id,
         "report/lineage_materializations": dg.MetadataValue.int(len(report.data.lineage_ids)),
         "report/pending_batches": dg.MetadataValue.int(report.data.pending_batches),
@@ -74,8 +82,16 @@ def footprint_report(
             labeling_budget_usd=config.labeling_budget_usd,
         )
         rec.add_storage(report.directory, kind="report")
+        handle = publish_handle(
+            rec, footprint, report.directory, for_materialization_id=finetuned_model.materialization_id
+        )
         for notice in report.data.notices:
             context.log.warning(notice)
-        context.log.info(f"footprint report written to {report.html_path}")
-        context.add_output_metadata(report_metadata(report))
-        return rec.handle(report.directory, for_materialization_id=finetuned_model.materialization_id)
+        where = (
+            report.html_path
+            if handle.path == str(report.directory)
+            else f"{report.html_path} ({handle.path})"
+        )
+        context.log.info(f"footprint report written to {where}")
+        context.add_output_metadata(report_metadata(report, handle.path))
+        return handle

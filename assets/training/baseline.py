@@ -22,7 +22,9 @@ any fitting, naming the problem.
 
 Output: $FOOTPRINT_HOME/artifacts/baseline_model/<materialization_id>/ holding `model.joblib` (the
 fitted scikit-learn Pipeline; predictions are indices into `choices`; a pickle: load only your own)
-and `baseline.json` (choices, chosen estimator and parameters, CV score, library version).
+and `baseline.json` (choices, chosen estimator and parameters, CV score, library version); published
+to $FOOTPRINT_STORE/artifacts/baseline_model/<materialization_id>/ when a store is set (the handle's
+path is then that URL; its inputs are downloaded first: docs/training.md).
 """
 
 # No `from __future__ import annotations` here: Dagster resolves the Config annotation at decoration.
@@ -36,6 +38,7 @@ import dagster as dg
 
 from assets.training.quality import quality_metadata, record_quality
 from pipelines.accounting import accounted
+from pipelines.artifact_store import fetch_inputs, publish_handle
 from pipelines.resources import FootprintHomeResource
 from training.config import TrainingConfigError
 from training.data import LabelledSet, eval_row_ids, eval_set, labelled_set
@@ -183,13 +186,15 @@ def baseline_model(
 ) -> ArtifactHandle:
     # Everything that can be checked is checked before the recorder opens and any fitting starts.
     choices = choices_of(annotations)
+    inputs = fetch_inputs(footprint, annotations, clean_corpus)
+    corpus_path = str(inputs.local(clean_corpus))
     train = labelled_set(
-        annotations.path,
+        str(inputs.local(annotations)),
         choices,
         min_labelled=config.min_labelled,
-        exclude_row_ids=eval_row_ids(clean_corpus.path),
+        exclude_row_ids=eval_row_ids(corpus_path),
     )
-    held_out = eval_set(clean_corpus.path, choices)
+    held_out = eval_set(corpus_path, choices)
     folds_for(train, config.cv_folds)
     unseen = [c for c, n in train.class_counts().items() if n == 0]
     if unseen:
@@ -199,6 +204,7 @@ def baseline_model(
         f"({train.dropped_eval_overlap} in the eval split left out), {len(held_out.labels)} eval rows"
     )
     with accounted(context, footprint, upstream=[annotations, clean_corpus]) as rec:
+        inputs.record(rec)
         fitted = fit_baseline(train, cv_folds=config.cv_folds, seed=config.seed)
         predicted = [int(p) for p in fitted.pipeline.predict(held_out.texts)]
         scores = classification_scores(held_out.labels, predicted, choices)
@@ -236,8 +242,9 @@ def baseline_model(
                 "baseline/model": dg.MetadataValue.path(str(out_dir / MODEL_FILE)),
             }
         )
-        context.add_output_metadata(meta)
-        return rec.handle(
+        handle = publish_handle(
+            rec,
+            footprint,
             out_dir,
             rows=len(train.labels),
             task="baseline",
@@ -245,3 +252,6 @@ def baseline_model(
             estimator=fitted.estimator,
             params=fitted.params,
         )
+        meta["baseline/model"] = dg.MetadataValue.path(f"{handle.path}/{MODEL_FILE}")
+        context.add_output_metadata(meta)
+        return handle

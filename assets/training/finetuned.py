@@ -13,6 +13,7 @@ from assets.training.pretrained import RecipeConfig, recipe
 from assets.training.quality import compared_with, comparison_metadata
 from assets.training.report import make_plan, record_outputs, run_metadata
 from pipelines.accounting import accounted
+from pipelines.artifact_store import Fetched, fetch_inputs, publish_handle
 from pipelines.resources import FootprintHomeResource
 from training.config import RunSpec
 from warehouse.artifacts import ArtifactHandle
@@ -41,15 +42,17 @@ def finetune_spec(
     corpus: ArtifactHandle,
     annotations: ArtifactHandle,
     pretrained: ArtifactHandle,
+    local: Fetched,
 ) -> RunSpec:
+    """The run, reading the local copies (`local`) of its inputs: the ranks read local files."""
     from training.data import annotation_classes
 
     return RunSpec(
         task="finetune",
         out_dir=out_dir,
-        corpus_path=corpus.path,
-        annotations_path=annotations.path,
-        init_checkpoint=pretrained.path,
+        corpus_path=str(local.local(corpus)),
+        annotations_path=str(local.local(annotations)),
+        init_checkpoint=str(local.local(pretrained)),
         choices=annotation_classes(annotations),
         min_labelled=cfg.min_labelled,
         eval_steps=cfg.eval_steps,
@@ -71,8 +74,14 @@ def finetuned_model(
     from training.data import finetune_inputs
 
     home = footprint.home()
+    inputs = fetch_inputs(footprint, clean_corpus, annotations, pretrained_model)
     probe = finetune_spec(
-        config, out_dir="", corpus=clean_corpus, annotations=annotations, pretrained=pretrained_model
+        config,
+        out_dir="",
+        corpus=clean_corpus,
+        annotations=annotations,
+        pretrained=pretrained_model,
+        local=inputs,
     )
     probe.check()
     train_set, eval_data = finetune_inputs(probe)  # TrainingConfigError before any compute
@@ -85,6 +94,7 @@ def finetuned_model(
     plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
     upstream = [pretrained_model, annotations, clean_corpus]
     with accounted(context, footprint, upstream=upstream) as rec:
+        inputs.record(rec)
         rec.add(compared_with(rec, baseline_model))  # scored against exactly it; not an input
         out_dir = home.artifacts_dir / "finetuned_model" / rec.materialization_id
         spec = finetune_spec(
@@ -93,19 +103,26 @@ def finetuned_model(
             corpus=clean_corpus,
             annotations=annotations,
             pretrained=pretrained_model,
+            local=inputs,
         )
-        with resumable(context, rec, spec, upstream=upstream) as spec:
+        with resumable(context, rec, spec, upstream=upstream, store=footprint.store()) as spec:
             result, reported = run_training(
                 context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
             )
         record_outputs(rec, result)
         context.add_output_metadata(run_metadata(result, reported, plan))
-        handle = rec.handle(
+        fetched_init = str(inputs.local(pretrained_model))
+        handle = publish_handle(
+            rec,
+            footprint,
             out_dir,
             rows=result.n_train,
             task="finetune",
             choices=list(spec.choices),
-            init_checkpoint=result.init_checkpoint,
+            # the pretrained model's URL, not this machine's copy of it
+            init_checkpoint=(
+                pretrained_model.path if result.init_checkpoint == fetched_init else result.init_checkpoint
+            ),
             init_weights_sha256=result.init_weights_sha256,
         )
     # the recorder has closed: the model's footprint and scores are written, so the comparison is priced

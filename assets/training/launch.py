@@ -8,6 +8,10 @@ checkpoint, and says so with a `resumed_from` lineage edge, so its end-to-end fo
 attempts. After a success the checkpoints are removed; after a failure they stay (a Storage fact of
 kind 'resume_checkpoint' says how many bytes the failed attempt left for the next one), unless the
 attempt failed before its first checkpoint.
+
+With a remote store the directory is mirrored there (training/checkpoints.py): the newest checkpoint
+is downloaded when the attempt starts and the complete ones are uploaded when it fails, so the next
+attempt may run on another machine; the bytes moved are Transfer facts of the attempt.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from urllib.parse import urlparse
 import dagster as dg
 
 from metering.recorder import MaterializationRecorder
-from training.checkpoints import checkpoint_attempt, complete_checkpoints
+from training.checkpoints import checkpoint_attempt, checkpoint_key, complete_checkpoints, upload_checkpoints
 from training.config import RunSpec, TrainingConfigError
 from training.result import RunResult
-from warehouse.artifacts import ArtifactHandle
+from warehouse.artifacts import ArtifactHandle, record_moved
 from warehouse.batches import write_batch
 from warehouse.facts import FactBatch, LineageEdge
+from warehouse.store import Store, StoreError
 
 HUB_PROBE_TIMEOUT_S = 3.0
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -125,13 +130,20 @@ def resumable(
     spec: RunSpec,
     *,
     upstream: list[ArtifactHandle],
+    store: Store | None = None,
 ) -> Iterator[RunSpec]:
     """`spec` with its checkpoint directory, resuming from a previous attempt's newest checkpoint
-    when there is one (see the module docstring)."""
+    when there is one, here or in the store (see the module docstring)."""
     run_key = spec.run_key([h.materialization_id for h in upstream])
     with checkpoint_attempt(
-        rec.home, asset_key=rec.asset_key, run_key=run_key, materialization_id=rec.materialization_id
+        rec.home,
+        asset_key=rec.asset_key,
+        run_key=run_key,
+        materialization_id=rec.materialization_id,
+        store=store,
     ) as attempt:
+        if store is not None and attempt.downloaded is not None:
+            record_moved(rec, store, [attempt.downloaded])
         resume = attempt.resume
         if not attempt.shared:
             context.log.warning(
@@ -159,9 +171,25 @@ def resumable(
                 attempt.remove()  # nothing to resume from
                 raise
             held = rec.add_storage(attempt.directory, kind="resume_checkpoint")
+            where = str(attempt.directory)
+            if store is not None and not store.local and attempt.shared:
+                try:  # the failure propagates whatever happens here
+                    uploaded = upload_checkpoints(
+                        store, checkpoint_key(rec.home, attempt.directory), attempt.directory
+                    )
+                    if uploaded is not None:
+                        record_moved(rec, store, [uploaded])
+                        where += f" and {uploaded.url}"
+                except StoreError as err:
+                    context.log.error(f"the checkpoints could not be uploaded to the store: {err}")
             context.log.warning(
-                f"the run failed; its checkpoints ({held} bytes in {attempt.directory}) stay for the "
+                f"the run failed; its checkpoints ({held} bytes in {where}) stay for the "
                 "next materialization to resume from"
             )
             raise
         attempt.remove()
+        if store is not None and not store.local and attempt.shared:  # the final model is published
+            try:
+                store.delete_tree(checkpoint_key(rec.home, attempt.directory))
+            except StoreError as err:  # the run succeeded; stale checkpoints only cost storage
+                context.log.warning(f"the run's checkpoints could not be removed from the store: {err}")

@@ -6,6 +6,7 @@ import dagster as dg
 from assets.training.launch import check_hub, resumable, run_training
 from assets.training.report import PlanConfig, make_plan, record_outputs, run_metadata
 from pipelines.accounting import accounted
+from pipelines.artifact_store import fetch_inputs, publish_handle
 from pipelines.resources import FootprintHomeResource
 from training.config import ModelShape, RunSpec
 from warehouse.artifacts import ArtifactHandle
@@ -91,10 +92,13 @@ def pretrained_model(
     from training.data import pretrain_texts
 
     home = footprint.home()
+    # the ranks read local files: the corpus is fetched from the store first (as is, with the local store)
+    inputs = fetch_inputs(footprint, clean_corpus)
+    corpus_path = str(inputs.local(clean_corpus))
     # Everything that can be checked is checked before the recorder opens and torchrun starts.
-    probe = pretrain_spec(config, out_dir="", corpus_path=clean_corpus.path)
+    probe = pretrain_spec(config, out_dir="", corpus_path=corpus_path)
     probe.check()
-    n_texts = len(pretrain_texts(clean_corpus.path))
+    n_texts = len(pretrain_texts(corpus_path))
     if config.init_from:
         check_hub(config.init_from, home.cache_dir)
     plan = make_plan(config, devices=config.nproc_per_node, max_steps=config.max_steps)
@@ -102,13 +106,16 @@ def pretrained_model(
         f"plan: {plan.energy_kwh:.6f} kWh over {plan.hours * 3600:.0f} s on {plan.devices} device(s)"
     )
     with accounted(context, footprint, upstream=[clean_corpus]) as rec:
+        inputs.record(rec)
         out_dir = home.artifacts_dir / "pretrained_model" / rec.materialization_id
-        spec = pretrain_spec(config, out_dir=str(out_dir), corpus_path=clean_corpus.path)
-        with resumable(context, rec, spec, upstream=[clean_corpus]) as spec:
+        spec = pretrain_spec(config, out_dir=str(out_dir), corpus_path=corpus_path)
+        store = footprint.store()
+        with resumable(context, rec, spec, upstream=[clean_corpus], store=store) as spec:
             result, reported = run_training(
                 context, rec, spec, nproc_per_node=config.nproc_per_node, torchrun_args=config.torchrun_args
             )
         record_outputs(rec, result)
-        handle = rec.handle(out_dir, rows=n_texts, task="pretrain", params=result.params)
+        # rank 0 wrote the model here; published once torchrun has returned
+        handle = publish_handle(rec, footprint, out_dir, rows=n_texts, task="pretrain", params=result.params)
         context.add_output_metadata(run_metadata(result, reported, plan))
         return dg.Output(handle)

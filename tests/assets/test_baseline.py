@@ -5,6 +5,7 @@ through a stand-in model asset that records what finetuned_model records, withou
 
 # No `from __future__ import annotations`: Dagster resolves the stand-in's Config annotation at decoration.
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -27,11 +28,12 @@ from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
 from training.data import eval_row_ids, eval_set, labelled_set
 from training.metrics import classification_scores
-from warehouse.artifacts import ArtifactHandle
+from warehouse.artifacts import ArtifactHandle, publish
 from warehouse.connection import connect
 from warehouse.facts import AnnotationWork, utcnow
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
+from warehouse.store import Store
 
 CHOICES = ("negative", "positive")
 
@@ -356,3 +358,40 @@ def holding_warehouse(home: FootprintHome) -> Iterator[None]:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+def test_with_a_remote_store_the_baseline_reads_and_publishes_through_it(
+    home: FootprintHome, corpus: ArtifactHandle, tmp_path: Path
+) -> None:
+    """Inputs published by another machine (`home`), the baseline fitted in an empty home of its own:
+    it downloads them, and its model directory lands in the store."""
+    url = f"file://{tmp_path}/store"
+    store = Store.from_url(url)
+    (home.artifacts_dir / "annotations").mkdir()
+    ann_path = annotations_file(corpus, home.artifacts_dir / "annotations" / "m-ann.parquet")
+    published = {
+        name: dataclasses.replace(h, path=publish(store, home.root, Path(h.path)).url)
+        for name, h in (("clean_corpus", corpus), ("annotations", ann_handle(ann_path)))
+    }
+    other = FootprintHome.resolve(tmp_path / "other").ensure()
+    res = dg.materialize(
+        [stub(n, h) for n, h in published.items()] + [baseline_model],
+        resources={"footprint": FootprintHomeResource(root=str(other.root), store_url=url, heartbeat_s=2.0)},
+        raise_on_error=False,
+    )
+    assert res.success, error_of(res, "baseline_model")
+    out: ArtifactHandle = res.output_for_node("baseline_model")
+    key = f"artifacts/baseline_model/{out.materialization_id}"
+    assert out.path == f"{url}/{key}"
+    assert sorted(k for k, _ in store.list_files(key)) == [f"{key}/baseline.json", f"{key}/{MODEL_FILE}"]
+    assert meta_of(res, "baseline_model")["baseline/model"] == f"{out.path}/{MODEL_FILE}"
+    moved = rows(
+        other,
+        "SELECT direction, sum(bytes) AS bytes, sum(requests) AS files FROM transfer "
+        "WHERE materialization_id = ? AND endpoint_kind = 'object-store' GROUP BY direction ORDER BY 1",
+        [out.materialization_id],
+    )
+    assert moved == [
+        {"direction": "download", "bytes": corpus.bytes + ann_path.stat().st_size, "files": 2},
+        {"direction": "upload", "bytes": sum(s for _, s in store.list_files(key)), "files": 2},
+    ]

@@ -1,6 +1,8 @@
 """The code location's I/O manager: values round-trip through Dagster at `<base_dir>/<asset key>`, a
 reader racing a writer in another process only ever sees whole values, and an unpicklable output is
-refused with a message that says what to return instead (nothing left behind)."""
+refused with a message that says what to return instead (nothing left behind). With a remote store
+(here file:///<tmp>/store) the values live in the store, read from another home, with the same
+whole-value guarantee."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import dagster as dg
 import pytest
 from upath import UPath
 
-from pipelines.io_manager import AtomicFilesystemIOManager, AtomicPickleIOManager
+from pipelines.io_manager import AtomicFilesystemIOManager, AtomicPickleIOManager, StorePickleIOManager
+from pipelines.resources import FootprintHomeResource
+from warehouse.store import StoreError
 
 SIZE = 2_000_000  # large enough that a non-atomic write is caught half-way by a reader
 
@@ -98,3 +102,63 @@ def test_a_remote_base_path_is_refused_with_what_to_set() -> None:
     with pytest.raises(dg.DagsterInvariantViolationError, match=r"local directory only.*set base_dir"):
         manager.dump_to_path(None, {"rows": 3}, UPath("memory:///storage/value"))  # type: ignore[arg-type]
     assert not UPath("memory:///storage").exists()
+
+
+def _store_io(tmp_path: Path, home: str = "h") -> AtomicFilesystemIOManager:
+    footprint = FootprintHomeResource(root=str(tmp_path / home), store_url=f"file://{tmp_path}/store")
+    return AtomicFilesystemIOManager(footprint=footprint)
+
+
+def test_with_a_remote_store_values_live_in_the_store(tmp_path: Path) -> None:
+    @dg.asset
+    def upstream() -> dict[str, int]:
+        return {"rows": 3}
+
+    seen: list[dict[str, int]] = []
+
+    @dg.asset
+    def downstream(upstream: dict[str, int]) -> int:
+        seen.append(upstream)
+        return upstream["rows"] * 2
+
+    result = dg.materialize([upstream], resources={"io_manager": _store_io(tmp_path, "a")})
+    assert result.success
+    pickles = tmp_path / "store" / "dagster" / "storage"
+    assert sorted(p.name for p in pickles.iterdir()) == ["upstream"]
+    # another home (another machine): the input comes from the store
+    result = dg.materialize(
+        [upstream, downstream], selection=[downstream.key], resources={"io_manager": _store_io(tmp_path, "b")}
+    )
+    assert result.success and seen == [{"rows": 3}]
+    assert sorted(p.name for p in pickles.iterdir()) == ["downstream", "upstream"]
+    meta = result.asset_materializations_for_node("downstream")[0].metadata
+    assert meta["pickle"].value == f"file://{tmp_path}/store/dagster/storage/downstream"
+
+
+def _store_writer(tmp_path: str, rounds: int) -> None:
+    manager = StorePickleIOManager(_store_io(Path(tmp_path)).footprint.store())  # type: ignore[union-attr]
+    for i in range(rounds):
+        context = dg.build_output_context(asset_key=dg.AssetKey("value"))
+        manager.handle_output(context, bytes([i % 251]) * SIZE)
+
+
+def test_a_store_reader_racing_a_writer_sees_only_whole_values(tmp_path: Path) -> None:
+    manager = StorePickleIOManager(_store_io(tmp_path).footprint.store())  # type: ignore[union-attr]
+    manager.handle_output(dg.build_output_context(asset_key=dg.AssetKey("value")), b"\0" * SIZE)
+    writer = mp.get_context("spawn").Process(target=_store_writer, args=(str(tmp_path), 100))
+    writer.start()
+    reads = 0
+    while writer.is_alive() or reads == 0:
+        value = manager.load_input(dg.build_input_context(asset_key=dg.AssetKey("value")))
+        assert len(value) == SIZE and value.count(value[:1]) == SIZE, "read a torn value"
+        reads += 1
+    writer.join(timeout=60)
+    assert writer.exitcode == 0
+    assert reads > 1
+    assert [p.name for p in (tmp_path / "store/dagster/storage").iterdir()] == ["value"], "temp files left"
+
+
+def test_a_value_missing_from_the_store_says_where(tmp_path: Path) -> None:
+    manager = StorePickleIOManager(_store_io(tmp_path).footprint.store())  # type: ignore[union-attr]
+    with pytest.raises(StoreError, match=r"dagster/storage/nothing_here does not exist.*FOOTPRINT_STORE"):
+        manager.load_input(dg.build_input_context(asset_key=dg.AssetKey("nothing_here")))

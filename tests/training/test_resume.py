@@ -5,6 +5,7 @@ of the model holds both attempts' metered use."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,14 +13,17 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import psutil
 import pytest
 
 from assets.training.pretrained import pretrained_model
+from pipelines.resources import FootprintHomeResource
 from tests.training.helpers import fake_upstream, metadata, query, run_assets
 from training.checkpoints import MARKER, complete_checkpoints
-from warehouse.artifacts import ArtifactHandle
+from warehouse.artifacts import ArtifactHandle, publish, tree_bytes
 from warehouse.home import FootprintHome
+from warehouse.store import Store
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
@@ -172,3 +176,62 @@ def test_a_new_materialization_of_a_finished_run_trains_afresh(
         assert meta["training/resumed_from_step"] == 0 and meta["training/steps"] == 20
     assert query(home, "SELECT count(*) FROM lineage_edge WHERE relation = 'resumed_from'") == [(0,)]
     assert os.listdir(home.artifacts_dir / "checkpoints" / "pretrained_model") == []
+
+
+def test_with_a_store_a_killed_pretraining_resumes_on_another_machine(
+    home: FootprintHome, corpus: ArtifactHandle, tmp_path: Path
+) -> None:
+    """The killed attempt uploads its complete checkpoints when it fails; the next one, in an empty
+    home of its own (another machine), downloads the newest and resumes from it."""
+    url = f"file://{tmp_path}/store"
+    store = Store.from_url(url)
+    shared = dataclasses.replace(corpus, path=publish(store, home.root, corpus.local_path).url)
+    assets = [*fake_upstream(clean_corpus=shared), pretrained_model]
+
+    def run(on: FootprintHome) -> dg.ExecuteInProcessResult:
+        footprint = FootprintHomeResource(root=str(on.root), store_url=url, heartbeat_s=2.0)
+        return dg.materialize(
+            assets,
+            resources={"footprint": footprint},
+            run_config={"ops": {"pretrained_model": {"config": CONFIG}}},
+            raise_on_error=False,
+        )
+
+    with TreeKiller(home) as killer:
+        first = run(home)
+    assert killer.killed and not first.success
+    [run_dir] = list(killer.root.iterdir())
+    killed_mid = json.loads((run_dir / MARKER).read_text())["materialization_id"]
+    key = f"artifacts/checkpoints/pretrained_model/{run_dir.name}"
+    uploaded = {k.split("/")[4] for k, _ in store.list_files(key)}
+    steps = sorted(int(n.split("-")[1]) for n in uploaded if n.startswith("checkpoint-"))
+    assert steps and MARKER in uploaded, "the failed attempt uploaded its complete checkpoints"
+    assert steps == [s for s, _ in complete_checkpoints(run_dir)]
+    uploaded_bytes = sum(size for _, size in store.list_files(key))
+    marker_bytes = len(store.get_bytes(f"{key}/{MARKER}"))
+
+    other = FootprintHome.resolve(tmp_path / "other").ensure()
+    second = run(other)
+    assert second.success
+    meta = metadata(second, "pretrained_model")
+    assert meta["training/resumed_from_step"] == steps[-1]
+    assert meta["training/steps"] == MAX_STEPS - steps[-1]
+    mid = second.output_for_node("pretrained_model").materialization_id
+    sql = "SELECT upstream_materialization_id, relation FROM lineage_edge WHERE materialization_id = ?"
+    edges = query(other, sql, [mid])
+    assert (killed_mid, "resumed_from") in set(edges)
+    [(down,)] = query(
+        other,
+        "SELECT sum(bytes) FROM transfer WHERE materialization_id = ? AND endpoint_kind = 'object-store' "
+        "AND direction = 'download' AND endpoint LIKE '%/checkpoint-%'",
+        [mid],
+    )
+    assert down == tree_bytes(run_dir / f"checkpoint-{steps[-1]}") + marker_bytes, "the newest only"
+    [(up,)] = query(
+        home,
+        "SELECT sum(bytes) FROM transfer WHERE materialization_id = ? AND endpoint_kind = 'object-store' "
+        "AND direction = 'upload'",
+        [killed_mid],
+    )
+    assert up == uploaded_bytes
+    assert list(store.list_files(key)) == [], "the success removed the store's checkpoints"
