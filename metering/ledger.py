@@ -13,6 +13,13 @@ of the host once, computes the interval (`metering.tick.compute_tick`) and commi
 new state (`metering.state`). Opening and closing a window always tick; heartbeats tick only when the
 host's last tick is older than 0.9 x their period (`heartbeat`), so n open windows do not make n
 ticks per period.
+
+The state remembers, per open window, the ids of the batches that price it (`WindowState.batch_ids`:
+its opening tick, every tick that closed an interval for it, whichever process ticked, and the
+opening batch of each service or service user open in those ticks); the tick that ends a window hands
+them over (`TickOutcome.ended_batch_ids`), so a step prices itself from those batches, found by id,
+never by scanning. The batches this Ledger object wrote stay in memory (`written_batch`, the last
+`KEEP_WRITTEN`), so a step's own ticks are not read back from disk.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ import fcntl
 import logging
 import os
 import socket
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -39,11 +47,12 @@ from metering.state import LedgerState, StateFile
 from metering.tick import HostSample, OpenRequest, TickOutcome, compute_tick, innermost_roots
 from metering.window import DEFAULT_HEARTBEAT_S, Window, check_heartbeat
 from warehouse.batches import write_batch
-from warehouse.facts import WINDOW_ROLES, new_id
+from warehouse.facts import WINDOW_ROLES, FactBatch, new_id
 from warehouse.home import FootprintHome, make_private_dir
 
 log = logging.getLogger(__name__)
 SKIP_FRACTION = 0.9  # a heartbeat tick is skipped when the host ticked within 0.9 x its period
+KEEP_WRITTEN = 256  # tick batches a Ledger object keeps in memory (one window's heartbeats, ~40 min at 10 s)
 
 __all__ = ["DEFAULT_HEARTBEAT_S", "Ledger", "LedgerError", "MeterError", "Window"]
 
@@ -71,6 +80,13 @@ class Ledger:
         self.cpuinfo = cpuinfo
         self._processor: ProcessorInfo | None = None
         self.state_file = StateFile(self.dir, home)
+        self._written: OrderedDict[str, FactBatch] = OrderedDict()
+        self._written_lock = threading.Lock()
+
+    def written_batch(self, batch_id: str) -> FactBatch | None:
+        """A tick batch this object wrote (one of the last KEEP_WRITTEN), else None."""
+        with self._written_lock:
+            return self._written.get(batch_id)
 
     # -- windows ----------------------------------------------------------------------------------
     def open(
@@ -184,6 +200,8 @@ class Ledger:
             for w in out.unknown_closes:
                 log.info("meter window %s was not open in %s (already closed or lost)", w, self.dir)
             batch_id = out.batch.batch_id if len(out.batch) else None
+            if batch_id is not None:
+                _remember_batches(state, out, batch_id)
             self.state_file.prepare(out.state, batch_id)
             try:
                 if batch_id is not None:
@@ -192,6 +210,11 @@ class Ledger:
                 self.state_file.abandon()
                 raise
             self.state_file.commit()
+            if batch_id is not None:
+                with self._written_lock:
+                    self._written[batch_id] = out.batch
+                    while len(self._written) > KEEP_WRITTEN:
+                        self._written.popitem(last=False)
             return out
 
     def _load(self) -> LedgerState:
@@ -246,3 +269,29 @@ class Ledger:
         for pid, w in assign_windows(procs, innermost_roots(state.windows)).items():
             views[w].append(read_process_view(pid, self.proc_root))
         return self.gpus.window_gpus(views, gpus)
+
+
+def _remember_batches(prev: LedgerState, out: TickOutcome, batch_id: str) -> None:
+    """Add this tick's batch to the batch ids of the windows it prices: the windows it opened, and, when
+    it closed an interval, every window open in it (with the opening batches of the services and
+    service users open in it, which decide how a service's use is split). Ended windows' ids go to
+    `out.ended_batch_ids`."""
+    extra: list[str] = []
+    if out.interval:
+        for ws in prev.windows.values():
+            opened = ws.batch_ids[0] if ws.batch_ids else None
+            if opened and (ws.role == "service" or ws.uses_services) and opened not in extra:
+                extra.append(opened)
+    for w, ws in prev.windows.items():
+        if not out.interval:
+            continue
+        ids = list(ws.batch_ids)
+        for b in (*extra, batch_id):
+            if b not in ids:
+                ids.append(b)
+        if w in out.state.windows:
+            out.state.windows[w].batch_ids = ids
+        else:
+            out.ended_batch_ids[w] = ids
+    for w in out.parents:  # opened at this tick: its declaration is in this batch
+        out.state.windows[w].batch_ids = [batch_id]

@@ -13,8 +13,13 @@ as `incomplete`, then opens a ledger window (`metering.ledger`) rooted at `root_
 process, i.e. its whole process tree except windows nested in it), with a heartbeat every
 `heartbeat_s`. The ledger's ticks record the window's use of every device of the host; on exit the
 window closes at a tick and the final batch (buffered facts + outcome) is published. A step that
-raises is recorded as `failed` and the exception propagates unchanged. The recorder never opens the
-DuckDB file itself except through `sync_after` (a short, bounded, lock-tolerant merge).
+raises is recorded as `failed` and the exception propagates unchanged.
+
+The recorder only writes facts and leaves: it never opens the DuckDB warehouse and never merges
+(the loader does: `footprint sync`, the Dagster sensor). What prices it afterwards
+(`warehouse.pricing.price_materialization`) is `written` (its own batches) plus `tick_batch_ids`
+(the ledger batches of the ticks its window was in, whichever process wrote them), of which
+`tick_batch` returns those this process still holds in memory.
 """
 
 from __future__ import annotations
@@ -63,7 +68,6 @@ class MaterializationRecorder:
         upstream: Iterable[ArtifactHandle] = (),
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         rank: int | None = None,
-        sync_after: bool = True,
         role: str = "step",
         name: str | None = None,
         root_pid: int | None = None,
@@ -83,7 +87,6 @@ class MaterializationRecorder:
         self.upstream = list(upstream)
         self.heartbeat_s = float(heartbeat_s)
         self.rank = rank
-        self.sync_after = sync_after
         self.role = role
         self.name = name or asset_key
         self.root_pid = os.getpid() if root_pid is None else root_pid
@@ -94,6 +97,7 @@ class MaterializationRecorder:
         self.status: str | None = None
         self._facts: list[Any] = []
         self.written: list[FactBatch] = []  # every batch this recorder published itself
+        self._ledger: Ledger | None = None
 
     @property
     def window_id(self) -> str | None:
@@ -159,6 +163,7 @@ class MaterializationRecorder:
         )
         self._publish(first)
         ledger = self.ledger if self.ledger is not None else Ledger(self.home)
+        self._ledger = ledger
         self.window = ledger.window(
             materialization_id=self.materialization_id,
             role=self.role,
@@ -169,6 +174,15 @@ class MaterializationRecorder:
             heartbeat_s=self.heartbeat_s,
         )
         return self
+
+    @property
+    def tick_batch_ids(self) -> list[str] | None:
+        """The ledger batches that price the window (once closed; None when it was not closed here)."""
+        return self.window.batch_ids if self.window is not None else None
+
+    def tick_batch(self, batch_id: str) -> FactBatch | None:
+        """A tick batch this process's ledger wrote and still holds in memory, else None."""
+        return self._ledger.written_batch(batch_id) if self._ledger is not None else None
 
     def _publish(self, batch: FactBatch) -> None:
         write_batch(self.home, batch)
@@ -195,10 +209,6 @@ class MaterializationRecorder:
                 MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
             )
         )
-        if self.sync_after:
-            from warehouse.loader import try_sync
-
-            try_sync(self.home)
 
 
 def _one_line_error(exc: BaseException) -> str:

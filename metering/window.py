@@ -37,6 +37,9 @@ class Window:
         self.parent_window_id = parent_window_id
         self.heartbeat_s = check_heartbeat(heartbeat_s)
         self.ended: str | None = None
+        # the batches that price this window (metering.ledger), known once it is closed; None when
+        # another tick ended it first (its root gone) or the close failed
+        self.batch_ids: list[str] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name=f"meter-heartbeat-{window_id[:8]}", daemon=True
@@ -62,7 +65,10 @@ class Window:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=max(5.0, self.heartbeat_s))
-        self.ended = self.ledger.close(self.window_id)
+        out = self.ledger.tick(closes=[self.window_id])
+        self.ended = None if out is None else out.ended.get(self.window_id)
+        if out is not None and self.window_id in out.ended_batch_ids:
+            self.batch_ids = out.ended_batch_ids[self.window_id]
         return self.ended
 
     def __enter__(self) -> Window:
