@@ -12,6 +12,7 @@ BENCHES = (
     "bench.bench_warehouse",
     "bench.bench_history",
     "bench.bench_metering",
+    "bench.bench_accounting",
     "bench.bench_cleaning",
     "bench.bench_labeling",
     "bench.bench_training",
