@@ -34,6 +34,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from metering.errors import LedgerError, MeterError
 from metering.gpu_devices import CudaView, read_process_view
@@ -99,9 +100,35 @@ class Ledger:
         rank: int | None = None,
         uses_services: Iterable[str] = (),
         window_id: str | None = None,
+        facts: Sequence[Any] = (),
     ) -> tuple[str, str | None]:
-        """Open a window rooted at `root_pid` (default: this process) at a tick of its own.
-        Returns (window id, parent window id: the innermost window that held the root until now)."""
+        """Open a window rooted at `root_pid` (default: this process) at a tick of its own (`facts`, if
+        any, are published in that tick's batch). Returns (window id, parent window id: the innermost
+        window that held the root until now)."""
+        wid, parent, _ = self._open(
+            materialization_id=materialization_id,
+            role=role,
+            name=name,
+            root_pid=root_pid,
+            rank=rank,
+            uses_services=uses_services,
+            window_id=window_id,
+            facts=facts,
+        )
+        return wid, parent
+
+    def _open(
+        self,
+        *,
+        materialization_id: str | None,
+        role: str,
+        name: str,
+        root_pid: int | None,
+        rank: int | None,
+        uses_services: Iterable[str],
+        window_id: str | None,
+        facts: Sequence[Any],
+    ) -> tuple[str, str | None, FactBatch]:
         if role not in WINDOW_ROLES:
             raise MeterError(f"window role {role!r} is not one of {WINDOW_ROLES}")
         req = OpenRequest(
@@ -113,9 +140,9 @@ class Ledger:
             rank=rank,
             uses_services=tuple(uses_services),
         )
-        out = self.tick(opens=[req])
+        out = self.tick(opens=[req], facts=facts)
         assert out is not None
-        return req.window_id, out.parents[req.window_id]
+        return req.window_id, out.parents[req.window_id], out.batch
 
     def close(self, window_id: str) -> str | None:
         """Close a window at a tick of its own. Returns how it ended: 'closed', or 'lost' when the tick
@@ -133,18 +160,24 @@ class Ledger:
         rank: int | None = None,
         uses_services: Iterable[str] = (),
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+        facts: Sequence[Any] = (),
     ) -> Window:
-        """Open a window with a heartbeat thread in this process (close it, or use it as a context)."""
+        """Open a window with a heartbeat thread in this process (close it, or use it as a context).
+        `facts` are published in the opening tick's batch (`Window.opened_batch`)."""
         check_heartbeat(heartbeat_s)
-        wid, parent = self.open(
+        wid, parent, batch = self._open(
             materialization_id=materialization_id,
             role=role,
             name=name,
             root_pid=root_pid,
             rank=rank,
             uses_services=uses_services,
+            window_id=None,
+            facts=facts,
         )
-        return Window(self, wid, parent, heartbeat_s=heartbeat_s)
+        window = Window(self, wid, parent, heartbeat_s=heartbeat_s)
+        window.opened_batch = batch
+        return window
 
     def open_windows(self) -> dict[str, str]:
         """Window id -> name of the windows open now (read under the lock; no tick)."""
@@ -183,9 +216,13 @@ class Ledger:
         opens: Sequence[OpenRequest] = (),
         closes: Iterable[str] = (),
         min_age_s: float | None = None,
+        facts: Sequence[Any] = (),
     ) -> TickOutcome | None:
         """One tick (see the module docstring). None when nothing was to be done: no window open and
-        none to open or close, or (with `min_age_s`) the last tick is younger than that."""
+        none to open or close, or (with `min_age_s`) the last tick is younger than that. `facts` (with
+        an open or a close only) are published in the tick's batch: a window's owner saves a batch."""
+        if facts and not opens and not closes:
+            raise MeterError("facts ride only on a tick that opens or closes a window")
         closes = list(closes)
         with self._locked():
             state = self._load()
@@ -196,6 +233,7 @@ class Ledger:
                 if min_age_s is not None and recent:
                     return None
             out = compute_tick(state, self._sample(state), host=self.host, opens=opens, closes=closes)
+            out.batch.add(*facts)
             out.state.boot_id = state.boot_id
             for w in out.unknown_closes:
                 log.info("meter window %s was not open in %s (already closed or lost)", w, self.dir)

@@ -12,8 +12,9 @@ On enter it publishes a first batch (Materialization + lineage edges), so a kill
 as `incomplete`, then opens a ledger window (`metering.ledger`) rooted at `root_pid` (default: this
 process, i.e. its whole process tree except windows nested in it), with a heartbeat every
 `heartbeat_s`. The ledger's ticks record the window's use of every device of the host; on exit the
-window closes at a tick and the final batch (buffered facts + outcome) is published. A step that
-raises is recorded as `failed` and the exception propagates unchanged.
+window closes at a tick whose batch also carries the final facts (buffered facts + outcome): one
+batch fewer to write. Where the window cannot close, they are published in a batch of their own.
+A step that raises is recorded as `failed` and the exception propagates unchanged.
 
 The recorder only writes facts and leaves: it never opens the DuckDB warehouse and never merges
 (the loader does: `footprint sync`, the Dagster sensor). What prices it afterwards
@@ -149,7 +150,7 @@ class MaterializationRecorder:
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> MaterializationRecorder:
         self.home.ensure()
-        first = FactBatch().add(
+        first_facts = [
             Materialization(
                 materialization_id=self.materialization_id,
                 run_id=self.run_id,
@@ -160,8 +161,10 @@ class MaterializationRecorder:
                 host=self.host,
             ),
             *[LineageEdge(self.materialization_id, h.materialization_id, h.asset_key) for h in self.upstream],
-        )
-        self._publish(first)
+        ]
+        # published before the window opens: a killed step still shows (incomplete), and the first
+        # batch write of a process (pyarrow's one-time setup, ~0.2 CPU-s) is not charged to the window
+        self._publish(FactBatch().add(*first_facts))
         ledger = self.ledger if self.ledger is not None else Ledger(self.home)
         self._ledger = ledger
         self.window = ledger.window(
@@ -194,21 +197,23 @@ class MaterializationRecorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.status = "success" if exc_type is None else "failed"
+        error = None if exc is None else _one_line_error(exc)
+        final = [
+            *self._facts,
+            MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
+        ]
         if self.window is not None:
-            try:
-                self.window.close()
+            try:  # the final facts ride in the closing tick's batch
+                self.window.close(facts=final)
             except MeterError as err:  # the outcome must still be recorded; a later tick closes it 'lost'
                 log.error(
                     "meter window %s of %s could not be closed: %s", self.window_id, self.asset_key, err
                 )
-        self.status = "success" if exc_type is None else "failed"
-        error = None if exc is None else _one_line_error(exc)
-        self._publish(
-            FactBatch().add(
-                *self._facts,
-                MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
-            )
-        )
+            if self.window.closed_batch is not None:
+                self.written.append(self.window.closed_batch)
+                return
+        self._publish(FactBatch().add(*final))
 
 
 def _one_line_error(exc: BaseException) -> str:
