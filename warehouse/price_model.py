@@ -109,13 +109,16 @@ def open_in_memory(card: RateCard | None = None) -> duckdb.DuckDBPyConnection:
 
 def insert_facts(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
     """Append fact tables (FactBatch.to_tables, or read from batch files) to an in-memory warehouse."""
-    for name, rows in tables.items():
-        if rows.num_rows:
-            con.register("_facts", rows)
-            try:
-                con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _facts")
-            finally:
-                con.unregister("_facts")
+    chosen = {name: rows for name, rows in tables.items() if rows.num_rows}
+    if not chosen:
+        return
+    for name, rows in chosen.items():
+        con.register(f"_facts_{name}", rows)
+    try:  # one call for all tables: fewer round trips
+        con.execute("".join(f"INSERT INTO {name} BY NAME SELECT * FROM _facts_{name};" for name in chosen))
+    finally:
+        for name in chosen:
+            con.unregister(f"_facts_{name}")
 
 
 def model_for(card_path: Path) -> PriceModel:
