@@ -13,6 +13,7 @@ BENCHES = (
     "bench.bench_store",
     "bench.bench_history",
     "bench.bench_metering",
+    "bench.bench_accounting",
     "bench.bench_cleaning",
     "bench.bench_labeling",
     "bench.bench_training",

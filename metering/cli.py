@@ -6,7 +6,10 @@ tree is in it, except windows nested inside (another `footprint meter`, a Dagste
 another window it nests (the ledger sets its parent). A materialization is recorded through
 MaterializationRecorder (status `failed` when the command exits non-zero); the summary (stderr table,
 or `--json`: one JSON object on stdout) shows the window's use of each device (from the ledger's
-facts) and the footprint priced by the warehouse (`warehouse.pricing.price_materialization`).
+facts) and the footprint priced in-process from the facts it wrote
+(`warehouse.pricing.price_materialization`). It never opens the warehouse and never merges: the
+batches stay pending until the loader merges them (`footprint sync`, the Dagster sensor), as the
+summary says.
 `footprint meter` exits with the command's own exit code (127: command not found, 126: not
 executable, 128+N: killed by signal N).
 
@@ -71,7 +74,6 @@ def meter_command(
     from metering.recorder import MaterializationRecorder
     from warehouse.facts import new_id
     from warehouse.home import FootprintHome
-    from warehouse.loader import try_sync
     from warehouse.redact import redact
 
     home = FootprintHome.resolve()
@@ -83,7 +85,6 @@ def meter_command(
         role="meter",
         name=redact(shlex.join(cmd))[:MAX_NAME_CHARS],
         heartbeat_s=heartbeat_s,
-        sync_after=False,  # the summary reads the batches first; merged below
     )
     exit_code = 0
     error: str | None = None
@@ -100,8 +101,8 @@ def meter_command(
     except CommandFailed:
         pass
     s = summary(rec)
-    try_sync(home)
-    return {**s, "asset_key": asset_key, "exit_code": exit_code, "error": error}
+    merge = "pending: the loader merges these facts into the warehouse (footprint sync)"
+    return {**s, "asset_key": asset_key, "exit_code": exit_code, "error": error, "merge": merge}
 
 
 def command_env(rec: Any) -> dict[str, str]:
@@ -122,14 +123,21 @@ def summary(rec: Any) -> dict[str, Any]:
     the warehouse could not price it)."""
     from metering.usage import window_usage
     from warehouse.connection import WarehouseError
-    from warehouse.pricing import price_materialization
+    from warehouse.pricing import price_materialization, step_batches
 
-    devices = window_usage(rec.home, rec.window_id) if rec.window_id else []
+    batches, _ = step_batches(rec.home, rec.written, rec.tick_batch_ids, rec.tick_batch)
+    devices = window_usage(rec.home, rec.window_id, batches=batches) if rec.window_id else []
     priced: dict[str, Any] | None = None
     pricing_error = None
     by_kind: dict[str, float] | None = None
     try:
-        p = price_materialization(rec.home, rec.materialization_id)
+        p = price_materialization(
+            rec.home,
+            rec.materialization_id,
+            written=rec.written,
+            tick_batch_ids=rec.tick_batch_ids,
+            in_memory=rec.tick_batch,
+        )
     except WarehouseError as err:
         pricing_error = str(err)
     else:
@@ -198,7 +206,8 @@ def _print_table(s: dict[str, Any]) -> None:
     else:
         console.print(f"not priced: {s['pricing_error']}")
     console.print(
-        f"materialization {s['materialization_id']} recorded ({s['status']}), window {s['window_id']}"
+        f"materialization {s['materialization_id']} recorded ({s['status']}), window {s['window_id']}; "
+        "its facts are pending: the loader merges them into the warehouse (`footprint sync`)"
     )
 
 

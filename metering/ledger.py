@@ -13,6 +13,13 @@ of the host once, computes the interval (`metering.tick.compute_tick`) and commi
 new state (`metering.state`). Opening and closing a window always tick; heartbeats tick only when the
 host's last tick is older than 0.9 x their period (`heartbeat`), so n open windows do not make n
 ticks per period.
+
+The state remembers, per open window, the ids of the batches that price it (`WindowState.batch_ids`:
+its opening tick, every tick that closed an interval for it, whichever process ticked, and the
+opening batch of each service or service user open in those ticks); the tick that ends a window hands
+them over (`TickOutcome.ended_batch_ids`), so a step prices itself from those batches, found by id,
+never by scanning. The batches this Ledger object wrote stay in memory (`written_batch`, the last
+`KEEP_WRITTEN`), so a step's own ticks are not read back from disk.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import fcntl
 import logging
 import os
 import socket
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from metering.errors import LedgerError, MeterError
 from metering.gpu_devices import CudaView, read_process_view
@@ -39,11 +48,12 @@ from metering.state import LedgerState, StateFile
 from metering.tick import HostSample, OpenRequest, TickOutcome, compute_tick, innermost_roots
 from metering.window import DEFAULT_HEARTBEAT_S, Window, check_heartbeat
 from warehouse.batches import write_batch
-from warehouse.facts import WINDOW_ROLES, new_id
+from warehouse.facts import WINDOW_ROLES, FactBatch, new_id
 from warehouse.home import FootprintHome, make_private_dir
 
 log = logging.getLogger(__name__)
 SKIP_FRACTION = 0.9  # a heartbeat tick is skipped when the host ticked within 0.9 x its period
+KEEP_WRITTEN = 256  # tick batches a Ledger object keeps in memory (one window's heartbeats, ~40 min at 10 s)
 
 __all__ = ["DEFAULT_HEARTBEAT_S", "Ledger", "LedgerError", "MeterError", "Window"]
 
@@ -71,6 +81,13 @@ class Ledger:
         self.cpuinfo = cpuinfo
         self._processor: ProcessorInfo | None = None
         self.state_file = StateFile(self.dir, home)
+        self._written: OrderedDict[str, FactBatch] = OrderedDict()
+        self._written_lock = threading.Lock()
+
+    def written_batch(self, batch_id: str) -> FactBatch | None:
+        """A tick batch this object wrote (one of the last KEEP_WRITTEN), else None."""
+        with self._written_lock:
+            return self._written.get(batch_id)
 
     # -- windows ----------------------------------------------------------------------------------
     def open(
@@ -83,9 +100,35 @@ class Ledger:
         rank: int | None = None,
         uses_services: Iterable[str] = (),
         window_id: str | None = None,
+        facts: Sequence[Any] = (),
     ) -> tuple[str, str | None]:
-        """Open a window rooted at `root_pid` (default: this process) at a tick of its own.
-        Returns (window id, parent window id: the innermost window that held the root until now)."""
+        """Open a window rooted at `root_pid` (default: this process) at a tick of its own (`facts`, if
+        any, are published in that tick's batch). Returns (window id, parent window id: the innermost
+        window that held the root until now)."""
+        wid, parent, _ = self._open(
+            materialization_id=materialization_id,
+            role=role,
+            name=name,
+            root_pid=root_pid,
+            rank=rank,
+            uses_services=uses_services,
+            window_id=window_id,
+            facts=facts,
+        )
+        return wid, parent
+
+    def _open(
+        self,
+        *,
+        materialization_id: str | None,
+        role: str,
+        name: str,
+        root_pid: int | None,
+        rank: int | None,
+        uses_services: Iterable[str],
+        window_id: str | None,
+        facts: Sequence[Any],
+    ) -> tuple[str, str | None, FactBatch]:
         if role not in WINDOW_ROLES:
             raise MeterError(f"window role {role!r} is not one of {WINDOW_ROLES}")
         req = OpenRequest(
@@ -97,9 +140,9 @@ class Ledger:
             rank=rank,
             uses_services=tuple(uses_services),
         )
-        out = self.tick(opens=[req])
+        out = self.tick(opens=[req], facts=facts)
         assert out is not None
-        return req.window_id, out.parents[req.window_id]
+        return req.window_id, out.parents[req.window_id], out.batch
 
     def close(self, window_id: str) -> str | None:
         """Close a window at a tick of its own. Returns how it ended: 'closed', or 'lost' when the tick
@@ -117,18 +160,24 @@ class Ledger:
         rank: int | None = None,
         uses_services: Iterable[str] = (),
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+        facts: Sequence[Any] = (),
     ) -> Window:
-        """Open a window with a heartbeat thread in this process (close it, or use it as a context)."""
+        """Open a window with a heartbeat thread in this process (close it, or use it as a context).
+        `facts` are published in the opening tick's batch (`Window.opened_batch`)."""
         check_heartbeat(heartbeat_s)
-        wid, parent = self.open(
+        wid, parent, batch = self._open(
             materialization_id=materialization_id,
             role=role,
             name=name,
             root_pid=root_pid,
             rank=rank,
             uses_services=uses_services,
+            window_id=None,
+            facts=facts,
         )
-        return Window(self, wid, parent, heartbeat_s=heartbeat_s)
+        window = Window(self, wid, parent, heartbeat_s=heartbeat_s)
+        window.opened_batch = batch
+        return window
 
     def open_windows(self) -> dict[str, str]:
         """Window id -> name of the windows open now (read under the lock; no tick)."""
@@ -167,9 +216,13 @@ class Ledger:
         opens: Sequence[OpenRequest] = (),
         closes: Iterable[str] = (),
         min_age_s: float | None = None,
+        facts: Sequence[Any] = (),
     ) -> TickOutcome | None:
         """One tick (see the module docstring). None when nothing was to be done: no window open and
-        none to open or close, or (with `min_age_s`) the last tick is younger than that."""
+        none to open or close, or (with `min_age_s`) the last tick is younger than that. `facts` (with
+        an open or a close only) are published in the tick's batch: a window's owner saves a batch."""
+        if facts and not opens and not closes:
+            raise MeterError("facts ride only on a tick that opens or closes a window")
         closes = list(closes)
         with self._locked():
             state = self._load()
@@ -180,10 +233,13 @@ class Ledger:
                 if min_age_s is not None and recent:
                     return None
             out = compute_tick(state, self._sample(state), host=self.host, opens=opens, closes=closes)
+            out.batch.add(*facts)
             out.state.boot_id = state.boot_id
             for w in out.unknown_closes:
                 log.info("meter window %s was not open in %s (already closed or lost)", w, self.dir)
             batch_id = out.batch.batch_id if len(out.batch) else None
+            if batch_id is not None:
+                _remember_batches(state, out, batch_id)
             self.state_file.prepare(out.state, batch_id)
             try:
                 if batch_id is not None:
@@ -192,6 +248,11 @@ class Ledger:
                 self.state_file.abandon()
                 raise
             self.state_file.commit()
+            if batch_id is not None:
+                with self._written_lock:
+                    self._written[batch_id] = out.batch
+                    while len(self._written) > KEEP_WRITTEN:
+                        self._written.popitem(last=False)
             return out
 
     def _load(self) -> LedgerState:
@@ -246,3 +307,29 @@ class Ledger:
         for pid, w in assign_windows(procs, innermost_roots(state.windows)).items():
             views[w].append(read_process_view(pid, self.proc_root))
         return self.gpus.window_gpus(views, gpus)
+
+
+def _remember_batches(prev: LedgerState, out: TickOutcome, batch_id: str) -> None:
+    """Add this tick's batch to the batch ids of the windows it prices: the windows it opened, and, when
+    it closed an interval, every window open in it (with the opening batches of the services and
+    service users open in it, which decide how a service's use is split). Ended windows' ids go to
+    `out.ended_batch_ids`."""
+    extra: list[str] = []
+    if out.interval:
+        for ws in prev.windows.values():
+            opened = ws.batch_ids[0] if ws.batch_ids else None
+            if opened and (ws.role == "service" or ws.uses_services) and opened not in extra:
+                extra.append(opened)
+    for w, ws in prev.windows.items():
+        if not out.interval:
+            continue
+        ids = list(ws.batch_ids)
+        for b in (*extra, batch_id):
+            if b not in ids:
+                ids.append(b)
+        if w in out.state.windows:
+            out.state.windows[w].batch_ids = ids
+        else:
+            out.ended_batch_ids[w] = ids
+    for w in out.parents:  # opened at this tick: its declaration is in this batch
+        out.state.windows[w].batch_ids = [batch_id]

@@ -12,9 +12,15 @@ On enter it publishes a first batch (Materialization + lineage edges), so a kill
 as `incomplete`, then opens a ledger window (`metering.ledger`) rooted at `root_pid` (default: this
 process, i.e. its whole process tree except windows nested in it), with a heartbeat every
 `heartbeat_s`. The ledger's ticks record the window's use of every device of the host; on exit the
-window closes at a tick and the final batch (buffered facts + outcome) is published. A step that
-raises is recorded as `failed` and the exception propagates unchanged. The recorder never opens the
-DuckDB file itself except through `sync_after` (a short, bounded, lock-tolerant merge).
+window closes at a tick whose batch also carries the final facts (buffered facts + outcome): one
+batch fewer to write. Where the window cannot close, they are published in a batch of their own.
+A step that raises is recorded as `failed` and the exception propagates unchanged.
+
+The recorder only writes facts and leaves: it never opens the DuckDB warehouse and never merges
+(the loader does: `footprint sync`, the Dagster sensor). What prices it afterwards
+(`warehouse.pricing.price_materialization`) is `written` (its own batches) plus `tick_batch_ids`
+(the ledger batches of the ticks its window was in, whichever process wrote them), of which
+`tick_batch` returns those this process still holds in memory.
 """
 
 from __future__ import annotations
@@ -63,7 +69,6 @@ class MaterializationRecorder:
         upstream: Iterable[ArtifactHandle] = (),
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
         rank: int | None = None,
-        sync_after: bool = True,
         role: str = "step",
         name: str | None = None,
         root_pid: int | None = None,
@@ -83,7 +88,6 @@ class MaterializationRecorder:
         self.upstream = list(upstream)
         self.heartbeat_s = float(heartbeat_s)
         self.rank = rank
-        self.sync_after = sync_after
         self.role = role
         self.name = name or asset_key
         self.root_pid = os.getpid() if root_pid is None else root_pid
@@ -94,6 +98,7 @@ class MaterializationRecorder:
         self.status: str | None = None
         self._facts: list[Any] = []
         self.written: list[FactBatch] = []  # every batch this recorder published itself
+        self._ledger: Ledger | None = None
 
     @property
     def window_id(self) -> str | None:
@@ -145,7 +150,7 @@ class MaterializationRecorder:
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> MaterializationRecorder:
         self.home.ensure()
-        first = FactBatch().add(
+        first_facts = [
             Materialization(
                 materialization_id=self.materialization_id,
                 run_id=self.run_id,
@@ -156,9 +161,12 @@ class MaterializationRecorder:
                 host=self.host,
             ),
             *[LineageEdge(self.materialization_id, h.materialization_id, h.asset_key) for h in self.upstream],
-        )
-        self._publish(first)
+        ]
+        # published before the window opens: a killed step still shows (incomplete), and the first
+        # batch write of a process (pyarrow's one-time setup, ~0.2 CPU-s) is not charged to the window
+        self._publish(FactBatch().add(*first_facts))
         ledger = self.ledger if self.ledger is not None else Ledger(self.home)
+        self._ledger = ledger
         self.window = ledger.window(
             materialization_id=self.materialization_id,
             role=self.role,
@@ -170,6 +178,15 @@ class MaterializationRecorder:
         )
         return self
 
+    @property
+    def tick_batch_ids(self) -> list[str] | None:
+        """The ledger batches that price the window (once closed; None when it was not closed here)."""
+        return self.window.batch_ids if self.window is not None else None
+
+    def tick_batch(self, batch_id: str) -> FactBatch | None:
+        """A tick batch this process's ledger wrote and still holds in memory, else None."""
+        return self._ledger.written_batch(batch_id) if self._ledger is not None else None
+
     def _publish(self, batch: FactBatch) -> None:
         write_batch(self.home, batch)
         self.written.append(batch)
@@ -180,25 +197,23 @@ class MaterializationRecorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.status = "success" if exc_type is None else "failed"
+        error = None if exc is None else _one_line_error(exc)
+        final = [
+            *self._facts,
+            MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
+        ]
         if self.window is not None:
-            try:
-                self.window.close()
+            try:  # the final facts ride in the closing tick's batch
+                self.window.close(facts=final)
             except MeterError as err:  # the outcome must still be recorded; a later tick closes it 'lost'
                 log.error(
                     "meter window %s of %s could not be closed: %s", self.window_id, self.asset_key, err
                 )
-        self.status = "success" if exc_type is None else "failed"
-        error = None if exc is None else _one_line_error(exc)
-        self._publish(
-            FactBatch().add(
-                *self._facts,
-                MaterializationOutcome(self.materialization_id, self.status, utcnow(), error),  # type: ignore[arg-type]
-            )
-        )
-        if self.sync_after:
-            from warehouse.loader import try_sync
-
-            try_sync(self.home)
+            if self.window.closed_batch is not None:
+                self.written.append(self.window.closed_batch)
+                return
+        self._publish(FactBatch().add(*final))
 
 
 def _one_line_error(exc: BaseException) -> str:

@@ -8,8 +8,8 @@ killed at any point neither loses nor repeats an interval:
 2. the tick's fact batch is published (an atomic rename, `warehouse.batches`);
 3. `state.next.json` replaces `state.json` (atomic rename).
 
-On load, a leftover `state.next.json` is adopted when its batch was published (pending, loaded or
-quarantined) and discarded otherwise: the state always matches the batches that exist.
+On load, a leftover `state.next.json` is adopted when its batch was published (pending, uploaded,
+loaded or quarantined) and discarded otherwise: the state always matches the batches that exist.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ class WindowState:
     uses_services: list[str] = field(default_factory=list)
     rss_bytes: int = 0  # its processes' resident bytes at the last tick (trapezoid baseline)
     cpu_carry_s: float = 0.0  # CPU it used beyond an interval's capacity, counted in the next interval
+    # the fact batches that price it (whichever process wrote them): its opening tick's, every tick's
+    # that closed an interval for it, and the opening batch of each service (or service user) open in
+    # those ticks (how a service's use is split). Found by id in the host's batch directories.
+    batch_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,7 +114,9 @@ class StateFile:
 
     def _published(self, batch_id: str) -> bool:
         h = self.home
-        return any((d / batch_id).is_dir() for d in (h.pending_dir, h.loaded_dir, h.quarantine_dir))
+        return any(
+            (d / batch_id).is_dir() for d in (h.pending_dir, h.uploaded_dir, h.loaded_dir, h.quarantine_dir)
+        )
 
     def load(self) -> tuple[LedgerState, str | None]:
         """(state, problem): a missing state is a fresh one; an unreadable one is replaced by a fresh

@@ -65,6 +65,8 @@ class TickOutcome:
     ended: dict[str, str] = field(default_factory=dict)  # window -> 'closed' | 'lost'
     unknown_closes: list[str] = field(default_factory=list)
     cpu_owed: dict[str, float] = field(default_factory=dict)  # see procs.CpuUse.owed
+    # each window this tick ended -> the batches that price it (WindowState.batch_ids), this tick's last
+    ended_batch_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 RECENT_TICKS = 3  # intervals late CPU may be placed back into

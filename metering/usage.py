@@ -1,10 +1,11 @@
-"""What one window used, read back from the ledger's facts (pending batches and the warehouse): per
-device, the sum of its `use` over its ticks, the host capacity over the same ticks and how the
-device's energy was obtained. Used by `footprint meter`'s summary and the benchmarks; the warehouse
-derives the same figures in SQL.
+"""What one window used, read back from the ledger's facts: per device, the sum of its `use` over its
+ticks, the host capacity over the same ticks and how the device's energy was obtained. Used by
+`footprint meter`'s summary and the benchmarks; the warehouse derives the same figures in SQL.
 
-Pending batches are read first, then the warehouse (read-only, waiting up to `wait_s` for a writer):
-a batch merged in between is in the second read, and rows read twice (same `batch_id`) count once.
+Given `batches` (the window's own fact tables: `warehouse.pricing.step_batches`), only those are read:
+`footprint meter` never opens the warehouse. Otherwise pending batches are read first, then the
+warehouse (read-only, waiting up to `wait_s` for a writer): a batch merged in between is in the second
+read, and rows read twice (same `batch_id`) count once.
 """
 
 from __future__ import annotations
@@ -52,8 +53,24 @@ def read_fact_table(dirs: list[Path], table: str) -> pa.Table | None:
 
 def _pending_rows(home: FootprintHome, window_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     dirs = pending_batches(home)
-    usage = read_fact_table(dirs, "window_usage")
-    intervals = read_fact_table(dirs, "device_interval")
+    return _filtered(
+        read_fact_table(dirs, "window_usage"), read_fact_table(dirs, "device_interval"), window_id
+    )
+
+
+def _rows_of(
+    batches: list[dict[str, pa.Table]], window_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def table(name: str) -> pa.Table | None:
+        parts = [b[name] for b in batches if name in b]
+        return pa.concat_tables(parts) if parts else None
+
+    return _filtered(table("window_usage"), table("device_interval"), window_id)
+
+
+def _filtered(
+    usage: pa.Table | None, intervals: pa.Table | None, window_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if usage is None:
         return [], []
     mine = usage.filter(pc.equal(usage["window_id"], window_id))
@@ -86,10 +103,21 @@ def _warehouse_rows(
     return mine.to_pylist(), intervals.to_pylist()
 
 
-def window_usage(home: FootprintHome, window_id: str, *, wait_s: float = 10.0) -> list[DeviceUse]:
+def window_usage(
+    home: FootprintHome,
+    window_id: str,
+    *,
+    wait_s: float = 10.0,
+    batches: list[dict[str, pa.Table]] | None = None,
+) -> list[DeviceUse]:
     """Per device, what window `window_id` used (see the module docstring)."""
-    usage, intervals = _pending_rows(home, window_id)
-    more_usage, more_intervals = _warehouse_rows(home, window_id, wait_s)
+    if batches is not None:
+        usage, intervals = _rows_of(batches, window_id)
+        more_usage: list[dict[str, Any]] = []
+        more_intervals: list[dict[str, Any]] = []
+    else:
+        usage, intervals = _pending_rows(home, window_id)
+        more_usage, more_intervals = _warehouse_rows(home, window_id, wait_s)
     # a row read from both places (same batch) counts once; a tick can hold several rows of one window
     # and device (CPU that arrived late and was placed back into it), its capacity counts once
     rows = {

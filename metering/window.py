@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metering.errors import MeterError
 
 if TYPE_CHECKING:
     from metering.ledger import Ledger
+    from warehouse.facts import FactBatch
 
 log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_S = 10.0
@@ -37,6 +39,11 @@ class Window:
         self.parent_window_id = parent_window_id
         self.heartbeat_s = check_heartbeat(heartbeat_s)
         self.ended: str | None = None
+        # the batches that price this window (metering.ledger), known once it is closed; None when
+        # another tick ended it first (its root gone) or the close failed
+        self.batch_ids: list[str] | None = None
+        self.opened_batch: FactBatch | None = None  # the opening tick's batch (set by Ledger.window)
+        self.closed_batch: FactBatch | None = None  # the closing tick's batch, once closed here
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name=f"meter-heartbeat-{window_id[:8]}", daemon=True
@@ -54,15 +61,20 @@ class Window:
                     log.warning("meter heartbeat of window %s failed: %s", self.window_id, err)
                 last_error = str(err)
 
-    def close(self) -> str | None:
-        """Stop the heartbeat and close the window at a tick. Returns 'closed' (or 'lost'/None when
-        the ledger had already ended it). Closing twice is a no-op."""
+    def close(self, facts: Sequence[Any] = ()) -> str | None:
+        """Stop the heartbeat and close the window at a tick (`facts`, if any, published in that tick's
+        batch: `closed_batch`). Returns 'closed' (or 'lost'/None when the ledger had already ended it).
+        Closing twice is a no-op."""
         if self._stop.is_set():
             return self.ended
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=max(5.0, self.heartbeat_s))
-        self.ended = self.ledger.close(self.window_id)
+        out = self.ledger.tick(closes=[self.window_id], facts=facts)
+        self.closed_batch = None if out is None else out.batch
+        self.ended = None if out is None else out.ended.get(self.window_id)
+        if out is not None and self.window_id in out.ended_batch_ids:
+            self.batch_ids = out.ended_batch_ids[self.window_id]
         return self.ended
 
     def __enter__(self) -> Window:

@@ -11,7 +11,9 @@ The step's meter window (role 'step') is rooted at the step's process: everythin
 `footprint meter`). `services` names local servers the step uses (e.g. the managed Label Studio):
 their service window's use is charged to this step while it runs. Every materialization, failed
 ones included, leaves its facts; a successful one also gets numeric `footprint/*` metadata (plotted
-by Dagster across materializations) and a markdown summary, priced by the warehouse.
+by Dagster across materializations) and a markdown summary, priced in-process from the facts it wrote
+and its window's ledger ticks (`warehouse.pricing`): the step never opens the warehouse and never
+merges; the loader does (the `warehouse_sync_sensor`, `footprint sync`).
 """
 
 from __future__ import annotations
@@ -59,7 +61,13 @@ def footprint_metadata(rec: MaterializationRecorder) -> dict[str, Any]:
     from warehouse.pricing import PricingError, price_materialization
 
     try:
-        priced = price_materialization(rec.home, rec.materialization_id, written=rec.written)
+        priced = price_materialization(
+            rec.home,
+            rec.materialization_id,
+            written=rec.written,
+            tick_batch_ids=rec.tick_batch_ids,
+            in_memory=rec.tick_batch,
+        )
     except PricingError as err:  # the facts are written; only this summary could not be priced now
         return {
             "footprint/materialization_id": rec.materialization_id,

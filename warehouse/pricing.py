@@ -1,8 +1,14 @@
-"""Pricing one materialization for Dagster metadata, even while another process holds the warehouse.
+"""Pricing one materialization for its Dagster metadata, from its own facts, without the warehouse.
 
-The facts a recorder wrote (`written`, its FactBatches) are loaded into an in-memory DuckDB with the
-same `schema.sql` + `views.sql` and the configured rate card; the figures are read back from the
-`asset_footprint` view. There is no second copy of the formulas in Python.
+A step never opens the DuckDB warehouse (merging is the loader's job). It prices itself from the
+facts it wrote (`written`, the recorder's FactBatches) and the ledger batches of the host ticks its
+window was in (`tick_batch_ids`, remembered by the ledger whichever process ticked: found in memory
+when this process wrote them, else by id in the host's batch directories, `warehouse.local_batches`).
+The pricing model (`warehouse.price_model`: schema, views and rate card built once per process) reads
+them back through the `asset_footprint` view: the SQL is the one definition of the formulas.
+
+A tick batch that is nowhere on this host (pruned, or unreadable) is not skipped silently: the
+device figures become unknown (NULL) with one unknown part that says why.
 
 Rate card: `$FOOTPRINT_RATE_CARD` (a YAML/TOML path, read at call time), else the default card. The
 warehouse prices history with the version in force at the materialization's start, so the two agree
@@ -11,26 +17,19 @@ once that card is loaded into the warehouse (`footprint ratecard load`).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from warehouse.batches import pending_batches
-from warehouse.connection import WarehouseError, connect, ensure_schema
-from warehouse.facts import FACT_SCHEMAS, FactBatch
+from warehouse.connection import WarehouseError
+from warehouse.facts import FactBatch
 from warehouse.figures import shown
 from warehouse.home import FootprintHome
-from warehouse.ratecard import RateCard, configured_card_path, load_default_card, read_rate_card
-from warehouse.ratecard_store import install_rate_card
-from warehouse.views import ensure_views, rebuild_derived
-
-log = logging.getLogger(__name__)
+from warehouse.local_batches import BatchReadError, find_batch, read_batch
+from warehouse.price_model import model_for
+from warehouse.ratecard import configured_card_path
 
 
 class PricingError(WarehouseError):
@@ -98,146 +97,66 @@ def price_materialization(
     materialization_id: str,
     written: Iterable[FactBatch] = (),
     *,
-    wait_s: float = 5.0,
+    tick_batch_ids: Iterable[str] | None = None,
+    in_memory: Callable[[str], FactBatch | None] | None = None,
 ) -> PricedFootprint:
-    """Price one materialization from its facts wherever they are: the warehouse (opened read-only,
-    waiting up to `wait_s` for a writer), the pending batches, and `written` (batches the caller just
-    wrote, for when a writer holds the file), each batch counted once. Its window usage comes with the
-    device intervals of the same host ticks and the other windows of those ticks (services are split
-    among the windows that use them), so the split is the warehouse's."""
-    card = read_rate_card(configured_card_path())
-    con = open_in_memory(card)
-    try:
-        _collect(con, home, materialization_id, list(written), wait_s)
-        rebuild_derived(con)
-        cur = con.execute("SELECT * FROM asset_footprint WHERE materialization_id = ?", [materialization_id])
-        names = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    finally:
-        con.close()
-    if not rows:
+    """Price one materialization from `written` (the batches its recorder wrote) and the ledger tick
+    batches `tick_batch_ids` (its window's, `Window.batch_ids`; `in_memory` returns those this process
+    still holds, the others are read from this host's batch directories). Never opens the warehouse.
+    Raises PricingError when the facts hold no materialization fact for it."""
+    batches, missing = step_batches(home, written, tick_batch_ids, in_memory)
+    model = model_for(configured_card_path())
+    row = model.asset_footprint(batches, materialization_id)
+    if row is None:
         raise PricingError(
             f"no materialization fact for {materialization_id!r} in the facts given (FOOTPRINT_HOME="
             f"{home.root}); was the recorder entered, and is this the right materialization id?"
         )
-    row: dict[str, Any] = dict(zip(names, rows[0], strict=True))
     values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(PricedFootprint) if f.name in row}
-    return PricedFootprint(**values, rate_card=f"{card.name} ({card.source_path})")
+    card = model.card
+    priced = PricedFootprint(**values, rate_card=f"{card.name} ({card.source_path})")
+    return _ticks_missing(priced, missing) if missing else priced
 
 
-def open_in_memory(card: RateCard | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory warehouse: the same schema and views, `card` (default: the default card) as v1.
-    Add facts with `insert_facts`, then call `rebuild_derived` before querying."""
-    con = duckdb.connect(":memory:")
-    ensure_schema(con)
-    install_rate_card(con, card or load_default_card())
-    ensure_views(con)
-    return con
-
-
-def insert_facts(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
-    """Append fact tables (as built by FactBatch.to_tables, or read from batch files) to an in-memory
-    warehouse."""
-    for name, rows in tables.items():
-        if rows.num_rows:
-            con.register("_facts", rows)
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _facts")
-            con.unregister("_facts")
-
-
-def insert_unloaded(
-    con: duckdb.DuckDBPyConnection,
-    wh: duckdb.DuckDBPyConnection | None,
+def step_batches(
     home: FootprintHome,
-    written: list[FactBatch],
-) -> None:
-    """Append every batch the warehouse `wh` (None: absent) has not loaded: the pending ones, then
-    `written` (this process's own batches, which may not be pending any more), each batch once."""
-    seen: set[str] = set()
-    if wh is not None:
-        seen = {r[0] for r in wh.execute("SELECT batch_id FROM loaded_batch").fetchall()}
-    for batch in pending_batches(home):
-        if batch.name not in seen:
-            seen.add(batch.name)
-            insert_facts(con, _read_batch(batch))
-    for fb in written:
-        if fb.batch_id not in seen:
-            seen.add(fb.batch_id)
-            insert_facts(con, fb.to_tables())
-
-
-_LEDGER = ("device_interval", "window_usage", "meter_window")
-
-
-def _collect(
-    con: duckdb.DuckDBPyConnection, home: FootprintHome, mid: str, written: list[FactBatch], wait_s: float
-) -> None:
-    """Everything needed to price `mid`: batches not yet in the warehouse whole (pending, then
-    `written`, each batch once), and from the warehouse the facts of `mid` and the ledger rows of the
-    host ticks its windows were in."""
-    try:
-        wh = connect(home, read_only=True, wait_s=wait_s)
-    except (WarehouseError, duckdb.Error) as err:
-        wh = None
-        log.info("pricing %s without the warehouse (%s): pending and written batches only", mid, err)
-    try:
-        insert_unloaded(con, wh, home, written)
-        if wh is not None:
-            _from_warehouse(con, wh, mid)
-    finally:
-        if wh is not None:
-            wh.close()
-
-
-def _from_warehouse(con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection, mid: str) -> None:
-    for name in FACT_SCHEMAS:
-        if "materialization_id" in FACT_SCHEMAS[name].names and name not in _LEDGER:
-            table = wh.sql(f"SELECT * FROM {name} WHERE materialization_id = ?", params=[mid])
-            insert_facts(con, {name: table.to_arrow_table()})
-    # the ticks of mid's windows, wherever their usage rows are (warehouse, or pending ones already here)
-    ticks = [
-        r[0]
-        for r in wh.execute(
-            "SELECT DISTINCT tick_id FROM window_usage WHERE materialization_id = ?", [mid]
-        ).fetchall()
-    ]
-    ticks += [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT tick_id FROM window_usage WHERE materialization_id = ?", [mid]
-        ).fetchall()
-    ]
-    copy_ledger_ticks(con, wh, ticks)
-
-
-def copy_ledger_ticks(
-    con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection, ticks: Iterable[str]
-) -> None:
-    """Every ledger row of the host ticks `ticks` from the warehouse `wh` into `con`: the device
-    intervals, every window's usage in them and those windows (the whole tick, so shares divide it)."""
-    chosen = sorted(set(ticks))
-    if not chosen:
-        return
-    wh.execute("CREATE OR REPLACE TEMP TABLE pricing_ticks AS SELECT unnest(?) AS tick_id", [chosen])
-    in_ticks = "tick_id IN (SELECT tick_id FROM pricing_ticks)"
-    queries = {
-        "device_interval": f"SELECT * FROM device_interval WHERE {in_ticks}",
-        "window_usage": f"SELECT * FROM window_usage WHERE {in_ticks}",
-        "meter_window": f"SELECT * FROM meter_window WHERE window_id IN "
-        f"(SELECT window_id FROM window_usage WHERE {in_ticks})",
-    }
-    for name, sql in queries.items():
-        insert_facts(con, {name: wh.sql(sql).to_arrow_table()})
-
-
-def _read_batch(batch: Path) -> dict[str, pa.Table]:
-    tables: dict[str, pa.Table] = {}
-    for name in FACT_SCHEMAS:
-        path = batch / f"{name}.parquet"
-        if not path.exists():
+    written: Iterable[FactBatch] = (),
+    tick_batch_ids: Iterable[str] | None = None,
+    in_memory: Callable[[str], FactBatch | None] | None = None,
+) -> tuple[list[dict[str, pa.Table]], list[str]]:
+    """The fact tables of `written` and of the tick batches (each batch once), and why each tick batch
+    that could not be had is missing."""
+    batches: dict[str, dict[str, pa.Table]] = {fb.batch_id: fb.to_tables() for fb in written}
+    missing: list[str] = []
+    for batch_id in tick_batch_ids or ():
+        if batch_id in batches:
+            continue
+        held = in_memory(batch_id) if in_memory is not None else None
+        if held is not None:
+            batches[batch_id] = held.to_tables()
+            continue
+        path = find_batch(home, batch_id)
+        if path is None:
+            missing.append(f"meter tick batch {batch_id} is not on this host (pruned?)")
             continue
         try:
-            tables[name] = pq.read_table(path)
-        except (OSError, pa.ArrowException) as err:
-            log.warning("pricing: skipping unreadable %s: %s", path, err)
-    return tables
+            batches[batch_id] = read_batch(path)
+        except BatchReadError as err:
+            missing.append(str(err))
+    return list(batches.values()), missing
+
+
+def _ticks_missing(p: PricedFootprint, reasons: list[str]) -> PricedFootprint:
+    """Some of the window's device use could not be read: every figure it enters is unknown (the
+    known parts stay in `*_at_least`), one more unknown part, and why."""
+    why = f"{len(reasons)} meter tick batch(es) missing, device use unknown: {'; '.join(reasons)}"
+    return replace(
+        p,
+        energy_kwh=None,
+        co2e_kg=None,
+        cost_hardware_usd=None,
+        cost_energy_usd=None,
+        cost_usd=None,
+        unknown_parts=p.unknown_parts + 1,
+        unknown_detail="; ".join(x for x in (p.unknown_detail, why) if x),
+    )

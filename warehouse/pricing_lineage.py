@@ -1,16 +1,16 @@
-"""Pricing a model against its baseline for Dagster metadata, without writing to the warehouse.
+"""Pricing a model against its baseline for Dagster metadata, without opening the warehouse.
 
-`price_comparison(home, model_id, written=rec.written)` loads into an in-memory DuckDB (the same
-schema and views as the warehouse, the configured rate card, as `warehouse.pricing` does for one
-materialization) the facts of the model, of everything upstream of it (its end-to-end lineage) and of
-the baselines it was compared with, then reads its row of `model_vs_baseline` (sql/quality.sql). The
-facts come from the batches the caller just wrote, the pending batches, and the warehouse opened
-read-only (waiting up to `wait_s` for a writer), each batch once; a model's ledger ticks come with every
-window's use of them, so the split is the warehouse's. No formula is repeated here.
+`price_comparison(home, model_id, written=rec.written)` reads the model's row of `model_vs_baseline`
+(sql/quality.sql) from the process's pricing model (`warehouse.price_model`: the same schema, views
+and rate card as the warehouse, built once per process) holding the facts of the model, of everything
+upstream of it (its end-to-end lineage) and of the baselines it was compared with. No formula is
+repeated here.
 
-When the warehouse exists but cannot be read (another process holds it for longer than `wait_s`),
-the upstream footprint is not guessed: the result says so (`warehouse_read` False) and the caller
-reports the figures as not priced yet.
+The facts come from ONE place, `_lineage_facts(home, ids)`: for now the published batches on this
+host (pending, uploaded and loaded: `warehouse.local_batches`), later the store's lake. Batches the
+caller just wrote (`written`) are added, each batch once. An upstream whose facts are not found is
+not guessed: `upstream_unrecorded` counts it and the caller reports the end-to-end figures as not
+priced yet (`footprint_complete` False); `warehouse_note` says why when the facts could not be read.
 """
 
 from __future__ import annotations
@@ -18,19 +18,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Any
 
-import duckdb
+import pyarrow as pa
 
-from warehouse.connection import WarehouseError, WarehouseMissingError, connect
-from warehouse.facts import FACT_SCHEMAS, FactBatch
+from warehouse.facts import FactBatch
 from warehouse.home import FootprintHome
-from warehouse.pricing import copy_ledger_ticks, insert_facts, insert_unloaded, open_in_memory
-from warehouse.ratecard import configured_card_path, read_rate_card
-from warehouse.views import rebuild_derived
+from warehouse.local_batches import BatchReadError, local_batch_paths, read_batch
+from warehouse.price_model import model_for
+from warehouse.ratecard import configured_card_path
 
 log = logging.getLogger(__name__)
-_LEDGER = ("device_interval", "window_usage", "meter_window")
 
 
 @dataclass(frozen=True)
@@ -57,8 +54,8 @@ class PricedComparison:
     upstream_unrecorded: int | None
     per_unit_note: str | None
     rate_card: str = ""
-    warehouse_read: bool = True  # False: the warehouse exists but was locked; upstreams not priced
-    warehouse_note: str | None = None  # why it could not be read
+    warehouse_read: bool = True  # False: some facts could not be read; upstreams not priced
+    warehouse_note: str | None = None  # why they could not be read
 
     @property
     def footprint_complete(self) -> bool:
@@ -70,102 +67,40 @@ def price_comparison(
     home: FootprintHome,
     model_id: str,
     written: Iterable[FactBatch] = (),
-    *,
-    wait_s: float = 5.0,
 ) -> list[PricedComparison]:
     """The model's model_vs_baseline rows (one per baseline it was compared with; none without a
-    'compared_with' edge), priced from its whole lineage's facts wherever they are."""
-    card = read_rate_card(configured_card_path())
-    con = open_in_memory(card)
-    try:
-        warehouse_read, note = _collect_lineage(con, home, model_id, list(written), wait_s)
-        rebuild_derived(con)
-        cur = con.execute("SELECT * FROM model_vs_baseline_of(?)", [model_id])
-        names = [d[0] for d in cur.description or []]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
+    'compared_with' edge), priced from its whole lineage's facts (`_lineage_facts`)."""
+    own = {fb.batch_id: fb.to_tables() for fb in written}
+    facts, problems = _lineage_facts(home, own)
+    model = model_for(configured_card_path())
+    rows = model.query(facts, "SELECT * FROM model_vs_baseline_of(?)", [model_id])
     wanted = {f.name for f in fields(PricedComparison)}
+    note = "; ".join(problems) if problems else None
     return [
         PricedComparison(
             **{k: v for k, v in row.items() if k in wanted},
-            rate_card=f"{card.name} ({card.source_path})",
-            warehouse_read=warehouse_read,
+            rate_card=f"{model.card.name} ({model.card.source_path})",
+            warehouse_read=not problems,
             warehouse_note=note,
         )
         for row in rows
     ]
 
 
-def _collect_lineage(
-    con: duckdb.DuckDBPyConnection,
-    home: FootprintHome,
-    model_id: str,
-    written: list[FactBatch],
-    wait_s: float,
-) -> tuple[bool, str | None]:
-    """Load the pending and written batches whole, then from the warehouse the facts of the model's
-    lineage. Returns (warehouse read or absent, why it was not read)."""
-    wh: duckdb.DuckDBPyConnection | None = None
-    note: str | None = None
-    warehouse_read = True
-    try:
-        wh = connect(home, read_only=True, wait_s=wait_s)
-    except WarehouseMissingError:
-        pass  # no warehouse yet: every fact is in a pending batch
-    except (WarehouseError, duckdb.Error) as err:
-        warehouse_read, note = False, str(err)
-        log.info("pricing the comparison of %s without the warehouse: %s", model_id, err)
-    try:
-        insert_unloaded(con, wh, home, written)
-        if wh is not None:
-            _copy_from_warehouse(con, wh, _lineage_ids(con, wh, model_id))
-    finally:
-        if wh is not None:
-            wh.close()
-    return warehouse_read, note
-
-
-_EDGES = (
-    "SELECT DISTINCT upstream_materialization_id, coalesce(relation, 'input') FROM lineage_edge "
-    "WHERE materialization_id IN (SELECT unnest(?::VARCHAR[]))"
-)
-
-
-def _lineage_ids(con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection, model_id: str) -> list[str]:
-    """The model, every materialization upstream of it (edges in the warehouse or already loaded here)
-    and the materializations it was compared with (for their scores; not their upstreams)."""
-
-    def edges(of: set[str]) -> list[tuple[str, str]]:
-        return con.execute(_EDGES, [sorted(of)]).fetchall() + wh.execute(_EDGES, [sorted(of)]).fetchall()
-
-    first = edges({model_id})
-    ids = {model_id} | {up for up, relation in first if relation == "compared_with"}
-    frontier = {up for up, relation in first if relation != "compared_with"} - ids
-    while frontier:
-        ids |= frontier
-        frontier = {up for up, relation in edges(frontier) if relation != "compared_with"} - ids
-    return sorted(ids)
-
-
-def _copy_from_warehouse(
-    con: duckdb.DuckDBPyConnection, wh: duckdb.DuckDBPyConnection, ids: list[str]
-) -> None:
-    """The facts naming `ids`, and every ledger row of the host ticks their windows were in."""
-    wh.execute("CREATE OR REPLACE TEMP TABLE pricing_ids AS SELECT unnest(?::VARCHAR[]) AS id", [ids])
-    in_ids = "materialization_id IN (SELECT id FROM pricing_ids)"
-    for name, schema in FACT_SCHEMAS.items():
-        if "materialization_id" in schema.names and name not in _LEDGER:
-            insert_facts(con, {name: wh.sql(f"SELECT * FROM {name} WHERE {in_ids}").to_arrow_table()})
-    ticks: set[Any] = {
-        r[0] for r in wh.execute(f"SELECT DISTINCT tick_id FROM window_usage WHERE {in_ids}").fetchall()
-    }
-    ticks |= {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT tick_id FROM window_usage "
-            "WHERE materialization_id IN (SELECT unnest(?::VARCHAR[]))",
-            [ids],
-        ).fetchall()
-    }
-    copy_ledger_ticks(con, wh, ticks)
+def _lineage_facts(
+    home: FootprintHome, own: dict[str, dict[str, pa.Table]]
+) -> tuple[list[dict[str, pa.Table]], list[str]]:
+    """The fact source of lineage pricing (the one function to swap for the store's lake): every
+    published batch on this host plus `own` (batch id -> tables), each batch once, and why any batch
+    could not be read. The model's view walks the lineage itself, so extra facts do not change it."""
+    batches = dict(own)
+    problems: list[str] = []
+    for path in local_batch_paths(home):
+        if path.name in batches:
+            continue
+        try:
+            batches[path.name] = read_batch(path)
+        except BatchReadError as err:
+            problems.append(str(err))
+            log.warning("lineage pricing: %s", err)
+    return list(batches.values()), problems

@@ -40,6 +40,12 @@ DERIVED_SQL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("usage_person.sql", ("person_time",)),
     ("usage_transfer.sql", ("transfer",)),
 )
+# The derived files asset_footprint reads (lineage_node, device_usage, energy_reading_latest,
+# materialization_usage): what pricing one materialization runs (warehouse.price_model). node_status,
+# lineage_graph and node_footprint feed the roll-up and the report only.
+FOOTPRINT_DERIVED_SQL: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (f, t) for f, t in DERIVED_SQL if f not in ("node_status.sql", "lineage_graph.sql")
+)
 _NEW = re.compile(r"__NEW\((\w+)\)__")
 
 
@@ -93,7 +99,7 @@ def _statements(sql: str) -> list[str]:
     return [p for p in parts if p and not all(line.lstrip().startswith("--") for line in p.splitlines())]
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql_file: str, new: set[str] | None) -> None:
+def run_derived(con: duckdb.DuckDBPyConnection, sql_file: str, new: set[str] | None) -> None:
     """Run one derived SQL file: `__NEW(t)__` is this merge's new rows of fact table t (those of the
     batches in the temp table `new_batch`, already inserted), an empty relation when t got none, or the
     whole table t on a rebuild (`new` None). New rows are read back from the table by batch id rather
@@ -121,8 +127,8 @@ def merge_derived(con: duckdb.DuckDBPyConnection, new_tables: set[str], batch_id
     try:
         for sql_file, tables in DERIVED_SQL:
             if new_tables.intersection(tables):
-                _run(con, sql_file, new_tables)
-        _run(con, "node_footprint.sql", new_tables)  # the touched materializations' priced rows
+                run_derived(con, sql_file, new_tables)
+        run_derived(con, "node_footprint.sql", new_tables)  # the touched materializations' priced rows
     finally:
         con.execute("DROP TABLE IF EXISTS new_batch")
 
@@ -132,10 +138,10 @@ def rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     for table in DERIVED_TABLES:
         con.execute(f"DELETE FROM {table}")
     for sql_file, _ in DERIVED_SQL:
-        _run(con, sql_file, None)
+        run_derived(con, sql_file, None)
     con.execute("DELETE FROM derived_touched")
     con.execute("INSERT INTO derived_touched SELECT materialization_id FROM materialization")
-    _run(con, "node_footprint.sql", None)  # every materialization: node_status's metered, the cache
+    run_derived(con, "node_footprint.sql", None)  # every materialization: node_status's metered, the cache
 
 
 def _table_present(con: duckdb.DuckDBPyConnection, name: str) -> bool:

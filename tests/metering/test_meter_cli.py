@@ -27,6 +27,7 @@ from tests.metering.ledger_facts import (
 )
 from warehouse.connection import connect
 from warehouse.home import FootprintHome
+from warehouse.loader import sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 BURN_S = 1.5
@@ -130,6 +131,8 @@ def test_exit_codes_failed_status_and_missing_command(home: FootprintHome) -> No
     assert r.returncode == 3, r.stderr
     [s] = _summaries(r.stdout)
     assert (s["exit_code"], s["status"], s["asset_key"]) == (3, "failed", "adhoc/busy")
+    assert not home.warehouse_path.exists() and "loader" in s["merge"]  # the meter never merges
+    sync(home)  # the loader's job
     con = connect(home, read_only=True)
     try:
         status = con.execute(

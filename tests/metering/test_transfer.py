@@ -21,7 +21,7 @@ def echo(request: httpx.Request) -> httpx.Response:
 
 
 def recorder(home: FootprintHome) -> MaterializationRecorder:
-    return MaterializationRecorder(home, asset_key="t", run_id="r", sync_after=False)
+    return MaterializationRecorder(home, asset_key="t", run_id="r")
 
 
 def test_counts_body_bytes_requests_and_seconds_per_endpoint() -> None:

@@ -46,7 +46,7 @@ model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.L
 opt = torch.optim.SGD(model.parameters(), lr=0.01)
 x, y = torch.randn(256, 64), torch.randint(0, 2, (256,))
 with MaterializationRecorder(home, asset_key=sys.argv[5], run_id=run_id, materialization_id=mid,
-                             heartbeat_s=float(sys.argv[6]), sync_after=False):
+                             heartbeat_s=float(sys.argv[6])):
     step = 0
     while steps < 0 or step < steps:  # steps < 0: until killed
         loss = torch.nn.functional.cross_entropy(model(x), y)

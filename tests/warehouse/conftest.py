@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from warehouse.facts import FactBatch
-from warehouse.pricing import insert_facts, open_in_memory
+from warehouse.price_model import insert_facts, open_in_memory
 from warehouse.ratecard import read_rate_card
 from warehouse.views import rebuild_derived
 

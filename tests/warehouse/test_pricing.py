@@ -1,8 +1,10 @@
-"""price_materialization: same figures as the warehouse views, computed while the file is locked."""
+"""price_materialization: same figures as the warehouse views, from the step's own facts and tick batches,
+without opening the warehouse (computed while another process holds it)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,13 +47,13 @@ def test_prices_from_written_batches_while_a_writer_holds_the_lock(
     assert "| **cost total** | **$26.3000** |" in priced.markdown() and "test" in priced.rate_card
 
 
-def test_matches_the_warehouse_view_and_reads_pending_facts(home: FootprintHome) -> None:
+def test_matches_the_warehouse_view(home: FootprintHome) -> None:
     batches = facts("m2")
     for b in batches:
         write_batch(home, b)
-    before_sync = price_materialization(home, "m2")  # from pending batches only (no warehouse yet)
+    before_sync = price_materialization(home, "m2", written=batches)
     sync(home)
-    after_sync = price_materialization(home, "m2")  # from the warehouse
+    after_sync = price_materialization(home, "m2", written=batches)
     con = connect(home, read_only=True)
     try:
         row = con.execute("SELECT cost_usd, co2e_kg FROM asset_footprint WHERE materialization_id = 'm2'")
@@ -67,9 +69,10 @@ def test_unknown_materialization_is_a_clear_error(home: FootprintHome) -> None:
         price_materialization(home, "nope", written=[])
 
 
-def test_ledger_facts_split_across_warehouse_and_pending_price_as_the_view(home: FootprintHome) -> None:
-    """A step's window shares host ticks with another step and a service: some ticks are merged, the
-    last one still pending. The price sees every window of those ticks, as the warehouse will."""
+def test_ledger_facts_split_across_loaded_and_pending_price_as_the_view(home: FootprintHome) -> None:
+    """A step's window shares host ticks with another step and a service: some ticks are merged (kept
+    in loaded/), the last one still pending; they are found by batch id. The price sees every window
+    of those ticks, as the warehouse will; a tick batch found nowhere makes the figures unknown."""
     from tests.warehouse.ledger_facts import Device, tick, window
 
     merged, pending = FactBatch(), FactBatch()
@@ -81,7 +84,7 @@ def test_ledger_facts_split_across_warehouse_and_pending_price_as_the_view(home:
     usage = {"wa": {("cpu", 0): 2.0}, "wb": {("cpu", 0): 1.0}, "ls": {("cpu", 0): 4.0}}
     tick(merged, start=T0, duration_s=10, devices=cpu, use=usage)
     write_batch(home, merged)
-    sync(home)
+    sync(home, keep_loaded=True)
     tick(
         _with_windows(pending, merged),
         start=T0 + dt.timedelta(seconds=10),
@@ -92,8 +95,9 @@ def test_ledger_facts_split_across_warehouse_and_pending_price_as_the_view(home:
     pending.rows.pop("meter_window")  # declared in the merged batch already
     pending.add(MaterializationOutcome("a", "success", T0 + dt.timedelta(seconds=20)))
     write_batch(home, pending)
-    priced = price_materialization(home, "a")
-    sync(home)
+    ticks = [merged.batch_id, pending.batch_id]
+    priced = price_materialization(home, "a", tick_batch_ids=ticks)
+    sync(home, keep_loaded=True)
     con = connect(home, read_only=True)
     try:
         want = con.execute("SELECT energy_kwh, cost_usd FROM asset_footprint WHERE materialization_id = 'a'")
@@ -103,6 +107,13 @@ def test_ledger_facts_split_across_warehouse_and_pending_price_as_the_view(home:
     # a's own 2 thread-s and half of Label Studio's 4, twice, at Milan's 1.9573 W per busy thread
     assert energy_kwh == pytest.approx(1.14 * 2 * (2 + 2) * 1.9573 / 3.6e6)
     assert priced.energy_kwh == pytest.approx(energy_kwh) and priced.cost_usd == pytest.approx(cost_usd)
+    assert priced.unknown_parts == 0
+    shutil.rmtree(home.loaded_dir / merged.batch_id)  # pruned: its ticks are unknown, never left out
+    own = FactBatch().add(Materialization("a", "run", "a", T0))  # as the recorder holds it in `written`
+    pruned = price_materialization(home, "a", written=[own], tick_batch_ids=ticks)
+    assert pruned.energy_kwh is None and pruned.cost_usd is None and pruned.co2e_kg is None
+    assert pruned.unknown_parts == 1 and merged.batch_id in (pruned.unknown_detail or "")
+    assert 0 < (pruned.energy_kwh_at_least or 0) < energy_kwh  # the tick still found
 
 
 def _with_windows(batch: FactBatch, source: FactBatch) -> FactBatch:
