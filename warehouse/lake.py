@@ -75,9 +75,21 @@ def lake_files(home: FootprintHome, store: Store) -> tuple[list[LakeTable], list
     return groups, sorted(seen), incomplete
 
 
+def lake_tables(home: FootprintHome, store: Store | None = None) -> tuple[dict[str, pa.Table], list[str]]:
+    """Every published batch's facts as one table per fact (and the batch ids read, each once)."""
+    store = store if store is not None else configured_store(home)
+    groups, batches, _ = lake_files(home, store)
+    tables: dict[str, list[pa.Table]] = defaultdict(list)
+    for group in groups:
+        tables[group.name].append(group.read())
+    return {
+        name: pa.concat_tables(parts, promote_options="default") for name, parts in tables.items()
+    }, batches
+
+
 def insert_lake(con: duckdb.DuckDBPyConnection, home: FootprintHome, store: Store | None = None) -> LakeRead:
     """Append every published batch's facts to `con` (an in-memory warehouse), each batch once."""
-    from warehouse.pricing import insert_facts
+    from warehouse.price_model import insert_facts
 
     store = store if store is not None else configured_store(home)
     groups, batches, incomplete = lake_files(home, store)

@@ -23,9 +23,12 @@ import pyarrow as pa
 
 from warehouse.facts import FactBatch
 from warehouse.home import FootprintHome
+from warehouse.lake import lake_tables
 from warehouse.local_batches import BatchReadError, local_batch_paths, read_batch
 from warehouse.price_model import model_for
 from warehouse.ratecard import configured_card_path
+from warehouse.store import StoreError
+from warehouse.upload import configured_store
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +93,17 @@ def price_comparison(
 def _lineage_facts(
     home: FootprintHome, own: dict[str, dict[str, pa.Table]]
 ) -> tuple[list[dict[str, pa.Table]], list[str]]:
-    """The fact source of lineage pricing (the one function to swap for the store's lake): every
-    published batch on this host plus `own` (batch id -> tables), each batch once, and why any batch
-    could not be read. The model's view walks the lineage itself, so extra facts do not change it."""
+    """The fact source of lineage pricing: the fact log (every published batch: on this host for the
+    local store; in the store and this host's spool for a remote one, `warehouse.lake`) plus `own`
+    (batch id -> tables), each batch once, and why any batch could not be read. The model's view walks
+    the lineage itself, so extra facts do not change it."""
+    store = configured_store(home)
+    if not store.local:
+        try:
+            lake, read = lake_tables(home, store)
+        except StoreError as err:
+            return list(own.values()), [str(err)]
+        return [lake, *(tables for bid, tables in own.items() if bid not in set(read))], []
     batches = dict(own)
     problems: list[str] = []
     for path in local_batch_paths(home):

@@ -130,7 +130,7 @@ def load_report_data(
 
 def _from_lake(home: FootprintHome, data: ReportData) -> ReportData:
     from warehouse.lake import insert_lake
-    from warehouse.pricing import open_in_memory
+    from warehouse.price_model import open_in_memory
     from warehouse.ratecard import configured_card_path, read_rate_card
     from warehouse.views import rebuild_derived
 
