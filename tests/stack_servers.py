@@ -15,12 +15,20 @@ answer and stop), on free loopback ports, with data in the session's tmp dir and
 A missing PostgreSQL or `weed` FAILS the fixture with what to run (scripts/ci-system-deps.sh,
 `make install`): CI must run these suites, never skip them. A test that stops a server brings it
 back (the fixtures are shared by the session); teardown stops both and waits for their ports.
+
+The servers outlive a killed session (they run in sessions of their own), so each is noted in
+`$FOOTPRINT_TEST_CACHE/stack-servers/` (no secrets: where it is and its ports) with the session's
+pid; the next session stops and removes those whose session is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -42,30 +50,79 @@ def _require(find_binary: Callable[[], Path]) -> None:
         pytest.fail(f"{err}  (the distributed suites need real servers; they do not skip)")
 
 
+def _registry() -> Path:
+    cache = Path(os.environ.get("FOOTPRINT_TEST_CACHE") or "~/.cache/footprint-tests").expanduser()
+    return cache / "stack-servers"
+
+
+@contextlib.contextmanager
+def _noted(kind: str, where: dict[str, object], owner_pid: int | None = None) -> Iterator[None]:
+    """Note a running server of this session (`owner_pid`) for the orphan sweep while the block runs."""
+    owner = owner_pid or os.getpid()
+    registry = _registry()
+    registry.mkdir(parents=True, exist_ok=True)
+    note = registry / f"{kind}-{owner}-{secrets.token_hex(4)}.json"
+    note.write_text(json.dumps({"kind": kind, "owner_pid": owner, **where}))
+    try:
+        yield
+    finally:
+        note.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_orphans() -> None:
+    """Stop the servers of sessions that were killed before their teardown."""
+    for note in sorted(_registry().glob("*.json")):
+        try:
+            seen = json.loads(note.read_text())
+            if _alive(int(seen["owner_pid"])):
+                continue
+            if seen["kind"] == "postgres":
+                PostgresCluster(Path(seen["root"]), int(seen["port"]), password="").destroy()
+            else:
+                SeaweedServer(Path(seen["root"]), SeaweedPorts(**seen["ports"]), "", "").stop()
+        except (OSError, ValueError, KeyError, TypeError, StackError):
+            continue  # left for a later sweep; never a reason to fail this session
+        note.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
     _require(bin_dir)
+    _sweep_orphans()
     cluster = PostgresCluster.under(
         tmp_path_factory.mktemp("postgres"), port=free_ports(1)[0], password=secrets.token_hex(16)
     )
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.destroy()  # stop, and remove the cluster dir (outside tmp when running as root)
+    with _noted("postgres", {"root": str(cluster.root), "port": cluster.port}):
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.destroy()  # stop, and remove the cluster dir (outside tmp when running as root)
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     _require(weed_binary)
+    _sweep_orphans()
     server = SeaweedServer(
         tmp_path_factory.mktemp("seaweed"),
         SeaweedPorts.choose(),
         access_key="FPTEST" + secrets.token_hex(6).upper(),
         secret_key=secrets.token_hex(20),
     )
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    with _noted("seaweed", {"root": str(server.root), "ports": asdict(server.ports)}):
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()

@@ -10,8 +10,8 @@
 `initdb` and the server refuse to run as root: as root they run as the `postgres` user, and the
 cluster lives in a directory that user can reach (`~postgres/footprint/<hash of the requested
 dir>`), since a root-owned 0700 state dir is closed to it. Otherwise the cluster is the requested
-dir itself. Inside: `data/` (PGDATA), `postgres.log`, the Unix socket. TCP on 127.0.0.1 only;
-password (SCRAM) for TCP, trust only on the socket in the 0700 directory.
+dir itself. Inside: `data/` (PGDATA), `postgres.log`. TCP on 127.0.0.1 only, with a password
+(SCRAM); no Unix socket.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import os
 import pwd
-import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, replace
@@ -169,7 +168,7 @@ class PostgresCluster:
                 "-U", self.user,
                 f"--pwfile={pwfile}",
                 "--auth-host=scram-sha-256",
-                "--auth-local=trust",
+                "--auth-local=scram-sha-256",
                 "-E", "UTF8",
                 "--locale=C",
             )  # fmt: skip
@@ -197,7 +196,9 @@ class PostgresCluster:
         port, and create the database. Raises StackError naming the log when it does not answer."""
         self.initialize()
         if not self.running():
-            options = f"-p {self.port} -k {shlex.quote(str(self.root))} -c listen_addresses={self.host}"
+            # TCP on loopback only, no Unix socket (its path is capped near 107 bytes and a deep
+            # state dir would exceed it; pg_ctl -w reads readiness from postmaster.pid)
+            options = f"-p {self.port} -k '' -c listen_addresses={self.host}"
             started = self._run(
                 "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log), "-o", options,
                 "-w", "-t", str(int(wait_s)),

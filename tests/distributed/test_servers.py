@@ -3,8 +3,11 @@ wrong keys refused without the secret in the error, Postgres answering with the 
 
 from __future__ import annotations
 
+import secrets
+import subprocess
 import uuid
 from contextlib import closing
+from pathlib import Path
 
 import psycopg2
 import pyarrow as pa
@@ -12,6 +15,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.stack.ports import free_ports, port_answers
 from pipelines.stack.postgres import PostgresCluster
 from pipelines.stack.seaweed import REGION, SeaweedServer
 
@@ -110,3 +114,22 @@ def test_s3_stop_makes_the_store_unreachable_and_start_brings_it_back(s3_server:
         s3_server.start()
     back = pq.read_table(f"{bucket}/kept.parquet", filesystem=s3_server.filesystem())
     assert back.column("x").to_pylist() == [1, 2]
+
+
+def test_servers_of_a_killed_session_are_stopped_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.stack_servers import _noted, _sweep_orphans
+
+    monkeypatch.setenv("FOOTPRINT_TEST_CACHE", str(tmp_path / "cache"))
+    orphan = PostgresCluster.under(tmp_path / "pg", port=free_ports(1)[0], password=secrets.token_hex(8))
+    orphan.start()
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        with _noted("postgres", {"root": str(orphan.root), "port": orphan.port}, owner_pid=dead.pid):
+            _sweep_orphans()
+            assert not orphan.running() and not orphan.root.exists()
+            assert not port_answers(orphan.port)
+    finally:
+        orphan.destroy()

@@ -17,6 +17,7 @@ import psycopg2
 import pyarrow.fs as pafs
 import pytest
 
+from pipelines.stack.local import StackPaths, open_stack
 from pipelines.stack.ports import port_answers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +94,9 @@ def test_up_env_status_down_round_trip(tmp_path: Path) -> None:
             for secret in secrets.values():
                 assert secret not in said.stdout + said.stderr
         assert secrets["s3_secret_key"] not in (state / "seaweed" / "weed.log").read_text()
+        opened = open_stack(StackPaths.resolve(state))
+        assert opened is not None
+        assert secrets["postgres_password"] not in opened.postgres.log.read_text()
         ports = json.loads((state / "stack.json").read_text())
         listening = [ports["postgres_port"], *ports["seaweed_ports"].values()]
         assert all(port_answers(p) for p in listening)
@@ -108,8 +112,6 @@ def test_up_env_status_down_round_trip(tmp_path: Path) -> None:
 
 
 def test_purge_deletes_data_and_credentials(tmp_path: Path) -> None:
-    from pipelines.stack.local import StackPaths, open_stack
-
     home = tmp_path / "home"
     up = _stack("up", home)
     stack = open_stack(StackPaths.resolve(home / "stack"))
