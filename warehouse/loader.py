@@ -177,7 +177,7 @@ def sync(
     """Merge every published batch: from the local `pending/` (one machine), or, with a remote store
     (`FOOTPRINT_STORE`), first this host's spool is uploaded and then every batch whose MANIFEST is in
     the store is merged. Merged batches are kept (`facts/loaded/`, locally or in the store: the fact
-    log the warehouse can be rebuilt from) unless `keep_loaded` is False (local only).
+    log that readers without the warehouse use, `warehouse.lake`) unless `keep_loaded` is False (local only).
     Raises WarehouseLockedError if the file stays locked for `wait_s`; StoreError if the store cannot
     be read (nothing is merged then)."""
     store = store if store is not None else configured_store(home)

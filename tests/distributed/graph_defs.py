@@ -11,14 +11,14 @@ import os
 import dagster as dg
 
 from labeling.resource import AnnotationPolicy
-from pipelines.definitions import defs as product_defs
+from pipelines import definitions as product_location  # a module: one @definitions in this scope
 
 SIMULATED_TASKS = 40
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    product = product_defs()
+    product = product_location.defs()
     resources = dict(product.resources or {})
     resources["annotation_policy"] = AnnotationPolicy(
         project_title=os.environ["FOOTPRINT_TEST_PROJECT"],
