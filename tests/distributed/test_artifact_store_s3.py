@@ -3,8 +3,7 @@ raw_corpus on one empty home publishes its Parquet file and pickled handle to s3
 clean_corpus on another empty home loads the handle and downloads the file from there, and a model
 directory goes up and comes back whole. The credentials appear in no event, metadata or error.
 
-Needs the local stack's fixtures (branch i18-stack): until they are merged this module is skipped;
-once they are, a missing `weed` fails it (their policy: these suites never skip).
+The server is the session's (tests/distributed/conftest.py); a missing `weed` fails it, never skips.
 """
 
 from __future__ import annotations
@@ -21,9 +20,6 @@ from pipelines.artifact_store import fetch_inputs
 from pipelines.io_manager import AtomicFilesystemIOManager
 from pipelines.resources import FootprintHomeResource
 from warehouse.artifacts import ArtifactHandle, publish
-
-stack_servers = pytest.importorskip("tests.stack_servers", reason="the local stack fixtures (i18-stack)")
-s3_server = stack_servers.s3_server
 
 pytestmark = pytest.mark.slow
 
