@@ -331,7 +331,8 @@ def test_finetuned_model_is_compared_with_exactly_its_baseline(home: FootprintHo
     assert again.success, error_of(again, "finetuned_model")
     locked = meta_of(again, "finetuned_model")
     assert "quality/f1_points_per_kwh" not in locked
-    assert "not priced yet" in locked["quality/vs_baseline"] and "not recorded" in locked["quality/vs_baseline"]
+    page = locked["quality/vs_baseline"]
+    assert "not priced yet" in page and "not recorded" in page
     [later] = rows(
         home,
         "SELECT * FROM model_vs_baseline WHERE model_materialization_id = ?",
