@@ -105,12 +105,16 @@ class AnnotationPipeline:
                 "clean_corpus", new_id(), str(corpus_path), corpus_path.stat().st_size, None, extra
             )
 
-        return dg.materialize(
+        from warehouse.loader import sync
+
+        result = dg.materialize(
             [clean_corpus, label_tasks, annotations, annotation_budget],
             resources={**self.resources, "io_manager": dg.FilesystemIOManager(base_dir=str(self.io_dir))},
             selection=selection or ["clean_corpus", "label_tasks", "annotations"],
             raise_on_error=raise_on_error,
         )
+        sync(self.home)  # what the loader (sensor, `footprint sync`) does after the run: steps never merge
+        return result
 
 
 def write_corpus(path: Path, n_train: int, n_eval: int = 3) -> Path:

@@ -16,6 +16,7 @@ time (threads); DuckDB's per-query planning, not the data, is what a pricing cos
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,11 +29,18 @@ import pyarrow as pa
 from warehouse.connection import ensure_schema
 from warehouse.ratecard import RateCard, load_default_card, read_rate_card
 from warehouse.ratecard_store import install_rate_card
-from warehouse.views import FOOTPRINT_DERIVED_SQL, ensure_views, rebuild_derived, run_derived
+from warehouse.views import (
+    FOOTPRINT_DERIVED_SQL,
+    ensure_views,
+    rebuild_derived,
+    rebuild_statements,
+    run_derived,
+)
 
 # Up to this many fact rows, DuckDB's optimizer costs more than it saves (planning, not data, is what
 # pricing a step costs): it is turned off for the query; beyond, on.
 SMALL_INPUT_ROWS = 20_000
+FOOTPRINT_SQL = "SELECT * FROM asset_footprint_at(NULL)"
 _models: dict[tuple[str, int, int], PriceModel] = {}
 _models_lock = threading.Lock()
 
@@ -44,10 +52,16 @@ class PriceModel:
         self.card = card
         self._con = open_in_memory(card)
         self._con.execute("SET threads = 1")  # tiny inputs: scheduling threads costs more than it saves
+        # prepared once, unoptimized (on a few rows its plan runs faster than the optimized one): a
+        # small pricing then skips parsing, binding and planning the view; all rows, the caller picks
+        # its own (the facts hold few materializations)
+        self._con.execute("PRAGMA disable_optimizer")
+        self._derived = {f: _compile(self._con, f) for f, _ in FOOTPRINT_DERIVED_SQL}
+        self._con.execute(f"PREPARE footprint_rows AS {FOOTPRINT_SQL}")
         self._lock = threading.Lock()
 
     @contextmanager
-    def _with_facts(self, batches: Iterable[dict[str, pa.Table]]) -> Iterator[tuple[Any, set[str]]]:
+    def _with_facts(self, batches: Iterable[dict[str, pa.Table]]) -> Iterator[tuple[Any, set[str], bool]]:
         """A cursor on the model holding `batches` (each batch's tables, each batch once by batch id:
         callers pass distinct batches), inside a transaction rolled back on leaving."""
         by_table: dict[str, list[pa.Table]] = {}
@@ -65,7 +79,7 @@ class PriceModel:
                 insert_facts(
                     con, {n: pa.concat_tables(p, promote_options="default") for n, p in by_table.items()}
                 )
-                yield con, set(by_table)
+                yield con, set(by_table), rows <= SMALL_INPUT_ROWS
             finally:
                 con.execute("ROLLBACK")
 
@@ -74,27 +88,62 @@ class PriceModel:
     ) -> dict[str, Any] | None:
         """`materialization_id`'s asset_footprint row (column -> value) priced from `batches` alone,
         or None when they hold no materialization fact for it."""
-        with self._with_facts(batches) as (con, present):
+        with self._with_facts(batches) as (con, present, small):
             for sql_file, tables in FOOTPRINT_DERIVED_SQL:
-                if present.intersection(tables):
-                    run_derived(con, sql_file, None)  # rebuild mode: the whole (tiny) tables
-            cur = con.execute(
-                "SELECT * FROM asset_footprint_at(NULL) WHERE materialization_id = ?", [materialization_id]
-            )
+                if not present.intersection(tables):
+                    continue
+                if small:  # the file's statements, prepared once (`_compile`)
+                    for name in self._derived[sql_file]:
+                        con.execute(f"EXECUTE {name}")
+                else:
+                    run_derived(con, sql_file, None)  # rebuild mode: the whole tables
+            cur = con.execute("EXECUTE footprint_rows" if small else FOOTPRINT_SQL)
             names = [d[0] for d in cur.description or []]
-            rows = cur.fetchall()
-        return dict(zip(names, rows[0], strict=True)) if rows else None
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return next((r for r in rows if r["materialization_id"] == materialization_id), None)
 
     def query(
         self, batches: Iterable[dict[str, pa.Table]], sql: str, params: list[Any]
     ) -> list[dict[str, Any]]:
         """Rows of `sql` over `batches` with every derived table rebuilt (the roll-up and quality views
         need them all)."""
-        with self._with_facts(batches) as (con, _):
+        with self._with_facts(batches) as (con, _, _small):
             rebuild_derived(con)
             cur = con.execute(sql, params)
             names = [d[0] for d in cur.description or []]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+_TEMP_TABLE = re.compile(r"CREATE OR REPLACE TEMP TABLE (\w+) AS\s+(.*)", re.S)
+_DROP_TABLE = re.compile(r"DROP TABLE (\w+)")
+
+
+def _compile(con: duckdb.DuckDBPyConnection, sql_file: str) -> list[str]:
+    """Prepare the statements of a derived SQL file (rebuild mode) once; returns their names, in order.
+    The file is the definition: only its scratch tables change form, so that what is prepared stays
+    bound (a re-created table would make DuckDB bind again): `CREATE OR REPLACE TEMP TABLE t AS q`
+    becomes a table t made once (q's columns, no rows) then `DELETE FROM t; INSERT INTO t q` per call,
+    and `DROP TABLE t` is left out (the pricing's transaction is rolled back)."""
+    names: list[str] = []
+    stem = sql_file.removesuffix(".sql")
+    for statement in rebuild_statements(sql_file):
+        body = "\n".join(
+            line for line in statement.splitlines() if not line.lstrip().startswith("--")
+        ).strip()
+        if _DROP_TABLE.fullmatch(body):
+            continue
+        temp = _TEMP_TABLE.fullmatch(body)
+        if temp:
+            table, query = temp.groups()
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({query}) WHERE false")
+            steps = [f"DELETE FROM {table}", f"INSERT INTO {table} {query}"]
+        else:
+            steps = [body]
+        for step in steps:
+            name = f"{stem}_{len(names)}"
+            con.execute(f"PREPARE {name} AS {step}")
+            names.append(name)
+    return names
 
 
 def open_in_memory(card: RateCard | None = None) -> duckdb.DuckDBPyConnection:

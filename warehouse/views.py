@@ -99,6 +99,11 @@ def _statements(sql: str) -> list[str]:
     return [p for p in parts if p and not all(line.lstrip().startswith("--") for line in p.splitlines())]
 
 
+def rebuild_statements(sql_file: str) -> list[str]:
+    """The statements of a derived SQL file in rebuild mode (`__NEW(t)__` is the whole table t)."""
+    return _statements(_NEW.sub(lambda m: m.group(1), sql_text(sql_file)))
+
+
 def run_derived(con: duckdb.DuckDBPyConnection, sql_file: str, new: set[str] | None) -> None:
     """Run one derived SQL file: `__NEW(t)__` is this merge's new rows of fact table t (those of the
     batches in the temp table `new_batch`, already inserted), an empty relation when t got none, or the

@@ -7,6 +7,7 @@ through a stand-in model asset that records what finetuned_model records, withou
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,7 +93,7 @@ def materialize(home: FootprintHome, assets: list[Any], config: dict[str, Any] |
 
 
 def rows(home: FootprintHome, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    sync(home, wait_s=10.0)
+    sync(home, wait_s=10.0, keep_loaded=True)  # merged batches stay on this host (facts/loaded/)
     con = connect(home, read_only=True)
     try:
         cur = con.execute(sql, params or [])
@@ -321,25 +322,31 @@ def test_finetuned_model_is_compared_with_exactly_its_baseline(home: FootprintHo
     assert {r["label"] for r in per_class} == set(CHOICES)
     assert all(r["model_f1"] is not None and r["baseline_f1"] is not None for r in per_class)
 
-    # The same model again while another process holds the warehouse (the step never opens it): its
-    # upstreams' facts were merged and not kept on this host (loaded batches pruned), so the upstream
-    # footprint is not guessed; the page says it is not priced yet.
+    # The same model again while another process holds the warehouse: the step never opens it, and
+    # prices the comparison from the batches the loader kept on this host (facts/loaded/).
     handles = {k: res.output_for_node(k) for k in ("clean_corpus", "annotations", "baseline_model")}
+    stubs = [stub(k, h) for k, h in handles.items()]
     with holding_warehouse(home):
-        again = materialize(
-            home, [*(stub(k, h) for k, h in handles.items()), stand_in_model],
-            {"finetuned_model": {"keyword": "good"}},
-        )  # fmt: skip
+        again = materialize(home, [*stubs, stand_in_model], {"finetuned_model": {"keyword": "good"}})
     assert again.success, error_of(again, "finetuned_model")
     locked = meta_of(again, "finetuned_model")
-    assert "quality/f1_points_per_kwh" not in locked
-    assert "not priced yet" in locked["quality/vs_baseline"] and "not recorded" in locked["quality/vs_baseline"]
     [later] = rows(
         home,
         "SELECT * FROM model_vs_baseline WHERE model_materialization_id = ?",
         [again.output_for_node("finetuned_model").materialization_id],
     )
     assert later["baseline_materialization_id"] == baseline and later["f1_points_per_kwh"] is not None
+    assert locked["quality/f1_points_per_kwh"] == pytest.approx(later["f1_points_per_kwh"], rel=1e-4)
+
+    # Once the merged batches are pruned from this host, the upstream footprint is not guessed: the
+    # page says it is not priced yet.
+    shutil.rmtree(home.loaded_dir)
+    home.ensure()
+    pruned = materialize(home, [*stubs, stand_in_model], {"finetuned_model": {"keyword": "good"}})
+    assert pruned.success, error_of(pruned, "finetuned_model")
+    meta = meta_of(pruned, "finetuned_model")
+    assert "quality/f1_points_per_kwh" not in meta
+    assert "not priced yet" in meta["quality/vs_baseline"] and "not recorded" in meta["quality/vs_baseline"]
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from pipelines.accounting import accounted
 from pipelines.resources import FootprintHomeResource
 from tests.warehouse_holder import hold_warehouse
 from warehouse.connection import connect
-from warehouse.facts import AnnotationWork, PersonTime, utcnow
+from warehouse.facts import AnnotationWork, EnergyReading, PersonTime, utcnow
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
 from warehouse.pricing import PricedFootprint, price_materialization
@@ -99,6 +99,9 @@ def test_each_step_price_equals_the_warehouse_view(home: FootprintHome, tmp_path
             home, asset_key="uses_svc", run_id="r", services=["svc"], ledger=ledger
         ) as a:
             a.add(PersonTime(a.materialization_id, "ana", "review", 60.0))
+            a.add_transfer(
+                bytes_=5_000_000, duration_s=0.1, direction="read", endpoint_kind="http", scope="network"
+            )
             sum(i * i for i in range(200_000))
             with MaterializationRecorder(home, asset_key="nested", run_id="r", ledger=ledger) as b:
                 time.sleep(0.3)  # the neighbour's heartbeats close intervals for both windows
@@ -112,6 +115,24 @@ def test_each_step_price_equals_the_warehouse_view(home: FootprintHome, tmp_path
             d.add(
                 AnnotationWork(
                     d.materialization_id, 1, 1, "ann", "p", None, None, 300.0, False, "x", "", now, now
+                )
+            )
+            # a reading of the kind versions before 2026-12 wrote (the legacy path is priced too)
+            d.add(
+                EnergyReading(
+                    d.materialization_id,
+                    "old",
+                    1,
+                    True,
+                    "gpu",
+                    0,
+                    "gpu",
+                    "h",
+                    36.0,
+                    1.0,
+                    "measured",
+                    "t",
+                    now,
                 )
             )
         recs.append(d)
@@ -129,6 +150,7 @@ def test_each_step_price_equals_the_warehouse_view(home: FootprintHome, tmp_path
     by_key = {p.asset_key: p for p in priced.values()}
     assert by_key["uses_svc"].energy_kwh is not None and by_key["uses_svc"].cost_person_usd > 0
     assert by_key["fails"].status == "failed" and by_key["labels"].unknown_parts >= 1
+    assert by_key["uses_svc"].bytes_moved == 5_000_000
 
 
 def test_a_tick_batch_found_nowhere_makes_the_figures_unknown(home: FootprintHome) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.warehouse.ledger_facts import T0, Device, tick, window
 from warehouse.facts import FACT_TABLES, FactBatch, Materialization
-from warehouse.pricing import insert_facts
+from warehouse.price_model import insert_facts
 from warehouse.views import DERIVED_TABLES, rebuild_derived
 
 SETTINGS = settings(

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warehouse.facts import FACT_TABLES, EnergyReading, FactBatch, LineageEdge, Materialization
-from warehouse.pricing import insert_facts
+from warehouse.price_model import insert_facts
 from warehouse.views import rebuild_derived
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
