@@ -51,6 +51,7 @@ from warehouse.facts import (
 )
 from warehouse.home import FootprintHome
 from warehouse.redact import redact
+from warehouse.upload import flush_at_exit
 
 __all__ = ["DEFAULT_HEARTBEAT_S", "MaterializationRecorder", "MeterError"]
 log = logging.getLogger(__name__)
@@ -212,8 +213,10 @@ class MaterializationRecorder:
                 )
             if self.window.closed_batch is not None:
                 self.written.append(self.window.closed_batch)
+                flush_at_exit(self.home)
                 return
         self._publish(FactBatch().add(*final))
+        flush_at_exit(self.home)
 
 
 def _one_line_error(exc: BaseException) -> str:

@@ -12,6 +12,8 @@ A store that cannot be reached never fails the step and never loses a fact: the 
 spool, one warning says so and what to do, and the next write (any step on this host) or
 `footprint sync --upload` uploads everything spooled. While the store is down, writers skip the
 upload for `RETRY_AFTER_S` after a failure instead of waiting out the network timeout on every batch.
+At the end of a step (`flush_at_exit`, called by the recorder) the spool is retried a few times,
+because the step's machine may not outlive it; what still remains is said once, at ERROR.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 30.0
 UPLOADED_KEEP_S = 24 * 3600.0
+FLUSH_WAITS_S = (2.0, 5.0, 10.0)  # the end of a step: retries before a batch is left spooled
 DRAIN_PER_WRITE = 20  # older spooled batches a writer uploads after its own (bounded: steps stay quick)
 
 _lock = threading.Lock()
@@ -103,6 +106,31 @@ def after_write(home: FootprintHome, batch_dir: Path) -> None:
             return
     older = [b for b in spooled(home) if b != batch_dir][:DRAIN_PER_WRITE]
     upload_spool(home, store, batches=[batch_dir, *older])
+
+
+def flush_at_exit(home: FootprintHome, *, waits_s: tuple[float, ...] = FLUSH_WAITS_S) -> UploadResult | None:
+    """At the end of a step with a remote store: try a few times (waiting `waits_s` between tries,
+    past the writers' back-off) to leave nothing in the spool, because a step's machine may not
+    outlive it (a pod). Returns None when there was nothing to do. Never raises: what is still
+    spooled is said once, at ERROR, with what to run."""
+    store = configured_store(home)
+    if store.local or not spooled(home):
+        return None
+    result = upload_spool(home, store)
+    for wait_s in waits_s:
+        if result.error is None:
+            return result
+        time.sleep(wait_s)
+        result = upload_spool(home, store)
+    if result.error is not None:
+        log.error(
+            "%d fact batches could not be uploaded to %s and remain in %s; they are lost if this "
+            "machine's disk is (an ephemeral pod): run `footprint sync --upload` here once the store is back",
+            result.left,
+            store.url,
+            home.pending_dir,
+        )
+    return result
 
 
 def upload_spool(home: FootprintHome, store: Store, *, batches: list[Path] | None = None) -> UploadResult:

@@ -100,6 +100,7 @@ def test_store_down_mid_step_loses_nothing(store_env: dict[str, str], s3_server:
     assert proc.returncode == 0, err  # the step itself never fails because the store is down
     assert "stay in the local spool" in err and "footprint sync --upload" in err
     assert err.count("stay in the local spool") == 1, "one warning while degraded"
+    assert "could not be uploaded" in err and "remain in" in err  # retried at exit, then said once
     assert s3_server.secret_key not in err
     spooled = list((step_home / "facts" / "pending").iterdir())
     assert spooled, "the batches written while the store was down wait in the spool"

@@ -264,3 +264,33 @@ def test_fetch_of_a_url_from_another_store_names_the_setting(store_url: str, tmp
         store.fetch("s3://other-bucket/artifacts/a.txt", tmp_path / "cache")
     with pytest.raises(StoreError, match="does not exist"):
         store.fetch(store.uri("artifacts/missing.txt"), tmp_path / "cache")
+
+
+def test_a_step_retries_its_spool_at_exit_and_says_what_is_left(
+    store_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from warehouse.upload import flush_at_exit
+
+    store_dir = Path(store_url.removeprefix("file://"))
+    store_dir.parent.mkdir(parents=True, exist_ok=True)
+    store_dir.write_text("down")
+    writer = step_home(tmp_path, "w")
+    for i in range(2):
+        write_batch(writer, batch(f"m{i}"))
+    assert len(list(writer.pending_dir.iterdir())) == 2
+    with caplog.at_level(logging.ERROR, logger="warehouse.upload"):
+        still = flush_at_exit(writer, waits_s=(0.05, 0.05))
+    assert still is not None and still.left == 2 and still.error is not None
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "footprint sync --upload" in errors[0] and "2 fact batches" in errors[0]
+
+    back = threading.Timer(0.3, store_dir.unlink)  # the store comes back while the step waits
+    back.start()
+    done = flush_at_exit(writer, waits_s=(1.0, 1.0))
+    back.join()
+    assert done is not None and done.error is None and done.left == 0
+    assert flush_at_exit(writer) is None  # nothing spooled: nothing to do
+    loader = step_home(tmp_path, "loader")
+    assert sync(loader).loaded_batches == 2
