@@ -109,6 +109,17 @@ def _codecarbon_ms(proc: subprocess.Popen[str]) -> tuple[float, float]:
     return float(got["ms"]), float(got["start_stop_ms"])
 
 
+def _model_build_ms() -> float:
+    """Building a pricing model (what the first pricing of a process pays), ms."""
+    from warehouse.price_model import PriceModel
+    from warehouse.ratecard import configured_card_path, read_rate_card
+
+    card = read_rate_card(configured_card_path())
+    t0 = time.perf_counter()
+    PriceModel(card)
+    return (time.perf_counter() - t0) * 1e3
+
+
 def _breakdown(home: FootprintHome, runs: int) -> tuple[float, float]:
     """Medians (ms) of a recorder around a no-op (meter window + two batches) and of its pricing."""
     meter, price = [], []
@@ -175,6 +186,13 @@ def main(argv: list[str] | None = None) -> list[BenchRow]:
         ),
         BenchRow(BENCH, "  of which meter window + fact batches (recorder)", meter_ms, "ms"),
         BenchRow(BENCH, "  of which in-process pricing of the metadata", pricing_ms, "ms"),
+        BenchRow(
+            BENCH,
+            "pricing model build, once per process (not in the figure above)",
+            statistics.median(_model_build_ms() for _ in range(3)),
+            "ms",
+            note="a process per step (multiprocess executor) pays it at its first pricing",
+        ),
     ]
     if cc_median is not None:
         rows += [
