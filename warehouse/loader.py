@@ -1,6 +1,6 @@
 """Merging pending fact batches into the warehouse, idempotently (batch id as key).
 
-Called at the end of each step (`try_sync`, short bounded wait), by `footprint sync` and by the
+Called wherever the warehouse lives (a step never merges): by `footprint sync`, by the demo and by the
 Dagster sensor. A batch that cannot be read is moved to `quarantine/` with a REASON.txt and recorded
 in `quarantined_batch`; the other batches still load. A batch already loaded (crash between commit
 and move) is skipped, never loaded twice.
