@@ -123,7 +123,7 @@ def summary(rec: Any) -> dict[str, Any]:
     the warehouse could not price it)."""
     from metering.usage import window_usage
     from warehouse.connection import WarehouseError
-    from warehouse.pricing import price_materialization, step_batches
+    from warehouse.pricing import step_batches
 
     batches, _ = step_batches(rec.home, rec.written, rec.tick_batch_ids, rec.tick_batch)
     devices = window_usage(rec.home, rec.window_id, batches=batches) if rec.window_id else []
@@ -131,13 +131,7 @@ def summary(rec: Any) -> dict[str, Any]:
     pricing_error = None
     by_kind: dict[str, float] | None = None
     try:
-        p = price_materialization(
-            rec.home,
-            rec.materialization_id,
-            written=rec.written,
-            tick_batch_ids=rec.tick_batch_ids,
-            in_memory=rec.tick_batch,
-        )
+        p = rec.price()
     except WarehouseError as err:
         pricing_error = str(err)
     else:

@@ -31,7 +31,7 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metering.errors import MeterError
 from metering.ledger import Ledger
@@ -52,6 +52,9 @@ from warehouse.facts import (
 from warehouse.home import FootprintHome
 from warehouse.redact import redact
 from warehouse.upload import flush_at_exit
+
+if TYPE_CHECKING:
+    from warehouse.pricing import PricedFootprint
 
 __all__ = ["DEFAULT_HEARTBEAT_S", "MaterializationRecorder", "MeterError"]
 log = logging.getLogger(__name__)
@@ -187,6 +190,19 @@ class MaterializationRecorder:
     def tick_batch(self, batch_id: str) -> FactBatch | None:
         """A tick batch this process's ledger wrote and still holds in memory, else None."""
         return self._ledger.written_batch(batch_id) if self._ledger is not None else None
+
+    def price(self) -> PricedFootprint:
+        """This materialization priced in-process from its own facts and its window's tick batches
+        (`warehouse.pricing.price_materialization`; PricingError when they cannot be found)."""
+        from warehouse.pricing import price_materialization
+
+        return price_materialization(
+            self.home,
+            self.materialization_id,
+            written=self.written,
+            tick_batch_ids=self.tick_batch_ids,
+            in_memory=self.tick_batch,
+        )
 
     def _publish(self, batch: FactBatch) -> None:
         write_batch(self.home, batch)

@@ -58,16 +58,10 @@ def footprint_metadata(rec: MaterializationRecorder) -> dict[str, Any]:
     """Numeric `footprint/*` keys with unit suffixes (plotted by Dagster), plus a markdown summary. A
     figure with an unknown part is null (never 0); `footprint/<figure>_at_least` holds its known part and
     `footprint/unknown_parts` how many parts are unknown, as the summary says ("at least X")."""
-    from warehouse.pricing import PricingError, price_materialization
+    from warehouse.pricing import PricingError
 
     try:
-        priced = price_materialization(
-            rec.home,
-            rec.materialization_id,
-            written=rec.written,
-            tick_batch_ids=rec.tick_batch_ids,
-            in_memory=rec.tick_batch,
-        )
+        priced = rec.price()
     except PricingError as err:  # the facts are written; only this summary could not be priced now
         return {
             "footprint/materialization_id": rec.materialization_id,
