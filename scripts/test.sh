@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: system pieces the suites drive for real (chromium, Label Studio in its own venv),
-# then every test. Suites are marked (slow, labelstudio, browser, reliability, multiprocess) so they
-# can be run apart with -m, but this runs them all.
+# `make test`: system pieces the suites drive for real (chromium and PostgreSQL from Debian, Label
+# Studio in its own venv; SeaweedFS comes with the project's venv), then every test. Suites are marked
+# (slow, labelstudio, browser, reliability, multiprocess, distributed) so they can be run apart with
+# -m, but this runs them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONDONTWRITEBYTECODE="${PYTHONDONTWRITEBYTECODE:-}"
