@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from warehouse.batches import MANIFEST
+from warehouse.batches import pending_batches
 from warehouse.facts import FACT_SCHEMAS
 from warehouse.home import FootprintHome
 from warehouse.store import FACTS_LOADED, FACTS_PENDING, Store
-from warehouse.upload import configured_store, spooled
+from warehouse.upload import configured_store, list_batches
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +47,19 @@ def lake_files(home: FootprintHome, store: Store) -> tuple[list[LakeTable], list
     incomplete = 0
     in_store: dict[str, list[str]] = defaultdict(list)
     for prefix in (FACTS_LOADED, FACTS_PENDING):
-        files: dict[str, dict[str, str]] = defaultdict(dict)
-        for key, _ in store.list_files(prefix):
-            batch, _, name = key[len(prefix) + 1 :].partition("/")
-            if not batch.startswith(".tmp-") and "/" not in name:
-                files[batch][name] = store.path(key)
-        for batch, names in sorted(files.items()):
-            if MANIFEST not in names:
-                incomplete += 1
-                continue
+        listing = list_batches(store, prefix)
+        incomplete += listing.incomplete
+        for batch, names in listing.published.items():
             if batch in seen:
                 continue
             seen.add(batch)
-            for name, path in names.items():
+            for name, key in names.items():
                 if name.removesuffix(".parquet") in FACT_SCHEMAS:
-                    in_store[name.removesuffix(".parquet")].append(path)
+                    in_store[name.removesuffix(".parquet")].append(store.path(key))
     groups = [LakeTable(store.fs, name, paths) for name, paths in in_store.items()]
     if not store.local:
         spool: dict[str, list[str]] = defaultdict(list)
-        for batch_dir in spooled(home):
+        for batch_dir in pending_batches(home):
             if batch_dir.name not in seen:
                 seen.add(batch_dir.name)
                 for file in batch_dir.glob("*.parquet"):

@@ -25,8 +25,8 @@ from warehouse.batches import MANIFEST, TMP_PREFIX, pending_batches
 from warehouse.connection import WarehouseLockedError, connect, ensure_schema
 from warehouse.facts import FACT_SCHEMAS
 from warehouse.home import FootprintHome, make_private_dir
-from warehouse.store import FACTS_LOADED, FACTS_PENDING, FACTS_QUARANTINE, Store, StoreError
-from warehouse.upload import batch_key, configured_store, spooled, upload_spool
+from warehouse.store import FACTS_LOADED, FACTS_QUARANTINE, Store, StoreError
+from warehouse.upload import batch_key, configured_store, list_batches, upload_spool
 from warehouse.views import ensure_views, merge_derived
 
 log = logging.getLogger(__name__)
@@ -298,13 +298,9 @@ class StoreSource:
         if up.error is not None:
             raise StoreError(up.error)
         shutil.rmtree(self.incoming, ignore_errors=True)  # a killed loader's downloads
-        files: dict[str, set[str]] = {}  # one listing: batch id -> its object names
-        for key, _ in self.store.list_files(FACTS_PENDING):
-            batch, _, name = key[len(FACTS_PENDING) + 1 :].partition("/")
-            if name and "/" not in name:
-                files.setdefault(batch, set()).add(name)
-        self._published = sorted(b for b, names in files.items() if MANIFEST in names)
-        result.incomplete_uploads = len(files) - len(self._published)
+        listing = list_batches(self.store)
+        self._published = list(listing.published)
+        result.incomplete_uploads = listing.incomplete
         return []
 
     def published(self) -> list[str]:
@@ -346,11 +342,10 @@ class StoreSource:
 
     def pending_count(self) -> int:
         try:
-            keys = [k for k, _ in self.store.list_files(FACTS_PENDING)]
-            names = {k[len(FACTS_PENDING) + 1 :].split("/")[0] for k in keys}
+            listing = list_batches(self.store)
         except StoreError:
             return -1
-        return len(names) + len(spooled(self.home))
+        return len(listing.published) + listing.incomplete + len(pending_batches(self.home))
 
     def cleanup(self) -> None:
         if self._executor is not None:
@@ -381,6 +376,6 @@ def try_sync(home: FootprintHome, *, wait_s: float = 2.0) -> SyncResult:
         return res
     except StoreError as err:
         res = SyncResult(store_error=str(err))
-        res.pending_left = len(spooled(home))
+        res.pending_left = len(pending_batches(home))
         log.warning("%s; nothing merged, %d batches spooled on this host", err, res.pending_left)
         return res

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from warehouse.atomic import TMP_PREFIX
-from warehouse.batches import MANIFEST
+from warehouse.batches import MANIFEST, pending_batches
 from warehouse.home import FootprintHome
 from warehouse.store import ENV_STORE, FACTS_PENDING, Store, StoreError
 
@@ -88,11 +88,24 @@ def upload_batch(store: Store, batch_dir: Path) -> int:
     return sent + len(data)
 
 
-def spooled(home: FootprintHome) -> list[Path]:
-    """Batches in the local spool, oldest first."""
-    if not home.pending_dir.exists():
-        return []
-    return sorted(p for p in home.pending_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
+@dataclass(frozen=True)
+class StoreListing:
+    """One listing of the batches under a prefix of the store."""
+
+    published: dict[str, dict[str, str]]  # batch id -> object name -> key, oldest first (MANIFEST there)
+    incomplete: int  # batches without their MANIFEST: an upload in progress or cut off
+
+
+def list_batches(store: Store, prefix: str = FACTS_PENDING) -> StoreListing:
+    """The batches under `prefix` (`facts/pending`, `facts/loaded`), from one listing: a batch is
+    published when its MANIFEST object is there (manifest-last)."""
+    files: dict[str, dict[str, str]] = {}
+    for key, _ in store.list_files(prefix):
+        batch, _, name = key[len(prefix) + 1 :].partition("/")
+        if name and "/" not in name and not batch.startswith(TMP_PREFIX):
+            files.setdefault(batch, {})[name] = key
+    published = {b: names for b, names in sorted(files.items()) if MANIFEST in names}
+    return StoreListing(published, len(files) - len(published))
 
 
 def after_write(home: FootprintHome, batch_dir: Path) -> None:
@@ -104,7 +117,7 @@ def after_write(home: FootprintHome, batch_dir: Path) -> None:
     with _lock:
         if time.monotonic() < _down_until.get(store.url, 0.0):
             return
-    older = [b for b in spooled(home) if b != batch_dir][:DRAIN_PER_WRITE]
+    older = [b for b in pending_batches(home) if b != batch_dir][:DRAIN_PER_WRITE]
     upload_spool(home, store, batches=[batch_dir, *older])
 
 
@@ -114,7 +127,10 @@ def flush_at_exit(home: FootprintHome, *, waits_s: tuple[float, ...] = FLUSH_WAI
     outlive it (a pod). Returns None when there was nothing to do. Never raises: what is still
     spooled is said once, at ERROR, with what to run."""
     store = configured_store(home)
-    if store.local or not spooled(home):
+    if store.local:
+        return None
+    prune_uploaded(home)  # here, once per step, not on every batch write
+    if not pending_batches(home):
         return None
     result = upload_spool(home, store)
     for wait_s in waits_s:
@@ -137,7 +153,7 @@ def upload_spool(home: FootprintHome, store: Store, *, batches: list[Path] | Non
     """Upload spooled batches (default: all) to `store`, each moved to `facts/uploaded/` once its
     MANIFEST is up. Stops at the first store error (the rest stay spooled) and reports it."""
     result = UploadResult()
-    todo = spooled(home) if batches is None else batches
+    todo = pending_batches(home) if batches is None else batches
     for batch in todo:
         if not batch.is_dir():  # uploaded and moved by another process meanwhile
             continue
@@ -154,8 +170,7 @@ def upload_spool(home: FootprintHome, store: Store, *, batches: list[Path] | Non
             if _down_until.pop(store.url, None) is not None or store.url in _warned:
                 _warned.discard(store.url)
                 log.warning("store %s reachable again: spooled fact batches are being uploaded", store.url)
-    result.left = len(spooled(home))
-    _prune_uploaded(home)
+    result.left = len(pending_batches(home))
     return result
 
 
@@ -186,7 +201,8 @@ def _retire_uploaded(home: FootprintHome, batch: Path) -> None:
         pass
 
 
-def _prune_uploaded(home: FootprintHome, keep_s: float = UPLOADED_KEEP_S) -> None:
+def prune_uploaded(home: FootprintHome, keep_s: float = UPLOADED_KEEP_S) -> None:
+    """Delete uploaded batches kept longer than `keep_s` (at the end of a step, `sync --upload`)."""
     if not home.uploaded_dir.exists():
         return
     cutoff = time.time() - keep_s

@@ -24,7 +24,7 @@ from warehouse.connection import connect
 from warehouse.facts import AnnotationWork, EnergyReading, PersonTime, utcnow
 from warehouse.home import FootprintHome
 from warehouse.loader import sync
-from warehouse.pricing import PricedFootprint, price_materialization
+from warehouse.pricing import PricedFootprint
 
 # another process with a window of its own on this host, ticking often (its heartbeats close intervals
 # for every window open on the host, the step's too)
@@ -41,13 +41,7 @@ with MaterializationRecorder(FootprintHome(Path(sys.argv[1])), asset_key="neighb
 
 
 def _price(rec: MaterializationRecorder) -> PricedFootprint:
-    return price_materialization(
-        rec.home,
-        rec.materialization_id,
-        written=rec.written,
-        tick_batch_ids=rec.tick_batch_ids,
-        in_memory=rec.tick_batch,
-    )
+    return rec.price()
 
 
 def _warehouse_row(home: FootprintHome, mid: str) -> dict[str, Any]:

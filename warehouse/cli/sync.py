@@ -112,7 +112,7 @@ def run_sync(home: FootprintHome, *, wait_s: float, keep_loaded: bool) -> int:
 def run_upload(home: FootprintHome) -> int:
     """`footprint sync --upload`: push this host's spooled batches to the store."""
     from warehouse.cli.render import stdout_console
-    from warehouse.upload import configured_store, upload_spool
+    from warehouse.upload import configured_store, prune_uploaded, upload_spool
 
     store = configured_store(home)
     if store.local:
@@ -122,6 +122,7 @@ def run_upload(home: FootprintHome) -> int:
             EXIT_ENVIRONMENT,
         )
     result = upload_spool(home, store)
+    prune_uploaded(home)
     stdout_console().print(
         f"uploaded {len(result.uploaded)} fact batches to {store.url}; {result.left} still spooled",
         highlight=False,
