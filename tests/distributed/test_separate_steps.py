@@ -29,13 +29,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from tests.pipelines.conftest import TINY_RUN_CONFIG, WholeGraph, run_whole_graph
+from tests.pipelines.conftest import TINY_RUN_CONFIG, WholeGraph, run_whole_graph, warehouse_rows
 from tests.stack_servers import client_environment
 from warehouse.home import FootprintHome
 
 if TYPE_CHECKING:
-    import duckdb
-
     from tests.labelstudio_fixtures import LiveLabelStudio
 
 pytestmark = [pytest.mark.distributed, pytest.mark.labelstudio, pytest.mark.slow]
@@ -71,19 +69,7 @@ class SeparateRun:
     env: dict[str, str] = field(default_factory=dict)
 
     def rows(self, sql: str, params: list[object] | None = None) -> list[dict[str, Any]]:
-        return _rows(self.loader, sql, params)
-
-
-def _rows(home: FootprintHome, sql: str, params: list[object] | None = None) -> list[dict[str, Any]]:
-    from warehouse.connection import connect
-
-    con: duckdb.DuckDBPyConnection = connect(home, read_only=True)
-    try:
-        cur = con.execute(sql, params or [])
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
+        return warehouse_rows(self.loader, sql, params)
 
 
 def _step_env(base: dict[str, str], home: Path, dagster_home: Path) -> dict[str, str]:

@@ -84,13 +84,20 @@ class WholeGraph:
         return connect(self.home, read_only=True)
 
     def rows(self, sql: str, params: list[object] | None = None) -> list[dict[str, Any]]:
-        con = self.connect()
-        try:
-            cur = con.execute(sql, params or [])
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        finally:
-            con.close()
+        return warehouse_rows(self.home, sql, params)
+
+
+def warehouse_rows(home: FootprintHome, sql: str, params: list[object] | None = None) -> list[dict[str, Any]]:
+    """Rows of `sql` in `home`'s warehouse, opened read-only (as an analyst opens it), as dicts."""
+    from warehouse.connection import connect
+
+    con = connect(home, read_only=True)
+    try:
+        cur = con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
 
 
 def _failures(result: Any) -> dict[str, str]:

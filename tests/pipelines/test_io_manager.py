@@ -46,7 +46,9 @@ def test_a_reader_racing_a_writer_sees_only_whole_values(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["value"], "temporary files left behind"
 
 
-def test_values_round_trip_through_dagster_at_the_asset_path(tmp_path: Path) -> None:
+def _pair() -> tuple[dg.AssetsDefinition, dg.AssetsDefinition, list[dict[str, int]]]:
+    """`upstream` -> `downstream`, and the values downstream was handed."""
+
     @dg.asset
     def upstream() -> dict[str, int]:
         return {"rows": 3}
@@ -58,6 +60,11 @@ def test_values_round_trip_through_dagster_at_the_asset_path(tmp_path: Path) -> 
         seen.append(upstream)
         return upstream["rows"] * 2
 
+    return upstream, downstream, seen
+
+
+def test_values_round_trip_through_dagster_at_the_asset_path(tmp_path: Path) -> None:
+    upstream, downstream, seen = _pair()
     io = AtomicFilesystemIOManager(base_dir=str(tmp_path))
     result = dg.materialize([upstream, downstream], resources={"io_manager": io})
     assert result.success
@@ -110,17 +117,7 @@ def _store_io(tmp_path: Path, home: str = "h") -> AtomicFilesystemIOManager:
 
 
 def test_with_a_remote_store_values_live_in_the_store(tmp_path: Path) -> None:
-    @dg.asset
-    def upstream() -> dict[str, int]:
-        return {"rows": 3}
-
-    seen: list[dict[str, int]] = []
-
-    @dg.asset
-    def downstream(upstream: dict[str, int]) -> int:
-        seen.append(upstream)
-        return upstream["rows"] * 2
-
+    upstream, downstream, seen = _pair()
     result = dg.materialize([upstream], resources={"io_manager": _store_io(tmp_path, "a")})
     assert result.success
     pickles = tmp_path / "store" / "dagster" / "storage"
