@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from labeling.install import ENV_VENV, ServerError, ensure_venv
 from warehouse.atomic import atomic_file
@@ -137,16 +138,6 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(s.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _healthy(url: str, timeout_s: float = 2.0) -> bool:
     try:
         return httpx.get(f"{url}/health", timeout=timeout_s).status_code == 200
@@ -167,7 +158,7 @@ def status(paths: ServerPaths) -> ServerInfo:
     if state is None:
         return ServerInfo(f"http://{LOOPBACK}:{DEFAULT_PORT}", None, False, False, paths.log)
     url, pid = str(state["url"]), int(state["pid"])  # type: ignore[call-overload]
-    running = _alive(pid)
+    running = psutil.pid_exists(pid)
     return ServerInfo(url, pid, running, running and _healthy(url), paths.log)
 
 
@@ -293,7 +284,7 @@ def _wait_healthy(paths: ServerPaths, url: str, pid: int, wait_s: float) -> Serv
     token = credentials(paths)["token"]
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        if not _alive(pid) or _reaped(pid):
+        if not psutil.pid_exists(pid) or _reaped(pid):
             raise ServerError(
                 f"Label Studio exited while starting on {url}; log {paths.log}:\n{_tail(paths)}"
             )
@@ -334,13 +325,13 @@ def down(paths: ServerPaths, *, timeout_s: float = 20.0) -> bool:
     pid = int(state["pid"])  # type: ignore[call-overload]
     _close_service(state)
     stopped = False
-    if _alive(pid):
+    if psutil.pid_exists(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid) and not _reaped(pid):
+        while time.monotonic() < deadline and psutil.pid_exists(pid) and not _reaped(pid):
             time.sleep(0.2)
-        if _alive(pid) and not _reaped(pid):
+        if psutil.pid_exists(pid) and not _reaped(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         stopped = True

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pipelines.stack.errors import StackError
@@ -69,22 +70,12 @@ def _noted(kind: str, where: dict[str, object], owner_pid: int | None = None) ->
         note.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep_orphans() -> None:
     """Stop the servers of sessions that were killed before their teardown."""
     for note in sorted(_registry().glob("*.json")):
         try:
             seen = json.loads(note.read_text())
-            if _alive(int(seen["owner_pid"])):
+            if psutil.pid_exists(int(seen["owner_pid"])):
                 continue
             if seen["kind"] == "postgres":
                 PostgresCluster(Path(seen["root"]), int(seen["port"]), password="").destroy()
